@@ -1,0 +1,27 @@
+//! The stable provider API of voice-gateway: the sans-IO [`Provider`] trait, the normalized call
+//! model, and the call status state machine.
+//!
+//! This crate does no I/O and depends on no async runtime, HTTP stack or database, so providers
+//! built on it are pure translators that can be unit-tested from recorded vendor payloads.
+
+#![warn(missing_debug_implementations)]
+
+pub mod http;
+pub mod ids;
+pub mod model;
+pub mod provider;
+pub mod status;
+
+pub use http::{Headers, HttpRequest, HttpResponse, Method};
+pub use ids::{CallId, PhoneNumber, PhoneNumberError, mask_phone};
+pub use model::{
+    CallDetails, CallEvent, CallHandle, CallRequest, Correlation, Cost, CostUnit, Speaker,
+    StatusUpdate, TelephonyIds, TranscriptSource, Turn,
+};
+pub use provider::{
+    Acceptance, Capabilities, ConfigKey, ConfigProblem, ConfigValueKind, CreateCallOutcome,
+    Environment, HangupOutcome, LocalOutcome, Manifest, Outbound, PROVIDER_API_VERSION,
+    ParsedWebhook, Provider, ProviderContext, ProviderError, ProviderFactory, ScheduledWebhook,
+    Verification, WebhookError, WebhookRequest,
+};
+pub use status::{CallStatus, Transition, UnknownStatus};

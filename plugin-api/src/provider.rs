@@ -1,0 +1,402 @@
+//! The provider boundary: one trait every voice provider implements, built-in or loaded.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::http::{Headers, HttpRequest, HttpResponse};
+use crate::model::{CallEvent, CallHandle, CallRequest, Correlation, TelephonyIds};
+use crate::status::CallStatus;
+
+/// Version of this trait and of the types crossing it. Bumped on any breaking change.
+pub const PROVIDER_API_VERSION: u32 = 1;
+
+/// What a provider implementation can do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    pub outbound_call: bool,
+    pub hangup: bool,
+    pub live_transcript: bool,
+    pub post_call_report: bool,
+    /// Can fetch a call's state from the vendor (used to reconcile calls whose webhooks went missing).
+    pub fetch_call: bool,
+}
+
+/// The type a config key's value must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfigValueKind {
+    String,
+    Integer,
+    Boolean,
+    Float,
+    /// A nested table, passed through as JSON.
+    Table,
+}
+
+/// One key a provider's config table may have.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigKey {
+    pub name: String,
+    pub kind: ConfigValueKind,
+    pub required: bool,
+    /// Never logged or returned by the API.
+    pub secret: bool,
+    /// A conventional environment variable that sets this key (e.g. `ELEVENLABS_API_KEY`).
+    pub env: Option<String>,
+    pub description: String,
+}
+
+impl ConfigKey {
+    pub fn new(name: &str, kind: ConfigValueKind, description: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            kind,
+            required: false,
+            secret: false,
+            env: None,
+            description: description.to_owned(),
+        }
+    }
+
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+
+    pub fn secret(mut self) -> Self {
+        self.secret = true;
+        self
+    }
+
+    pub fn env(mut self, variable: &str) -> Self {
+        self.env = Some(variable.to_owned());
+        self
+    }
+}
+
+/// What a provider implementation is: shown by `GET /v1/providers` and checked at startup.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The `kind` that selects this implementation in config (`echo`, `elevenlabs`, ...).
+    pub kind: String,
+    pub version: String,
+    pub description: String,
+    pub capabilities: Capabilities,
+    /// How webhooks are signed, e.g. `hmac-sha256 (x-echo-signature)`; `None` if unsigned.
+    pub signature_scheme: Option<String>,
+    /// Every key the provider's config table may have; any other key is a config error.
+    pub config_keys: Vec<ConfigKey>,
+}
+
+/// The deployment environment, for rules such as "unsigned webhooks never in production".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    #[default]
+    Development,
+    Staging,
+    Production,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Development => "development",
+            Environment::Staging => "staging",
+            Environment::Production => "production",
+        }
+    }
+}
+
+/// What a provider is told about where it runs when it is built from its config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderContext {
+    /// The instance name from config (`[providers.<name>]`), used in webhook URLs and API requests.
+    pub name: String,
+    pub environment: Environment,
+}
+
+/// A problem in a provider's config, with the key it concerns (relative to the provider's table).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigProblem {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigProblem {
+    pub fn new(key: &str, message: impl Into<String>) -> Self {
+        Self {
+            key: key.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Builds provider instances of one kind from their config. Registered once per kind.
+pub trait ProviderFactory: Send + Sync {
+    fn manifest(&self) -> Manifest;
+
+    /// Validates an instance's config (a JSON object of the keys its manifest lists) and builds
+    /// the instance. Reports every problem found, not just the first.
+    fn validate_config(
+        &self,
+        context: &ProviderContext,
+        config: &Value,
+    ) -> Result<Box<dyn Provider>, Vec<ConfigProblem>>;
+}
+
+/// How a provider carries out an outbound operation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outbound {
+    /// Send this request to the vendor and hand the response to the matching `parse_*` method.
+    Http(HttpRequest),
+    /// Nothing to send: the provider answers itself (a local simulator such as `echo`).
+    Local(LocalOutcome),
+}
+
+/// The answer of a provider that needs no network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalOutcome {
+    /// Handed to the matching `parse_*` method as if the vendor had sent it.
+    pub response: HttpResponse,
+    /// Webhooks the gateway delivers to this provider's own webhook endpoint later, through the
+    /// same ingest pipeline vendor webhooks use. Any still pending for the call are dropped when
+    /// a later operation on the call schedules its own.
+    pub scheduled_webhooks: Vec<ScheduledWebhook>,
+}
+
+/// A webhook to deliver to the provider's own endpoint after a delay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduledWebhook {
+    pub delay: Duration,
+    pub topic: Option<String>,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+/// A vendor accepted a call.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Acceptance {
+    /// The vendor's call id, if its answer carries one.
+    pub provider_call_id: Option<String>,
+    pub telephony_ids: TelephonyIds,
+    /// The status the call is in now (usually `initiating` or `ringing`).
+    pub status: Option<CallStatus>,
+    /// Data the provider needs later (e.g. a control URL for hang-up). Stored, never returned by
+    /// the API and never logged: treat it as a secret.
+    pub provider_data: Option<Value>,
+}
+
+/// The vendor's answer to a request to place a call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CreateCallOutcome {
+    Accepted(Acceptance),
+    /// The vendor refused. `retryable` is true only where the vendor cannot have acted on the
+    /// request (rate limited, unavailable): a retry must never ring a person twice.
+    Rejected { retryable: bool, message: String },
+}
+
+/// The vendor's answer to a hang-up request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HangupOutcome {
+    Accepted,
+    Rejected { message: String },
+}
+
+/// An inbound webhook, as the gateway received it.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookRequest<'a> {
+    /// The optional last path segment: `/webhooks/<provider>/<topic>`.
+    pub topic: Option<&'a str>,
+    pub headers: &'a Headers,
+    /// The raw body bytes, exactly as received: signatures are computed over them.
+    pub body: &'a [u8],
+}
+
+/// The outcome of a signature check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", content = "reason", rename_all = "snake_case")]
+pub enum Verification {
+    /// The signature is present and valid.
+    Verified,
+    /// No signature is configured and the provider's config allows unsigned webhooks.
+    Unsigned,
+    /// Refuse the webhook; the reason is recorded and returned to the sender.
+    Rejected(String),
+}
+
+/// A webhook, parsed into normalized events.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ParsedWebhook {
+    /// The vendor's event type, for the receipt (`status-update`, `post_call_transcription`, ...).
+    pub event_type: String,
+    /// Identifies this delivery: a second webhook with the same key is acknowledged and not
+    /// applied again. `None` lets the gateway use a hash of the body.
+    pub dedupe_key: Option<String>,
+    /// Which call the events belong to; empty for webhooks that concern no call.
+    pub correlation: Correlation,
+    pub events: Vec<CallEvent>,
+}
+
+/// Errors of a provider operation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    #[error("this provider does not support {0}")]
+    Unsupported(&'static str),
+    #[error("invalid request for this provider: {0}")]
+    InvalidRequest(String),
+}
+
+/// Why a webhook body could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    #[error("malformed webhook: {0}")]
+    Malformed(String),
+    #[error("unknown webhook topic '{0}'")]
+    UnknownTopic(String),
+}
+
+/// A voice provider, as a pure translator between the normalized model and a vendor's wire
+/// format. Implementations do no I/O: the gateway sends the requests they describe (with its own
+/// timeouts, retries and tracing), owns the database and supplies the clock.
+///
+/// # A worked example
+///
+/// A minimal provider for an invented vendor whose API takes `{"phone": ...}` at `/dial` and
+/// answers `{"id": ...}`, and whose webhooks are `{"id": ..., "state": ...}`:
+///
+/// ```
+/// use chrono::{DateTime, Utc};
+/// use plugin_api::*;
+///
+/// struct Acme { base_url: String }
+///
+/// impl Provider for Acme {
+///     fn manifest(&self) -> Manifest {
+///         Manifest {
+///             kind: "acme".into(),
+///             version: "0.1.0".into(),
+///             description: "Acme Voice".into(),
+///             capabilities: Capabilities { outbound_call: true, ..Default::default() },
+///             signature_scheme: None,
+///             config_keys: vec![],
+///         }
+///     }
+///
+///     fn build_create_call(&self, request: &CallRequest) -> Result<Outbound, ProviderError> {
+///         let body = serde_json::json!({
+///             "phone": request.to.as_str(),
+///             "reference": request.call_id.to_string(),
+///         });
+///         Ok(Outbound::Http(HttpRequest::post_json(format!("{}/dial", self.base_url), &body)))
+///     }
+///
+///     fn parse_create_call_response(&self, _request: &CallRequest, response: &HttpResponse) -> CreateCallOutcome {
+///         let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap_or_default();
+///         match body["id"].as_str() {
+///             Some(id) if response.is_success() => CreateCallOutcome::Accepted(Acceptance {
+///                 provider_call_id: Some(id.to_owned()),
+///                 status: Some(CallStatus::Initiating),
+///                 ..Default::default()
+///             }),
+///             _ => CreateCallOutcome::Rejected {
+///                 retryable: response.status == 429 || response.status == 503,
+///                 message: format!("acme answered {}", response.status),
+///             },
+///         }
+///     }
+///
+///     fn verify_webhook(&self, _webhook: &WebhookRequest<'_>, _now: DateTime<Utc>) -> Verification {
+///         Verification::Unsigned
+///     }
+///
+///     fn parse_webhook(&self, webhook: &WebhookRequest<'_>) -> Result<ParsedWebhook, WebhookError> {
+///         let body: serde_json::Value = serde_json::from_slice(webhook.body)
+///             .map_err(|e| WebhookError::Malformed(e.to_string()))?;
+///         let status = match body["state"].as_str() {
+///             Some("ringing") => CallStatus::Ringing,
+///             Some("done") => CallStatus::Completed,
+///             other => return Err(WebhookError::Malformed(format!("unknown state {other:?}"))),
+///         };
+///         Ok(ParsedWebhook {
+///             event_type: "state".into(),
+///             dedupe_key: None,
+///             correlation: Correlation {
+///                 provider_call_id: body["id"].as_str().map(str::to_owned),
+///                 ..Default::default()
+///             },
+///             events: vec![CallEvent::Status(StatusUpdate {
+///                 status, at: None, reason: None, vendor_status: None,
+///             })],
+///         })
+///     }
+/// }
+///
+/// // Providers are tested from recorded payloads, no network needed:
+/// let acme = Acme { base_url: "http://acme.test".into() };
+/// let answer = HttpResponse::json(200, &serde_json::json!({"id": "c-1"}));
+/// let request = CallRequest {
+///     call_id: CallId::new(),
+///     to: PhoneNumber::parse("+14155550123").unwrap(),
+///     agent_id: None, from_number_id: None,
+///     variables: Default::default(), metadata: Default::default(),
+///     first_message: None, created_at: Utc::now(),
+/// };
+/// assert!(matches!(acme.parse_create_call_response(&request, &answer), CreateCallOutcome::Accepted(_)));
+/// ```
+pub trait Provider: Send + Sync {
+    fn manifest(&self) -> Manifest;
+
+    /// The largest webhook body this provider accepts; `None` uses the gateway's `max_body_bytes`.
+    fn webhook_body_limit(&self) -> Option<usize> {
+        None
+    }
+
+    /// Describes how to ask the vendor to place `request`.
+    fn build_create_call(&self, request: &CallRequest) -> Result<Outbound, ProviderError>;
+
+    /// Reads the vendor's answer to the request `build_create_call` described.
+    fn parse_create_call_response(
+        &self,
+        request: &CallRequest,
+        response: &HttpResponse,
+    ) -> CreateCallOutcome;
+
+    /// Checks a webhook's signature over its raw bytes. `now` comes from the gateway's clock
+    /// (for timestamp windows). Must compare secrets in constant time.
+    fn verify_webhook(&self, webhook: &WebhookRequest<'_>, now: DateTime<Utc>) -> Verification;
+
+    /// Turns a verified webhook into normalized events.
+    fn parse_webhook(&self, webhook: &WebhookRequest<'_>) -> Result<ParsedWebhook, WebhookError>;
+
+    /// Describes how to end a running call.
+    fn build_hangup(&self, _call: &CallHandle) -> Result<Outbound, ProviderError> {
+        Err(ProviderError::Unsupported("hang-up"))
+    }
+
+    fn parse_hangup_response(&self, _call: &CallHandle, response: &HttpResponse) -> HangupOutcome {
+        if response.is_success() {
+            HangupOutcome::Accepted
+        } else {
+            HangupOutcome::Rejected {
+                message: format!("vendor answered HTTP {}", response.status),
+            }
+        }
+    }
+
+    /// Describes how to fetch a call's current state from the vendor.
+    fn build_fetch_call(&self, _call: &CallHandle) -> Result<Outbound, ProviderError> {
+        Err(ProviderError::Unsupported("fetching a call"))
+    }
+
+    fn parse_fetch_call_response(
+        &self,
+        _call: &CallHandle,
+        _response: &HttpResponse,
+    ) -> Result<Vec<CallEvent>, ProviderError> {
+        Err(ProviderError::Unsupported("fetching a call"))
+    }
+}
