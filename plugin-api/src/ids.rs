@@ -139,16 +139,35 @@ mod tests {
 
     #[test]
     fn accepts_e164() {
-        for ok in ["+14155550123", "+442071838750", "+12345678", "+123456789012345"] {
+        for ok in [
+            "+14155550123",
+            "+442071838750",
+            "+12345678",
+            "+123456789012345",
+        ] {
             assert!(PhoneNumber::parse(ok).is_ok(), "{ok}");
         }
     }
 
     #[test]
     fn rejects_non_e164() {
-        assert_eq!(PhoneNumber::parse("14155550123"), Err(PhoneNumberError::MissingPlus));
-        for bad in ["+1234567", "+1234567890123456", "+04155550123", "+1415555012a", "+", "+1 415 555 0123"] {
-            assert_eq!(PhoneNumber::parse(bad), Err(PhoneNumberError::BadDigits), "{bad}");
+        assert_eq!(
+            PhoneNumber::parse("14155550123"),
+            Err(PhoneNumberError::MissingPlus)
+        );
+        for bad in [
+            "+1234567",
+            "+1234567890123456",
+            "+04155550123",
+            "+1415555012a",
+            "+",
+            "+1 415 555 0123",
+        ] {
+            assert_eq!(
+                PhoneNumber::parse(bad),
+                Err(PhoneNumberError::BadDigits),
+                "{bad}"
+            );
         }
     }
 

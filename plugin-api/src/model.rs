@@ -217,7 +217,9 @@ pub enum CallEvent {
     /// One turn, usually live.
     Turn(Turn),
     /// The complete transcript after the call: reconciled with the turns already stored.
-    Transcript { turns: Vec<Turn> },
+    Transcript {
+        turns: Vec<Turn>,
+    },
     Details(CallDetails),
 }
 

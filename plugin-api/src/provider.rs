@@ -196,7 +196,10 @@ pub enum CreateCallOutcome {
     Accepted(Acceptance),
     /// The vendor refused. `retryable` is true only where the vendor cannot have acted on the
     /// request (rate limited, unavailable): a retry must never ring a person twice.
-    Rejected { retryable: bool, message: String },
+    Rejected {
+        retryable: bool,
+        message: String,
+    },
 }
 
 /// The vendor's answer to a hang-up request.
