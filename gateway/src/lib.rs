@@ -1,1 +1,7 @@
-pub fn x() {}
+//! voice-gateway: one API for outbound AI phone calls, whatever vendor runs them.
+//!
+//! Read top-down: [`cli`] -> [`config`] -> [`store`] -> [`server`] with its routes ([`api`],
+//! [`webhooks`], [`ws`]) -> the ingest pipeline ([`ingest`]) -> outbound calls ([`dispatch`]).
+
+pub mod config;
+pub mod providers;

@@ -358,6 +358,12 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// How long the gateway waits for the vendor on each outbound request; `None` uses the
+    /// gateway's `outbound_timeout_ms`.
+    fn request_timeout(&self) -> Option<Duration> {
+        None
+    }
+
     /// Describes how to ask the vendor to place `request`.
     fn build_create_call(&self, request: &CallRequest) -> Result<Outbound, ProviderError>;
 

@@ -1,0 +1,418 @@
+//! Configuration: one TOML file plus environment overrides, validated in two phases.
+//!
+//! Phase one merges the file, the seed's environment names (`HOST`, `PORT`, ...) and
+//! `VOICE_GATEWAY__SECTION__KEY` overrides into one TOML table. Phase two checks every key and
+//! builds the provider instances, collecting *every* problem with its key path, so the running
+//! server only ever sees a [`Settings`] that is valid.
+
+mod env;
+mod sections;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use plugin_api::{ConfigValueKind, Provider, ProviderContext};
+use serde::de::DeserializeOwned;
+use toml::{Table, Value};
+
+pub use env::EnvSource;
+pub use sections::{DatabaseConfig, GatewayConfig, LogConfig, LogFormat, ServerConfig};
+
+use crate::providers::Registry;
+
+/// The config file used when `--config` is not given; built-in defaults apply if it is absent.
+pub const DEFAULT_CONFIG_PATH: &str = "config/voice-gateway.toml";
+
+/// One thing wrong with the configuration, at a key path such as `server.port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+impl Problem {
+    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Every problem found in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "invalid configuration ({} problems):",
+            self.problems.len()
+        )?;
+        for problem in &self.problems {
+            writeln!(f, "  - {}: {}", problem.path, problem.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl ConfigError {
+    fn one(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            problems: vec![Problem::new(path, message)],
+        }
+    }
+}
+
+/// A configured provider instance.
+#[derive(Clone)]
+pub struct ProviderInstance {
+    /// The `[providers.<name>]` name: used in API requests and webhook URLs.
+    pub name: String,
+    pub kind: String,
+    pub provider: Arc<dyn Provider>,
+}
+
+impl fmt::Debug for ProviderInstance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderInstance")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub server: ServerConfig,
+    pub log: LogConfig,
+    pub database: DatabaseConfig,
+    pub gateway: GatewayConfig,
+    /// By name, in name order.
+    pub providers: BTreeMap<String, ProviderInstance>,
+    /// The file the settings came from, if any.
+    pub source: Option<PathBuf>,
+}
+
+/// Where the config file comes from.
+#[derive(Debug, Clone)]
+pub enum ConfigFile {
+    /// `--config PATH`: must exist.
+    Explicit(PathBuf),
+    /// The default path: built-in defaults apply if it does not exist.
+    Default(PathBuf),
+    /// No file at all (tests, embedding).
+    None,
+}
+
+impl Settings {
+    /// Loads and validates the configuration from a file and the process environment.
+    pub fn load(file: &ConfigFile, registry: &Registry) -> Result<Self, ConfigError> {
+        let (text, source) = read_file(file)?;
+        Self::from_parts(&text, &EnvSource::from_process(), registry, source)
+    }
+
+    /// Validates configuration given as TOML text and an environment.
+    pub fn from_parts(
+        toml_text: &str,
+        env: &EnvSource,
+        registry: &Registry,
+        source: Option<PathBuf>,
+    ) -> Result<Self, ConfigError> {
+        let mut table: Table = toml_text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::one("<file>", e.message().to_owned()))?;
+        let mut problems = Vec::new();
+        env.apply(&mut table, registry, &mut problems);
+
+        let server = section::<ServerConfig>(&table, "server", &mut problems);
+        let log = section::<LogConfig>(&table, "log", &mut problems);
+        let database = section::<DatabaseConfig>(&table, "database", &mut problems);
+        let gateway = section::<GatewayConfig>(&table, "gateway", &mut problems);
+        for key in table.keys() {
+            if !["server", "log", "database", "gateway", "providers"].contains(&key.as_str()) {
+                problems.push(Problem::new(key.as_str(), "unknown section"));
+            }
+        }
+        let environment = log.as_ref().map(|l| l.environment).unwrap_or_default();
+        let providers = build_providers(&table, registry, environment, &mut problems);
+
+        let (Some(server), Some(log), Some(database), Some(gateway)) =
+            (server, log, database, gateway)
+        else {
+            return Err(ConfigError { problems });
+        };
+        server.check(&mut problems);
+        database.check(&mut problems);
+        gateway.check(&mut problems);
+        if !providers.contains_key(&gateway.default_provider) && !providers.is_empty() {
+            problems.push(Problem::new(
+                "gateway.default_provider",
+                format!(
+                    "'{}' is not a configured provider (configured: {})",
+                    gateway.default_provider,
+                    providers.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError { problems });
+        }
+        Ok(Settings {
+            server,
+            log,
+            database,
+            gateway,
+            providers,
+            source,
+        })
+    }
+
+    /// The provider used when a request names none.
+    pub fn default_provider(&self) -> &str {
+        &self.gateway.default_provider
+    }
+}
+
+fn read_file(file: &ConfigFile) -> Result<(String, Option<PathBuf>), ConfigError> {
+    let path = match file {
+        ConfigFile::None => return Ok((String::new(), None)),
+        ConfigFile::Explicit(path) | ConfigFile::Default(path) => path,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((text, Some(path.clone()))),
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && matches!(file, ConfigFile::Default(_)) =>
+        {
+            Ok((String::new(), None))
+        }
+        Err(e) => Err(ConfigError::one(
+            "<file>",
+            format!("cannot read config file {}: {e}", path.display()),
+        )),
+    }
+}
+
+/// Deserializes one section, reporting unknown keys and the first type error with full paths.
+fn section<T: DeserializeOwned + Default>(
+    table: &Table,
+    name: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    let Some(value) = table.get(name) else {
+        return Some(T::default());
+    };
+    let mut unknown = Vec::new();
+    let deserializer = value.clone();
+    let tracked = serde_path_to_error::deserialize::<_, T>(serde_ignored::Deserializer::new(
+        deserializer,
+        &mut |path| unknown.push(path.to_string()),
+    ));
+    for key in unknown {
+        problems.push(Problem::new(format!("{name}.{key}"), "unknown key"));
+    }
+    match tracked {
+        Ok(parsed) => Some(parsed),
+        Err(e) => {
+            let path = e.path().to_string();
+            let path = if path == "." {
+                name.to_owned()
+            } else {
+                format!("{name}.{path}")
+            };
+            problems.push(Problem::new(path, e.into_inner().message().to_owned()));
+            None
+        }
+    }
+}
+
+/// Provider names appear in URLs and env variable names: keep them simple.
+fn valid_provider_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+fn build_providers(
+    table: &Table,
+    registry: &Registry,
+    environment: plugin_api::Environment,
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<String, ProviderInstance> {
+    let mut instances = BTreeMap::new();
+    let mut configured = match table.get("providers") {
+        None => Table::new(),
+        Some(Value::Table(t)) => t.clone(),
+        Some(_) => {
+            problems.push(Problem::new(
+                "providers",
+                "must be a table of provider tables",
+            ));
+            return instances;
+        }
+    };
+    if configured.is_empty() {
+        configured = default_providers();
+    }
+    for (name, value) in configured {
+        let path = format!("providers.{name}");
+        if !valid_provider_name(&name) {
+            problems.push(Problem::new(
+                &path,
+                "provider names use lowercase letters, digits, '_' and '-' only",
+            ));
+            continue;
+        }
+        let Value::Table(mut config) = value else {
+            problems.push(Problem::new(&path, "must be a table"));
+            continue;
+        };
+        let kind = match config.remove("kind") {
+            Some(Value::String(kind)) => kind,
+            Some(_) => {
+                problems.push(Problem::new(format!("{path}.kind"), "must be a string"));
+                continue;
+            }
+            // `[providers.echo]` without a kind means the kind of the same name.
+            None if registry.factory(&name).is_some() => name.clone(),
+            None => {
+                problems.push(Problem::new(
+                    format!("{path}.kind"),
+                    "missing: every provider needs a kind",
+                ));
+                continue;
+            }
+        };
+        let Some(factory) = registry.factory(&kind) else {
+            problems.push(Problem::new(
+                format!("{path}.kind"),
+                format!(
+                    "unknown provider kind '{kind}' (known: {})",
+                    registry.kinds().join(", ")
+                ),
+            ));
+            continue;
+        };
+        let manifest = factory.manifest();
+        let before = problems.len();
+        let mut json = serde_json::Map::new();
+        for (key, value) in config {
+            let Some(spec) = manifest.config_keys.iter().find(|k| k.name == key) else {
+                problems.push(Problem::new(format!("{path}.{key}"), "unknown key"));
+                continue;
+            };
+            match coerce(value, spec.kind) {
+                Ok(value) => {
+                    json.insert(key, value);
+                }
+                Err(message) => problems.push(Problem::new(format!("{path}.{key}"), message)),
+            }
+        }
+        for spec in manifest.config_keys.iter().filter(|k| k.required) {
+            let missing = match json.get(&spec.name) {
+                None => true,
+                Some(serde_json::Value::String(s)) => s.trim().is_empty(),
+                Some(_) => false,
+            };
+            if missing {
+                let hint = spec
+                    .env
+                    .as_deref()
+                    .map(|v| format!(" (or set {v})"))
+                    .unwrap_or_default();
+                problems.push(Problem::new(
+                    format!("{path}.{}", spec.name),
+                    format!("missing: required by kind '{kind}'{hint}"),
+                ));
+            }
+        }
+        if problems.len() > before {
+            continue;
+        }
+        let context = ProviderContext {
+            name: name.clone(),
+            environment,
+        };
+        match factory.validate_config(&context, &serde_json::Value::Object(json)) {
+            Ok(provider) => {
+                instances.insert(
+                    name.clone(),
+                    ProviderInstance {
+                        name,
+                        kind,
+                        provider: Arc::from(provider),
+                    },
+                );
+            }
+            Err(found) => problems.extend(found.into_iter().map(|p| {
+                let key = if p.key.is_empty() {
+                    path.clone()
+                } else {
+                    format!("{path}.{}", p.key)
+                };
+                Problem::new(key, p.message)
+            })),
+        }
+    }
+    instances
+}
+
+/// With no providers configured, one `echo` instance named `echo` exists, so the gateway starts
+/// with no keys at all.
+fn default_providers() -> Table {
+    let mut echo = Table::new();
+    echo.insert("kind".to_owned(), Value::String("echo".to_owned()));
+    let mut providers = Table::new();
+    providers.insert("echo".to_owned(), Value::Table(echo));
+    providers
+}
+
+/// Turns a TOML value into the JSON a provider expects, converting strings that came from
+/// environment variables into the key's declared type.
+fn coerce(value: Value, kind: ConfigValueKind) -> Result<serde_json::Value, String> {
+    use serde_json::Value as Json;
+    let mismatch =
+        |expected: &str, got: &Value| format!("expected {expected}, found {}", got.type_str());
+    match (kind, value) {
+        (ConfigValueKind::String, Value::String(s)) => Ok(Json::String(s)),
+        (ConfigValueKind::Integer, Value::Integer(i)) => Ok(Json::from(i)),
+        (ConfigValueKind::Integer, Value::String(s)) => s
+            .trim()
+            .parse::<i64>()
+            .map(Json::from)
+            .map_err(|_| format!("expected an integer, found '{s}'")),
+        (ConfigValueKind::Float, Value::Float(f)) => Ok(Json::from(f)),
+        (ConfigValueKind::Float, Value::Integer(i)) => Ok(Json::from(i as f64)),
+        (ConfigValueKind::Float, Value::String(s)) => s
+            .trim()
+            .parse::<f64>()
+            .map(Json::from)
+            .map_err(|_| format!("expected a number, found '{s}'")),
+        (ConfigValueKind::Boolean, Value::Boolean(b)) => Ok(Json::Bool(b)),
+        (ConfigValueKind::Boolean, Value::String(s)) => match s.trim() {
+            "true" | "1" => Ok(Json::Bool(true)),
+            "false" | "0" => Ok(Json::Bool(false)),
+            _ => Err(format!("expected true or false, found '{s}'")),
+        },
+        (ConfigValueKind::Table, value @ Value::Table(_)) => {
+            serde_json::to_value(value).map_err(|e| e.to_string())
+        }
+        (ConfigValueKind::String, other) => Err(mismatch("a string", &other)),
+        (ConfigValueKind::Integer, other) => Err(mismatch("an integer", &other)),
+        (ConfigValueKind::Float, other) => Err(mismatch("a number", &other)),
+        (ConfigValueKind::Boolean, other) => Err(mismatch("a boolean", &other)),
+        (ConfigValueKind::Table, other) => Err(mismatch("a table", &other)),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,154 @@
+//! The fixed sections of the config file, with their defaults.
+
+use plugin_api::Environment;
+use serde::{Deserialize, Serialize};
+
+use super::Problem;
+
+/// `[server]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    /// Address to listen on (env `HOST`).
+    pub host: String,
+    /// Port to listen on; 0 picks a free port (env `PORT`).
+    pub port: u16,
+    /// Largest request body the `/v1` API accepts; larger ones get 413.
+    pub max_body_bytes: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            host: "0.0.0.0".to_owned(),
+            port: 8000,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl ServerConfig {
+    pub(super) fn check(&self, problems: &mut Vec<Problem>) {
+        if self.host.trim().is_empty() {
+            problems.push(Problem::new("server.host", "must not be empty"));
+        }
+        if self.max_body_bytes < 1024 {
+            problems.push(Problem::new(
+                "server.max_body_bytes",
+                "must be at least 1024",
+            ));
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// A `tracing` filter: `info`, `debug`, or per target `voice_gateway=debug,sqlx=warn` (env `LOG_LEVEL`).
+    pub level: String,
+    /// `text` or `json`, one object per line (env `LOG_FORMAT`).
+    pub format: LogFormat,
+    /// `development`, `staging` or `production` (env `ENVIRONMENT`).
+    pub environment: Environment,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+            environment: Environment::Development,
+        }
+    }
+}
+
+/// `[database]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path` (env `DATABASE_URL`). The file and its folder are created if missing.
+    pub url: String,
+    /// Connections in the read pool.
+    pub max_connections: u32,
+    /// How long a write waits for SQLite's lock before failing.
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/voice-gateway.db".to_owned(),
+            max_connections: 8,
+            busy_timeout_ms: 5000,
+        }
+    }
+}
+
+impl DatabaseConfig {
+    pub(super) fn check(&self, problems: &mut Vec<Problem>) {
+        if !self.url.starts_with("sqlite:") {
+            problems.push(Problem::new(
+                "database.url",
+                "only sqlite:// URLs are supported by this build",
+            ));
+        }
+        if self.max_connections == 0 {
+            problems.push(Problem::new(
+                "database.max_connections",
+                "must be at least 1",
+            ));
+        }
+    }
+}
+
+/// `[gateway]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GatewayConfig {
+    /// The provider instance used when a request names none.
+    pub default_provider: String,
+    /// How long an `Idempotency-Key` is remembered.
+    pub idempotency_ttl_secs: u64,
+    /// Timeout of each outbound request to a vendor, unless the provider sets its own.
+    pub outbound_timeout_ms: u64,
+    /// Webhook bodies are stored raw up to this size; larger ones are stored truncated.
+    pub receipt_body_limit_bytes: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            default_provider: "echo".to_owned(),
+            idempotency_ttl_secs: 24 * 60 * 60,
+            outbound_timeout_ms: 10_000,
+            receipt_body_limit_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl GatewayConfig {
+    pub(super) fn check(&self, problems: &mut Vec<Problem>) {
+        if self.outbound_timeout_ms == 0 {
+            problems.push(Problem::new(
+                "gateway.outbound_timeout_ms",
+                "must be positive",
+            ));
+        }
+        if self.idempotency_ttl_secs == 0 {
+            problems.push(Problem::new(
+                "gateway.idempotency_ttl_secs",
+                "must be positive",
+            ));
+        }
+    }
+}

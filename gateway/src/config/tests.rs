@@ -1,0 +1,148 @@
+use super::*;
+
+fn load(toml: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    Settings::from_parts(
+        toml,
+        &EnvSource::from_pairs(env.iter().copied()),
+        &Registry::builtin(),
+        None,
+    )
+}
+
+fn paths(error: ConfigError) -> Vec<String> {
+    error.problems.into_iter().map(|p| p.path).collect()
+}
+
+#[test]
+fn empty_config_starts_with_defaults_and_one_echo() {
+    let settings = load("", &[]).unwrap();
+    assert_eq!(settings.server.port, 8000);
+    assert_eq!(settings.database.url, "sqlite://data/voice-gateway.db");
+    assert_eq!(settings.default_provider(), "echo");
+    assert_eq!(settings.providers.keys().collect::<Vec<_>>(), ["echo"]);
+    assert_eq!(settings.providers["echo"].kind, "echo");
+}
+
+#[test]
+fn seed_environment_names_override_the_file() {
+    let settings = load(
+        "[server]\nport = 9000\n",
+        &[
+            ("PORT", "8123"),
+            ("HOST", "127.0.0.1"),
+            ("LOG_FORMAT", "json"),
+            ("LOG_LEVEL", "debug"),
+            ("ENVIRONMENT", "staging"),
+            ("DATABASE_URL", "sqlite://other.db"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(settings.server.port, 8123);
+    assert_eq!(settings.server.host, "127.0.0.1");
+    assert_eq!(settings.log.format, LogFormat::Json);
+    assert_eq!(settings.log.level, "debug");
+    assert_eq!(settings.log.environment, plugin_api::Environment::Staging);
+    assert_eq!(settings.database.url, "sqlite://other.db");
+}
+
+#[test]
+fn prefixed_variables_nest_and_win() {
+    let settings = load(
+        "",
+        &[
+            ("PORT", "8123"),
+            ("VOICE_GATEWAY__SERVER__PORT", "8124"),
+            ("VOICE_GATEWAY__PROVIDERS__ECHO__TURN_INTERVAL_MS", "20"),
+            ("VOICE_GATEWAY__GATEWAY__OUTBOUND_TIMEOUT_MS", "2500"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(settings.server.port, 8124);
+    assert_eq!(settings.gateway.outbound_timeout_ms, 2500);
+    assert_eq!(settings.providers["echo"].kind, "echo");
+}
+
+#[test]
+fn two_instances_of_one_kind_coexist() {
+    let settings = load(
+        "[gateway]\ndefault_provider = \"slow\"\n[providers.fast]\nkind = \"echo\"\nturn_interval_ms = 10\n[providers.slow]\nkind = \"echo\"\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(settings.providers.len(), 2);
+    assert_eq!(settings.default_provider(), "slow");
+}
+
+#[test]
+fn lists_every_problem_with_its_path() {
+    let error = load(
+        r#"
+[server]
+port = 70000
+colour = "blue"
+[log]
+format = "xml"
+[gateway]
+default_provider = "missing"
+[providers.x]
+kind = "nope"
+[providers.echo]
+turn_interval_ms = "fast"
+volume = 11
+[extra]
+"#,
+        &[],
+    )
+    .unwrap_err();
+    let paths = paths(error);
+    for expected in [
+        "server.port",
+        "server.colour",
+        "log.format",
+        "providers.x.kind",
+        "providers.echo.turn_interval_ms",
+        "providers.echo.volume",
+        "extra",
+    ] {
+        assert!(
+            paths.iter().any(|p| p == expected),
+            "{expected} not in {paths:?}"
+        );
+    }
+}
+
+#[test]
+fn default_provider_must_be_configured() {
+    let error = load("[gateway]\ndefault_provider = \"vapi\"\n", &[]).unwrap_err();
+    assert_eq!(paths(error), ["gateway.default_provider"]);
+}
+
+#[test]
+fn bad_values_from_the_environment_name_their_key() {
+    let error = load("", &[("PORT", "eighty"), ("VOICE_GATEWAY__SERVER", "x")]).unwrap_err();
+    let paths = paths(error);
+    assert!(paths.contains(&"server.port".to_owned()), "{paths:?}");
+    assert!(
+        paths
+            .iter()
+            .any(|p| p.starts_with("env VOICE_GATEWAY__SERVER")),
+        "{paths:?}"
+    );
+}
+
+#[test]
+fn provider_names_must_be_url_safe() {
+    let error = load("[providers.\"Bad Name\"]\nkind = \"echo\"\n", &[]).unwrap_err();
+    assert!(paths(error).iter().any(|p| p == "providers.Bad Name"));
+}
+
+#[test]
+fn provider_without_kind_needs_a_known_name() {
+    let error = load("[providers.sales]\nturn_interval_ms = 5\n", &[]).unwrap_err();
+    assert!(paths(error).contains(&"providers.sales.kind".to_owned()));
+}
+
+#[test]
+fn toml_syntax_errors_are_reported() {
+    assert!(load("[server\nport = 1", &[]).is_err());
+}
