@@ -131,6 +131,14 @@ impl TranscriptSource {
             TranscriptSource::PostCall => "post_call",
         }
     }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "live" => Some(TranscriptSource::Live),
+            "post_call" => Some(TranscriptSource::PostCall),
+            _ => None,
+        }
+    }
 }
 
 /// The unit a call's cost is in. Unknown cost is `None` on the call, never `0`.
@@ -234,4 +242,52 @@ impl Correlation {
     pub fn is_empty(&self) -> bool {
         self.gateway_call_id.is_none() && self.provider_call_id.is_none()
     }
+}
+
+/// A call as the gateway stores and serves it: the one model every provider's calls become.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Call {
+    pub id: CallId,
+    /// The provider instance name from config.
+    pub provider: String,
+    /// The provider implementation (`echo`, `elevenlabs`, ...).
+    pub provider_kind: String,
+    /// The vendor's id (ElevenLabs `conversation_id`, VAPI `call.id`); `None` until accepted.
+    pub provider_call_id: Option<String>,
+    pub telephony_ids: TelephonyIds,
+    pub status: CallStatus,
+    pub to: PhoneNumber,
+    pub from_number_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub variables: Map<String, Value>,
+    pub metadata: Map<String, Value>,
+    pub first_message: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub duration_secs: Option<f64>,
+    /// `None` when the vendor did not report a cost: never a made-up `0`.
+    pub cost: Option<Cost>,
+    pub summary: Option<String>,
+    pub success: Option<bool>,
+    pub analysis: Option<Value>,
+    pub recording_url: Option<String>,
+    pub end_reason: Option<String>,
+    pub failure_reason: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub created_by: Option<String>,
+}
+
+/// A stored transcript turn, numbered by the gateway in the order turns arrived.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TranscriptTurn {
+    pub call_id: CallId,
+    pub seq: i64,
+    pub speaker: Speaker,
+    pub text: String,
+    pub offset_secs: Option<f64>,
+    pub is_final: bool,
+    pub source: TranscriptSource,
+    pub created_at: DateTime<Utc>,
 }

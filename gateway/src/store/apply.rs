@@ -1,0 +1,395 @@
+//! Applying normalized events to a stored call, inside the caller's transaction.
+//!
+//! This is where the state machine meets the database: statuses only move forward (stale ones
+//! are kept in the history), transcript turns get the next sequence number unless they are
+//! already stored, and the post-call transcript reconciles the live one instead of repeating it.
+
+use chrono::{DateTime, Utc};
+use plugin_api::{Call, CallDetails, CallEvent, CallStatus, StatusUpdate, TranscriptSource, TranscriptTurn, Turn};
+use serde_json::Value;
+use sqlx::{Row, SqliteConnection};
+
+use super::codec::{json, ts};
+use super::StoreError;
+
+/// Who caused a change, for the status history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventSource {
+    /// The API (e.g. the call was created).
+    Api,
+    /// The outcome of an outbound request to the provider.
+    Dispatch,
+    /// A webhook, by receipt id.
+    Webhook(String),
+}
+
+impl EventSource {
+    fn name(&self) -> &'static str {
+        match self {
+            EventSource::Api => "api",
+            EventSource::Dispatch => "dispatch",
+            EventSource::Webhook(_) => "webhook",
+        }
+    }
+
+    fn receipt_id(&self) -> Option<&str> {
+        match self {
+            EventSource::Webhook(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+/// A status change that took effect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusChange {
+    pub from: CallStatus,
+    pub to: CallStatus,
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// What applying events changed: the call as it now is, and what is new, for live updates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub call: Call,
+    pub status_changes: Vec<StatusChange>,
+    /// Turns stored for the first time, in sequence order.
+    pub new_turns: Vec<TranscriptTurn>,
+    /// Partial (not final) turns: passed on live, never stored.
+    pub partial_turns: Vec<Turn>,
+}
+
+impl Applied {
+    fn new(call: Call) -> Self {
+        Self {
+            call,
+            status_changes: Vec::new(),
+            new_turns: Vec::new(),
+            partial_turns: Vec::new(),
+        }
+    }
+}
+
+/// Applies `events` to `call` and writes the result. `provider_call_id` is the vendor id the
+/// webhook was correlated with, recorded if the call has none yet.
+pub(super) async fn apply(
+    conn: &mut SqliteConnection,
+    call: Call,
+    events: &[CallEvent],
+    provider_call_id: Option<&str>,
+    provider_data: Option<&Value>,
+    source: &EventSource,
+    now: DateTime<Utc>,
+) -> Result<Applied, StoreError> {
+    let mut applied = Applied::new(call);
+    if applied.call.provider_call_id.is_none() {
+        applied.call.provider_call_id = provider_call_id.map(str::to_owned);
+    }
+    let mut last_seq: i64 = sqlx::query("SELECT last_seq FROM calls WHERE id = ?")
+        .bind(applied.call.id.to_string())
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("last_seq")?;
+    for event in events {
+        match event {
+            CallEvent::Status(update) => apply_status(conn, &mut applied, update, source, now).await?,
+            CallEvent::Details(details) => apply_details(&mut applied.call, details),
+            CallEvent::Turn(turn) if !turn.is_final => applied.partial_turns.push(turn.clone()),
+            CallEvent::Turn(turn) => {
+                if let Some(stored) = upsert_turn(conn, &applied.call, turn, &mut last_seq, now).await? {
+                    applied.new_turns.push(stored);
+                }
+            }
+            CallEvent::Transcript { turns } => {
+                let stored = reconcile_transcript(conn, &applied.call, turns, &mut last_seq, now).await?;
+                applied.new_turns.extend(stored);
+            }
+        }
+    }
+    finish_call(&mut applied.call);
+    applied.call.updated_at = now;
+    write_call(conn, &applied.call, last_seq, provider_data).await?;
+    Ok(applied)
+}
+
+async fn apply_status(
+    conn: &mut SqliteConnection,
+    applied: &mut Applied,
+    update: &StatusUpdate,
+    source: &EventSource,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let call = &mut applied.call;
+    let from = call.status;
+    let transition = from.transition_to(update.status);
+    record_status_event(conn, call, Some(from), update, transition.applies(), source, now).await?;
+    if !transition.applies() {
+        return Ok(());
+    }
+    let at = update.at.unwrap_or(now);
+    call.status = update.status;
+    if update.status == CallStatus::InProgress {
+        call.started_at.get_or_insert(at);
+    }
+    if update.status.is_terminal() {
+        call.ended_at.get_or_insert(at);
+        if update.status == CallStatus::Failed {
+            call.failure_reason = update.reason.clone().or(call.failure_reason.take());
+        }
+        if call.end_reason.is_none() {
+            call.end_reason = update.reason.clone();
+        }
+    }
+    applied.status_changes.push(StatusChange {
+        from,
+        to: update.status,
+        reason: update.reason.clone(),
+        at,
+    });
+    Ok(())
+}
+
+/// Adds a row to the call's status history.
+pub(super) async fn record_status_event(
+    conn: &mut SqliteConnection,
+    call: &Call,
+    from: Option<CallStatus>,
+    update: &StatusUpdate,
+    applied: bool,
+    source: &EventSource,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO call_status_events (call_id, from_status, to_status, applied, reason, vendor_status, \
+         source, receipt_id, occurred_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(call.id.to_string())
+    .bind(from.map(CallStatus::as_str))
+    .bind(update.status.as_str())
+    .bind(applied)
+    .bind(&update.reason)
+    .bind(&update.vendor_status)
+    .bind(source.name())
+    .bind(source.receipt_id())
+    .bind(update.at.map(ts))
+    .bind(ts(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+fn apply_details(call: &mut Call, details: &CallDetails) {
+    fn set<T: Clone>(field: &mut Option<T>, value: &Option<T>) {
+        if value.is_some() {
+            field.clone_from(value);
+        }
+    }
+    if call.provider_call_id.is_none() {
+        call.provider_call_id.clone_from(&details.provider_call_id);
+    }
+    call.telephony_ids.merge(&details.telephony_ids);
+    set(&mut call.started_at, &details.started_at);
+    set(&mut call.ended_at, &details.ended_at);
+    set(&mut call.duration_secs, &details.duration_secs);
+    set(&mut call.cost, &details.cost);
+    set(&mut call.summary, &details.summary);
+    set(&mut call.success, &details.success);
+    set(&mut call.analysis, &details.analysis);
+    set(&mut call.recording_url, &details.recording_url);
+    set(&mut call.end_reason, &details.end_reason);
+}
+
+/// Derives what the vendor left out once a call has ended.
+fn finish_call(call: &mut Call) {
+    if let (None, Some(start), Some(end)) = (call.duration_secs, call.started_at, call.ended_at) {
+        if call.status.is_terminal() && end >= start {
+            call.duration_secs = Some((end - start).num_milliseconds() as f64 / 1000.0);
+        }
+    }
+}
+
+async fn write_call(
+    conn: &mut SqliteConnection,
+    call: &Call,
+    last_seq: i64,
+    provider_data: Option<&Value>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE calls SET provider_call_id = ?, telephony_ids = ?, status = ?, updated_at = ?, \
+         started_at = ?, ended_at = ?, duration_secs = ?, cost = ?, cost_unit = ?, summary = ?, success = ?, \
+         analysis = ?, recording_url = ?, end_reason = ?, failure_reason = ?, last_seq = ?, \
+         provider_data = COALESCE(?, provider_data) WHERE id = ?",
+    )
+    .bind(&call.provider_call_id)
+    .bind(json(&call.telephony_ids))
+    .bind(call.status.as_str())
+    .bind(ts(call.updated_at))
+    .bind(call.started_at.map(ts))
+    .bind(call.ended_at.map(ts))
+    .bind(call.duration_secs)
+    .bind(call.cost.map(|c| c.amount))
+    .bind(call.cost.map(|c| c.unit.as_str()))
+    .bind(&call.summary)
+    .bind(call.success)
+    .bind(call.analysis.as_ref().map(json))
+    .bind(&call.recording_url)
+    .bind(&call.end_reason)
+    .bind(&call.failure_reason)
+    .bind(last_seq)
+    .bind(provider_data.map(json))
+    .bind(call.id.to_string())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_turn(
+    conn: &mut SqliteConnection,
+    call: &Call,
+    turn: &Turn,
+    last_seq: &mut i64,
+    now: DateTime<Utc>,
+) -> Result<TranscriptTurn, StoreError> {
+    *last_seq += 1;
+    sqlx::query(
+        "INSERT INTO transcript_turns (call_id, seq, speaker, text, offset_secs, is_final, source, turn_key, \
+         created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(call.id.to_string())
+    .bind(*last_seq)
+    .bind(turn.speaker.as_str())
+    .bind(&turn.text)
+    .bind(turn.offset_secs)
+    .bind(turn.is_final)
+    .bind(turn.source.as_str())
+    .bind(&turn.key)
+    .bind(ts(now))
+    .bind(ts(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(TranscriptTurn {
+        call_id: call.id,
+        seq: *last_seq,
+        speaker: turn.speaker.clone(),
+        text: turn.text.clone(),
+        offset_secs: turn.offset_secs,
+        is_final: true,
+        source: turn.source,
+        created_at: now,
+    })
+}
+
+/// Stores a live turn; a turn whose key is already stored is updated in place, not repeated.
+async fn upsert_turn(
+    conn: &mut SqliteConnection,
+    call: &Call,
+    turn: &Turn,
+    last_seq: &mut i64,
+    now: DateTime<Utc>,
+) -> Result<Option<TranscriptTurn>, StoreError> {
+    if let Some(key) = &turn.key {
+        let updated = sqlx::query(
+            "UPDATE transcript_turns SET text = ?, offset_secs = COALESCE(?, offset_secs), updated_at = ? \
+             WHERE call_id = ? AND turn_key = ?",
+        )
+        .bind(&turn.text)
+        .bind(turn.offset_secs)
+        .bind(ts(now))
+        .bind(call.id.to_string())
+        .bind(key)
+        .execute(&mut *conn)
+        .await?;
+        if updated.rows_affected() > 0 {
+            return Ok(None);
+        }
+    }
+    insert_turn(conn, call, turn, last_seq, now).await.map(Some)
+}
+
+/// Words only: how two renderings of the same utterance are recognized as one turn.
+fn normalized(text: &str) -> String {
+    text.split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+struct StoredTurn {
+    seq: i64,
+    speaker: String,
+    text: String,
+    key: Option<String>,
+    has_offset: bool,
+}
+
+/// Matches each turn of a complete transcript to a stored turn (same key, or same speaker and
+/// words, each stored turn used once) and stores only the turns that were never received.
+async fn reconcile_transcript(
+    conn: &mut SqliteConnection,
+    call: &Call,
+    turns: &[Turn],
+    last_seq: &mut i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<TranscriptTurn>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT seq, speaker, text, turn_key, offset_secs FROM transcript_turns WHERE call_id = ? ORDER BY seq",
+    )
+    .bind(call.id.to_string())
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut stored = rows
+        .iter()
+        .map(|row| {
+            Ok(StoredTurn {
+                seq: row.try_get("seq")?,
+                speaker: row.try_get("speaker")?,
+                text: normalized(&row.try_get::<String, _>("text")?),
+                key: row.try_get("turn_key")?,
+                has_offset: row.try_get::<Option<f64>, _>("offset_secs")?.is_some(),
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let mut added = Vec::new();
+    for turn in turns.iter().filter(|t| t.is_final) {
+        let words = normalized(&turn.text);
+        let position = stored.iter().position(|s| {
+            (turn.key.is_some() && s.key == turn.key) || (s.speaker == turn.speaker.as_str() && s.text == words)
+        });
+        match position {
+            Some(index) => {
+                let matched = stored.remove(index);
+                if !matched.has_offset && turn.offset_secs.is_some() {
+                    sqlx::query("UPDATE transcript_turns SET offset_secs = ?, updated_at = ? WHERE call_id = ? AND seq = ?")
+                        .bind(turn.offset_secs)
+                        .bind(ts(now))
+                        .bind(call.id.to_string())
+                        .bind(matched.seq)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+            }
+            None => {
+                let turn = Turn {
+                    source: TranscriptSource::PostCall,
+                    ..turn.clone()
+                };
+                added.push(insert_turn(conn, call, &turn, last_seq, now).await?);
+            }
+        }
+    }
+    Ok(added)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalized;
+
+    #[test]
+    fn normalization_ignores_case_spacing_and_punctuation() {
+        assert_eq!(normalized("  Hello,   THERE! "), "hello there");
+        assert_eq!(normalized("You said: hi."), normalized("you said hi"));
+        assert_ne!(normalized("hi there"), normalized("hi they're"));
+    }
+}

@@ -1,0 +1,204 @@
+//! Calls: create, read, list, history and transcript.
+
+use chrono::{DateTime, Utc};
+use plugin_api::{Call, CallEvent, CallHandle, CallId, CallStatus, StatusUpdate, TranscriptTurn};
+use serde_json::Value;
+use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection};
+
+use super::apply::{Applied, EventSource, apply, record_status_event};
+use super::codec::{CALL_COLUMNS, TURN_COLUMNS, call_from_row, json, opt_parse_ts, parse_ts, status, ts, turn_from_row};
+use super::{Store, StoreError};
+
+/// A call to store before the provider is asked to place it.
+pub type NewCall = Call;
+
+/// Filters for listing calls; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct CallFilter {
+    pub status: Option<CallStatus>,
+    pub provider: Option<String>,
+    pub to: Option<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    /// Only calls older than this one (the cursor).
+    pub before_id: Option<CallId>,
+    pub limit: u32,
+}
+
+/// One page of calls, newest first.
+#[derive(Debug, Clone)]
+pub struct CallPage {
+    pub items: Vec<Call>,
+    /// The id to continue after, if there may be more.
+    pub next: Option<CallId>,
+}
+
+/// One row of a call's status history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusEvent {
+    pub id: i64,
+    pub from_status: Option<CallStatus>,
+    pub to_status: CallStatus,
+    pub applied: bool,
+    pub reason: Option<String>,
+    pub vendor_status: Option<String>,
+    pub source: String,
+    pub receipt_id: Option<String>,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+pub(super) async fn fetch_call(conn: &mut SqliteConnection, id: CallId) -> Result<Option<Call>, StoreError> {
+    let row = sqlx::query(AssertSqlSafe(format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?")))
+        .bind(id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(call_from_row).transpose()
+}
+
+pub(super) async fn insert_call(conn: &mut SqliteConnection, call: &Call) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO calls (id, provider, provider_kind, provider_call_id, telephony_ids, status, to_number, \
+         from_number_id, agent_id, variables, metadata, first_message, created_at, updated_at, idempotency_key, \
+         created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(call.id.to_string())
+    .bind(&call.provider)
+    .bind(&call.provider_kind)
+    .bind(&call.provider_call_id)
+    .bind(json(&call.telephony_ids))
+    .bind(call.status.as_str())
+    .bind(call.to.as_str())
+    .bind(&call.from_number_id)
+    .bind(&call.agent_id)
+    .bind(json(&call.variables))
+    .bind(json(&call.metadata))
+    .bind(&call.first_message)
+    .bind(ts(call.created_at))
+    .bind(ts(call.updated_at))
+    .bind(&call.idempotency_key)
+    .bind(&call.created_by)
+    .execute(&mut *conn)
+    .await?;
+    let created = StatusUpdate {
+        status: call.status,
+        at: Some(call.created_at),
+        reason: None,
+        vendor_status: None,
+    };
+    record_status_event(conn, call, None, &created, true, &EventSource::Api, call.created_at).await
+}
+
+impl Store {
+    pub async fn get_call(&self, id: CallId) -> Result<Option<Call>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        fetch_call(&mut conn, id).await
+    }
+
+    /// What a provider needs to act on a stored call (hang-up, fetch), including its private data.
+    pub async fn call_handle(&self, id: CallId) -> Result<Option<CallHandle>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        let Some(call) = fetch_call(&mut conn, id).await? else {
+            return Ok(None);
+        };
+        let provider_data: Option<String> = sqlx::query("SELECT provider_data FROM calls WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("provider_data")?;
+        Ok(Some(CallHandle {
+            call_id: call.id,
+            provider_call_id: call.provider_call_id,
+            telephony_ids: call.telephony_ids,
+            status: call.status,
+            provider_data: provider_data.and_then(|d| serde_json::from_str(&d).ok()),
+        }))
+    }
+
+    /// Applies events to a call outside of any webhook (e.g. the provider's answer to a create).
+    /// `None` if the call does not exist.
+    pub async fn apply_events(
+        &self,
+        id: CallId,
+        events: &[CallEvent],
+        provider_data: Option<&Value>,
+        source: EventSource,
+    ) -> Result<Option<Applied>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let Some(call) = fetch_call(&mut tx, id).await? else {
+            return Ok(None);
+        };
+        let applied = apply(&mut tx, call, events, None, provider_data, &source, Utc::now()).await?;
+        tx.commit().await?;
+        Ok(Some(applied))
+    }
+
+    pub async fn list_calls(&self, filter: &CallFilter) -> Result<CallPage, StoreError> {
+        let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(format!("SELECT {CALL_COLUMNS} FROM calls WHERE 1 = 1"));
+        if let Some(status) = filter.status {
+            query.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(provider) = &filter.provider {
+            query.push(" AND provider = ").push_bind(provider.clone());
+        }
+        if let Some(to) = &filter.to {
+            query.push(" AND to_number = ").push_bind(to.clone());
+        }
+        if let Some(after) = filter.created_after {
+            query.push(" AND created_at > ").push_bind(ts(after));
+        }
+        if let Some(before) = filter.created_before {
+            query.push(" AND created_at < ").push_bind(ts(before));
+        }
+        if let Some(cursor) = filter.before_id {
+            query.push(" AND id < ").push_bind(cursor.to_string());
+        }
+        // One extra row tells whether another page exists.
+        query.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(filter.limit) + 1);
+        let rows = query.build().fetch_all(&self.reader).await?;
+        let mut items = rows.iter().map(call_from_row).collect::<Result<Vec<_>, _>>()?;
+        let more = items.len() > filter.limit as usize;
+        items.truncate(filter.limit as usize);
+        let next = if more { items.last().map(|c| c.id) } else { None };
+        Ok(CallPage { items, next })
+    }
+
+    /// The call's stored transcript, in sequence order, optionally only after `after_seq`.
+    pub async fn transcript(&self, id: CallId, after_seq: i64) -> Result<Vec<TranscriptTurn>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {TURN_COLUMNS} FROM transcript_turns WHERE call_id = ? AND seq > ? ORDER BY seq"
+        )))
+        .bind(id.to_string())
+        .bind(after_seq)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(turn_from_row).collect()
+    }
+
+    /// The call's status history, oldest first.
+    pub async fn status_events(&self, id: CallId) -> Result<Vec<StatusEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, from_status, to_status, applied, reason, vendor_status, source, receipt_id, occurred_at, \
+             recorded_at FROM call_status_events WHERE call_id = ? ORDER BY id",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StatusEvent {
+                    id: row.try_get("id")?,
+                    from_status: row.try_get::<Option<String>, _>("from_status")?.as_deref().map(status).transpose()?,
+                    to_status: status(&row.try_get::<String, _>("to_status")?)?,
+                    applied: row.try_get("applied")?,
+                    reason: row.try_get("reason")?,
+                    vendor_status: row.try_get("vendor_status")?,
+                    source: row.try_get("source")?,
+                    receipt_id: row.try_get("receipt_id")?,
+                    occurred_at: opt_parse_ts(row.try_get("occurred_at")?)?,
+                    recorded_at: parse_ts(&row.try_get::<String, _>("recorded_at")?)?,
+                })
+            })
+            .collect()
+    }
+}

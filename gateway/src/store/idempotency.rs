@@ -1,0 +1,96 @@
+//! Idempotency keys: the same key and body place one call, however often they are sent.
+
+use chrono::{TimeDelta, Utc};
+use plugin_api::Call;
+use sqlx::Row;
+
+use super::calls::{NewCall, fetch_call, insert_call};
+use super::codec::{call_id, ts};
+use super::{Store, StoreError};
+
+/// A client's `Idempotency-Key`, scoped to the caller, with a hash of the request it came with.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    pub scope: String,
+    pub key: String,
+    pub request_hash: String,
+    pub ttl: std::time::Duration,
+}
+
+/// The result of trying to create a call.
+#[derive(Debug, Clone)]
+pub enum Claim {
+    /// A new call was stored.
+    Created(Call),
+    /// The key was used before with the same request: this is that call.
+    Replay(Call),
+    /// The key was used before with a different request.
+    Mismatch,
+    /// The key's first request is still being handled.
+    InFlight,
+}
+
+impl Store {
+    /// Stores a new call (status `queued`), claiming the idempotency key in the same transaction.
+    pub async fn create_call(&self, call: NewCall, key: Option<&IdempotencyKey>) -> Result<Claim, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let now = Utc::now();
+        if let Some(key) = key {
+            sqlx::query("DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND expires_at <= ?")
+                .bind(&key.scope)
+                .bind(&key.key)
+                .bind(ts(now))
+                .execute(&mut *tx)
+                .await?;
+            let existing = sqlx::query(
+                "SELECT request_hash, call_id, completed FROM idempotency_keys WHERE scope = ? AND key = ?",
+            )
+            .bind(&key.scope)
+            .bind(&key.key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = existing {
+                let hash: String = row.try_get("request_hash")?;
+                if hash != key.request_hash {
+                    return Ok(Claim::Mismatch);
+                }
+                if !row.try_get::<bool, _>("completed")? {
+                    return Ok(Claim::InFlight);
+                }
+                let id = call_id(&row.try_get::<String, _>("call_id")?)?;
+                let call = fetch_call(&mut tx, id)
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt(format!("idempotency key points at missing call {id}")))?;
+                return Ok(Claim::Replay(call));
+            }
+        }
+        insert_call(&mut tx, &call).await?;
+        if let Some(key) = key {
+            let ttl = TimeDelta::from_std(key.ttl).unwrap_or(TimeDelta::days(1));
+            sqlx::query(
+                "INSERT INTO idempotency_keys (scope, key, request_hash, call_id, completed, created_at, expires_at) \
+                 VALUES (?, ?, ?, ?, 0, ?, ?)",
+            )
+            .bind(&key.scope)
+            .bind(&key.key)
+            .bind(&key.request_hash)
+            .bind(call.id.to_string())
+            .bind(ts(now))
+            .bind(ts(now + ttl))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Claim::Created(call))
+    }
+
+    /// Marks the key's request as answered, so later requests with it replay the call.
+    pub async fn complete_idempotency_key(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
+        sqlx::query("UPDATE idempotency_keys SET completed = 1 WHERE scope = ? AND key = ?")
+            .bind(&key.scope)
+            .bind(&key.key)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,282 @@
+//! Webhook receipts: every inbound webhook, stored raw, with what became of it.
+
+use chrono::{DateTime, Utc};
+use plugin_api::{CallEvent, CallId, Correlation};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+
+use super::apply::{Applied, EventSource, apply};
+use super::calls::fetch_call;
+use super::codec::{call_id, json, parse_ts, ts};
+use super::{Store, StoreError};
+
+/// The signature check's verdict, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureVerdict {
+    Verified,
+    Unsigned,
+    Invalid,
+}
+
+impl SignatureVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureVerdict::Verified => "verified",
+            SignatureVerdict::Unsigned => "unsigned",
+            SignatureVerdict::Invalid => "invalid",
+        }
+    }
+}
+
+/// What became of a webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptOutcome {
+    Applied,
+    Duplicate,
+    Rejected,
+    UnknownCall,
+}
+
+impl ReceiptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiptOutcome::Applied => "applied",
+            ReceiptOutcome::Duplicate => "duplicate",
+            ReceiptOutcome::Rejected => "rejected",
+            ReceiptOutcome::UnknownCall => "unknown_call",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Applied, Self::Duplicate, Self::Rejected, Self::UnknownCall]
+            .into_iter()
+            .find(|o| o.as_str() == raw)
+    }
+}
+
+/// A webhook as received, before its outcome is known.
+#[derive(Debug, Clone)]
+pub struct NewReceipt {
+    /// A UUIDv7, so receipts list in arrival order.
+    pub id: String,
+    pub provider: String,
+    pub topic: Option<String>,
+    pub received_at: DateTime<Utc>,
+    /// Headers worth keeping, credentials already redacted.
+    pub headers: Vec<(String, String)>,
+    /// The raw body, cut at the configured limit.
+    pub body: Vec<u8>,
+    pub body_size: usize,
+    pub signature: SignatureVerdict,
+    pub event_type: Option<String>,
+    pub dedupe_key: Option<String>,
+}
+
+/// A stored receipt.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub id: String,
+    pub provider: String,
+    pub topic: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub headers: Vec<(String, String)>,
+    /// Only loaded when one receipt is asked for.
+    pub body: Option<Vec<u8>>,
+    pub body_size: i64,
+    pub body_truncated: bool,
+    pub signature: String,
+    pub event_type: Option<String>,
+    pub dedupe_key: Option<String>,
+    pub call_id: Option<CallId>,
+    pub outcome: ReceiptOutcome,
+    pub reason: Option<String>,
+}
+
+/// Filters for listing receipts.
+#[derive(Debug, Clone, Default)]
+pub struct ReceiptFilter {
+    pub provider: Option<String>,
+    pub outcome: Option<ReceiptOutcome>,
+    pub call_id: Option<CallId>,
+    pub before_id: Option<String>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReceiptPage {
+    pub items: Vec<Receipt>,
+    pub next: Option<String>,
+}
+
+async fn insert_receipt(
+    conn: &mut SqliteConnection,
+    receipt: &NewReceipt,
+    call: Option<CallId>,
+    outcome: ReceiptOutcome,
+    reason: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO webhook_receipts (id, provider, topic, received_at, headers, body, body_size, body_truncated, \
+         signature, event_type, dedupe_key, call_id, outcome, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&receipt.id)
+    .bind(&receipt.provider)
+    .bind(&receipt.topic)
+    .bind(ts(receipt.received_at))
+    .bind(json(&receipt.headers))
+    .bind(&receipt.body)
+    .bind(receipt.body_size as i64)
+    .bind(receipt.body.len() < receipt.body_size)
+    .bind(receipt.signature.as_str())
+    .bind(&receipt.event_type)
+    .bind(&receipt.dedupe_key)
+    .bind(call.map(|c| c.to_string()))
+    .bind(outcome.as_str())
+    .bind(reason)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Finds the call a webhook is about: by the gateway's id, else by the vendor's id, always
+/// within the provider instance the webhook came to.
+async fn resolve_call(
+    conn: &mut SqliteConnection,
+    provider: &str,
+    correlation: &Correlation,
+) -> Result<Option<plugin_api::Call>, StoreError> {
+    if let Some(id) = correlation.gateway_call_id {
+        if let Some(call) = fetch_call(conn, id).await?.filter(|c| c.provider == provider) {
+            return Ok(Some(call));
+        }
+    }
+    let Some(vendor_id) = &correlation.provider_call_id else {
+        return Ok(None);
+    };
+    let id: Option<String> = sqlx::query("SELECT id FROM calls WHERE provider = ? AND provider_call_id = ?")
+        .bind(provider)
+        .bind(vendor_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|row| row.try_get("id"))
+        .transpose()?;
+    match id {
+        Some(id) => fetch_call(conn, call_id(&id)?).await,
+        None => Ok(None),
+    }
+}
+
+impl Store {
+    /// Records a webhook that was refused before its events were read (bad signature, malformed).
+    pub async fn record_rejected_receipt(&self, receipt: &NewReceipt, reason: &str) -> Result<(), StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        insert_receipt(&mut conn, receipt, None, ReceiptOutcome::Rejected, Some(reason)).await?;
+        Ok(())
+    }
+
+    /// Stores the receipt and applies its events in one transaction: either both are durable or
+    /// neither is. A delivery already applied is recorded as a duplicate and applied zero times.
+    pub async fn ingest_webhook(
+        &self,
+        receipt: &NewReceipt,
+        correlation: &Correlation,
+        events: &[CallEvent],
+    ) -> Result<(ReceiptOutcome, Option<Applied>), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let call = resolve_call(&mut tx, &receipt.provider, correlation).await?;
+        let call_id = call.as_ref().map(|c| c.id);
+        let seen = match &receipt.dedupe_key {
+            Some(key) => sqlx::query(
+                "SELECT 1 FROM webhook_receipts WHERE provider = ? AND dedupe_key = ? AND outcome = 'applied'",
+            )
+            .bind(&receipt.provider)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some(),
+            None => false,
+        };
+        let (outcome, applied) = match call {
+            _ if seen => (ReceiptOutcome::Duplicate, None),
+            None => (ReceiptOutcome::UnknownCall, None),
+            Some(call) => {
+                let source = EventSource::Webhook(receipt.id.clone());
+                let vendor_id = correlation.provider_call_id.as_deref();
+                let applied = apply(&mut tx, call, events, vendor_id, None, &source, receipt.received_at).await?;
+                (ReceiptOutcome::Applied, Some(applied))
+            }
+        };
+        match insert_receipt(&mut tx, receipt, call_id, outcome, None).await {
+            Ok(()) => {
+                tx.commit().await?;
+                Ok((outcome, applied))
+            }
+            // Another writer applied the same delivery first (only possible with several writers).
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                tx.rollback().await?;
+                let mut conn = self.writer.acquire().await?;
+                insert_receipt(&mut conn, receipt, call_id, ReceiptOutcome::Duplicate, None).await?;
+                Ok((ReceiptOutcome::Duplicate, None))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn list_receipts(&self, filter: &ReceiptFilter) -> Result<ReceiptPage, StoreError> {
+        let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT id, provider, topic, received_at, headers, NULL AS body, body_size, body_truncated, signature, \
+             event_type, dedupe_key, call_id, outcome, reason FROM webhook_receipts WHERE 1 = 1",
+        );
+        if let Some(provider) = &filter.provider {
+            query.push(" AND provider = ").push_bind(provider.clone());
+        }
+        if let Some(outcome) = filter.outcome {
+            query.push(" AND outcome = ").push_bind(outcome.as_str());
+        }
+        if let Some(call) = filter.call_id {
+            query.push(" AND call_id = ").push_bind(call.to_string());
+        }
+        if let Some(before) = &filter.before_id {
+            query.push(" AND id < ").push_bind(before.clone());
+        }
+        query.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(filter.limit) + 1);
+        let rows = query.build().fetch_all(&self.reader).await?;
+        let mut items = rows.iter().map(receipt_from_row).collect::<Result<Vec<_>, _>>()?;
+        let more = items.len() > filter.limit as usize;
+        items.truncate(filter.limit as usize);
+        let next = if more { items.last().map(|r| r.id.clone()) } else { None };
+        Ok(ReceiptPage { items, next })
+    }
+
+    /// One receipt, with its raw body.
+    pub async fn get_receipt(&self, id: &str) -> Result<Option<Receipt>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, provider, topic, received_at, headers, body, body_size, body_truncated, signature, \
+             event_type, dedupe_key, call_id, outcome, reason FROM webhook_receipts WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(receipt_from_row).transpose()
+    }
+}
+
+fn receipt_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Receipt, StoreError> {
+    let headers: String = row.try_get("headers")?;
+    let outcome: String = row.try_get("outcome")?;
+    Ok(Receipt {
+        id: row.try_get("id")?,
+        provider: row.try_get("provider")?,
+        topic: row.try_get("topic")?,
+        received_at: parse_ts(&row.try_get::<String, _>("received_at")?)?,
+        headers: serde_json::from_str(&headers).map_err(|e| StoreError::Corrupt(format!("headers: {e}")))?,
+        body: row.try_get("body")?,
+        body_size: row.try_get("body_size")?,
+        body_truncated: row.try_get("body_truncated")?,
+        signature: row.try_get("signature")?,
+        event_type: row.try_get("event_type")?,
+        dedupe_key: row.try_get("dedupe_key")?,
+        call_id: row.try_get::<Option<String>, _>("call_id")?.as_deref().map(call_id).transpose()?,
+        outcome: ReceiptOutcome::parse(&outcome).ok_or_else(|| StoreError::Corrupt(format!("outcome '{outcome}'")))?,
+        reason: row.try_get("reason")?,
+    })
+}
