@@ -4,5 +4,9 @@
 //! [`webhooks`], [`ws`]) -> the ingest pipeline ([`ingest`]) -> outbound calls ([`dispatch`]).
 
 pub mod config;
+pub mod dispatch;
+pub mod events;
+pub mod gateway;
+pub mod ingest;
 pub mod providers;
 pub mod store;

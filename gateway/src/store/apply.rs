@@ -5,12 +5,14 @@
 //! already stored, and the post-call transcript reconciles the live one instead of repeating it.
 
 use chrono::{DateTime, Utc};
-use plugin_api::{Call, CallDetails, CallEvent, CallStatus, StatusUpdate, TranscriptSource, TranscriptTurn, Turn};
+use plugin_api::{
+    Call, CallDetails, CallEvent, CallStatus, StatusUpdate, TranscriptSource, TranscriptTurn, Turn,
+};
 use serde_json::Value;
 use sqlx::{Row, SqliteConnection};
 
-use super::codec::{json, ts};
 use super::StoreError;
+use super::codec::{json, ts};
 
 /// Who caused a change, for the status history.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,16 +95,21 @@ pub(super) async fn apply(
         .try_get("last_seq")?;
     for event in events {
         match event {
-            CallEvent::Status(update) => apply_status(conn, &mut applied, update, source, now).await?,
+            CallEvent::Status(update) => {
+                apply_status(conn, &mut applied, update, source, now).await?
+            }
             CallEvent::Details(details) => apply_details(&mut applied.call, details),
             CallEvent::Turn(turn) if !turn.is_final => applied.partial_turns.push(turn.clone()),
             CallEvent::Turn(turn) => {
-                if let Some(stored) = upsert_turn(conn, &applied.call, turn, &mut last_seq, now).await? {
+                if let Some(stored) =
+                    upsert_turn(conn, &applied.call, turn, &mut last_seq, now).await?
+                {
                     applied.new_turns.push(stored);
                 }
             }
             CallEvent::Transcript { turns } => {
-                let stored = reconcile_transcript(conn, &applied.call, turns, &mut last_seq, now).await?;
+                let stored =
+                    reconcile_transcript(conn, &applied.call, turns, &mut last_seq, now).await?;
                 applied.new_turns.extend(stored);
             }
         }
@@ -123,7 +130,16 @@ async fn apply_status(
     let call = &mut applied.call;
     let from = call.status;
     let transition = from.transition_to(update.status);
-    record_status_event(conn, call, Some(from), update, transition.applies(), source, now).await?;
+    record_status_event(
+        conn,
+        call,
+        Some(from),
+        update,
+        transition.applies(),
+        source,
+        now,
+    )
+    .await?;
     if !transition.applies() {
         return Ok(());
     }
@@ -310,7 +326,10 @@ async fn upsert_turn(
 /// Words only: how two renderings of the same utterance are recognized as one turn.
 fn normalized(text: &str) -> String {
     text.split_whitespace()
-        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase())
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
         .filter(|w| !w.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
@@ -355,7 +374,8 @@ async fn reconcile_transcript(
     for turn in turns.iter().filter(|t| t.is_final) {
         let words = normalized(&turn.text);
         let position = stored.iter().position(|s| {
-            (turn.key.is_some() && s.key == turn.key) || (s.speaker == turn.speaker.as_str() && s.text == words)
+            (turn.key.is_some() && s.key == turn.key)
+                || (s.speaker == turn.speaker.as_str() && s.text == words)
         });
         match position {
             Some(index) => {

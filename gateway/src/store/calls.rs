@@ -6,7 +6,10 @@ use serde_json::Value;
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::apply::{Applied, EventSource, apply, record_status_event};
-use super::codec::{CALL_COLUMNS, TURN_COLUMNS, call_from_row, json, opt_parse_ts, parse_ts, status, ts, turn_from_row};
+use super::codec::{
+    CALL_COLUMNS, TURN_COLUMNS, call_from_row, json, opt_parse_ts, parse_ts, status, ts,
+    turn_from_row,
+};
 use super::{Store, StoreError};
 
 /// A call to store before the provider is asked to place it.
@@ -48,15 +51,23 @@ pub struct StatusEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
-pub(super) async fn fetch_call(conn: &mut SqliteConnection, id: CallId) -> Result<Option<Call>, StoreError> {
-    let row = sqlx::query(AssertSqlSafe(format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?")))
-        .bind(id.to_string())
-        .fetch_optional(&mut *conn)
-        .await?;
+pub(super) async fn fetch_call(
+    conn: &mut SqliteConnection,
+    id: CallId,
+) -> Result<Option<Call>, StoreError> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {CALL_COLUMNS} FROM calls WHERE id = ?"
+    )))
+    .bind(id.to_string())
+    .fetch_optional(&mut *conn)
+    .await?;
     row.as_ref().map(call_from_row).transpose()
 }
 
-pub(super) async fn insert_call(conn: &mut SqliteConnection, call: &Call) -> Result<(), StoreError> {
+pub(super) async fn insert_call(
+    conn: &mut SqliteConnection,
+    call: &Call,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO calls (id, provider, provider_kind, provider_call_id, telephony_ids, status, to_number, \
          from_number_id, agent_id, variables, metadata, first_message, created_at, updated_at, idempotency_key, \
@@ -86,7 +97,16 @@ pub(super) async fn insert_call(conn: &mut SqliteConnection, call: &Call) -> Res
         reason: None,
         vendor_status: None,
     };
-    record_status_event(conn, call, None, &created, true, &EventSource::Api, call.created_at).await
+    record_status_event(
+        conn,
+        call,
+        None,
+        &created,
+        true,
+        &EventSource::Api,
+        call.created_at,
+    )
+    .await
 }
 
 impl Store {
@@ -101,11 +121,12 @@ impl Store {
         let Some(call) = fetch_call(&mut conn, id).await? else {
             return Ok(None);
         };
-        let provider_data: Option<String> = sqlx::query("SELECT provider_data FROM calls WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_one(&mut *conn)
-            .await?
-            .try_get("provider_data")?;
+        let provider_data: Option<String> =
+            sqlx::query("SELECT provider_data FROM calls WHERE id = ?")
+                .bind(id.to_string())
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get("provider_data")?;
         Ok(Some(CallHandle {
             call_id: call.id,
             provider_call_id: call.provider_call_id,
@@ -128,13 +149,23 @@ impl Store {
         let Some(call) = fetch_call(&mut tx, id).await? else {
             return Ok(None);
         };
-        let applied = apply(&mut tx, call, events, None, provider_data, &source, Utc::now()).await?;
+        let applied = apply(
+            &mut tx,
+            call,
+            events,
+            None,
+            provider_data,
+            &source,
+            Utc::now(),
+        )
+        .await?;
         tx.commit().await?;
         Ok(Some(applied))
     }
 
     pub async fn list_calls(&self, filter: &CallFilter) -> Result<CallPage, StoreError> {
-        let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(format!("SELECT {CALL_COLUMNS} FROM calls WHERE 1 = 1"));
+        let mut query: QueryBuilder<Sqlite> =
+            QueryBuilder::new(format!("SELECT {CALL_COLUMNS} FROM calls WHERE 1 = 1"));
         if let Some(status) = filter.status {
             query.push(" AND status = ").push_bind(status.as_str());
         }
@@ -154,17 +185,30 @@ impl Store {
             query.push(" AND id < ").push_bind(cursor.to_string());
         }
         // One extra row tells whether another page exists.
-        query.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(filter.limit) + 1);
+        query
+            .push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(filter.limit) + 1);
         let rows = query.build().fetch_all(&self.reader).await?;
-        let mut items = rows.iter().map(call_from_row).collect::<Result<Vec<_>, _>>()?;
+        let mut items = rows
+            .iter()
+            .map(call_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         let more = items.len() > filter.limit as usize;
         items.truncate(filter.limit as usize);
-        let next = if more { items.last().map(|c| c.id) } else { None };
+        let next = if more {
+            items.last().map(|c| c.id)
+        } else {
+            None
+        };
         Ok(CallPage { items, next })
     }
 
     /// The call's stored transcript, in sequence order, optionally only after `after_seq`.
-    pub async fn transcript(&self, id: CallId, after_seq: i64) -> Result<Vec<TranscriptTurn>, StoreError> {
+    pub async fn transcript(
+        &self,
+        id: CallId,
+        after_seq: i64,
+    ) -> Result<Vec<TranscriptTurn>, StoreError> {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {TURN_COLUMNS} FROM transcript_turns WHERE call_id = ? AND seq > ? ORDER BY seq"
         )))
@@ -188,7 +232,11 @@ impl Store {
             .map(|row| {
                 Ok(StatusEvent {
                     id: row.try_get("id")?,
-                    from_status: row.try_get::<Option<String>, _>("from_status")?.as_deref().map(status).transpose()?,
+                    from_status: row
+                        .try_get::<Option<String>, _>("from_status")?
+                        .as_deref()
+                        .map(status)
+                        .transpose()?,
                     to_status: status(&row.try_get::<String, _>("to_status")?)?,
                     applied: row.try_get("applied")?,
                     reason: row.try_get("reason")?,

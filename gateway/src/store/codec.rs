@@ -1,7 +1,10 @@
 //! Conversions between the model's types and their stored text.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use plugin_api::{Call, CallId, CallStatus, Cost, CostUnit, PhoneNumber, Speaker, TelephonyIds, TranscriptSource, TranscriptTurn};
+use plugin_api::{
+    Call, CallId, CallStatus, Cost, CostUnit, PhoneNumber, Speaker, TelephonyIds, TranscriptSource,
+    TranscriptTurn,
+};
 use serde::de::DeserializeOwned;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -32,11 +35,13 @@ fn from_json<T: DeserializeOwned>(raw: &str, what: &str) -> Result<T, StoreError
 }
 
 pub(crate) fn call_id(raw: &str) -> Result<CallId, StoreError> {
-    raw.parse().map_err(|_| StoreError::Corrupt(format!("call id '{raw}'")))
+    raw.parse()
+        .map_err(|_| StoreError::Corrupt(format!("call id '{raw}'")))
 }
 
 pub(crate) fn status(raw: &str) -> Result<CallStatus, StoreError> {
-    raw.parse().map_err(|e: plugin_api::UnknownStatus| StoreError::Corrupt(e.to_string()))
+    raw.parse()
+        .map_err(|e: plugin_api::UnknownStatus| StoreError::Corrupt(e.to_string()))
 }
 
 /// The columns of `calls` that [`call_from_row`] reads.
@@ -47,10 +52,14 @@ pub(crate) const CALL_COLUMNS: &str = "id, provider, provider_kind, provider_cal
 
 pub(crate) fn call_from_row(row: &SqliteRow) -> Result<Call, StoreError> {
     let to: String = row.try_get("to_number")?;
-    let cost = match (row.try_get::<Option<f64>, _>("cost")?, row.try_get::<Option<String>, _>("cost_unit")?) {
+    let cost = match (
+        row.try_get::<Option<f64>, _>("cost")?,
+        row.try_get::<Option<String>, _>("cost_unit")?,
+    ) {
         (Some(amount), Some(unit)) => Some(Cost {
             amount,
-            unit: CostUnit::parse(&unit).ok_or_else(|| StoreError::Corrupt(format!("cost unit '{unit}'")))?,
+            unit: CostUnit::parse(&unit)
+                .ok_or_else(|| StoreError::Corrupt(format!("cost unit '{unit}'")))?,
         }),
         _ => None,
     };
@@ -60,7 +69,10 @@ pub(crate) fn call_from_row(row: &SqliteRow) -> Result<Call, StoreError> {
         provider: row.try_get("provider")?,
         provider_kind: row.try_get("provider_kind")?,
         provider_call_id: row.try_get("provider_call_id")?,
-        telephony_ids: from_json::<TelephonyIds>(&row.try_get::<String, _>("telephony_ids")?, "telephony_ids")?,
+        telephony_ids: from_json::<TelephonyIds>(
+            &row.try_get::<String, _>("telephony_ids")?,
+            "telephony_ids",
+        )?,
         status: status(&row.try_get::<String, _>("status")?)?,
         to: PhoneNumber::parse(&to).map_err(|e| StoreError::Corrupt(format!("to_number: {e}")))?,
         from_number_id: row.try_get("from_number_id")?,
@@ -76,7 +88,10 @@ pub(crate) fn call_from_row(row: &SqliteRow) -> Result<Call, StoreError> {
         cost,
         summary: row.try_get("summary")?,
         success: row.try_get::<Option<bool>, _>("success")?,
-        analysis: analysis.as_deref().map(|a| from_json(a, "analysis")).transpose()?,
+        analysis: analysis
+            .as_deref()
+            .map(|a| from_json(a, "analysis"))
+            .transpose()?,
         recording_url: row.try_get("recording_url")?,
         end_reason: row.try_get("end_reason")?,
         failure_reason: row.try_get("failure_reason")?,
@@ -85,7 +100,8 @@ pub(crate) fn call_from_row(row: &SqliteRow) -> Result<Call, StoreError> {
     })
 }
 
-pub(crate) const TURN_COLUMNS: &str = "call_id, seq, speaker, text, offset_secs, is_final, source, created_at";
+pub(crate) const TURN_COLUMNS: &str =
+    "call_id, seq, speaker, text, offset_secs, is_final, source, created_at";
 
 pub(crate) fn turn_from_row(row: &SqliteRow) -> Result<TranscriptTurn, StoreError> {
     let source: String = row.try_get("source")?;

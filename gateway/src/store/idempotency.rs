@@ -32,16 +32,22 @@ pub enum Claim {
 
 impl Store {
     /// Stores a new call (status `queued`), claiming the idempotency key in the same transaction.
-    pub async fn create_call(&self, call: NewCall, key: Option<&IdempotencyKey>) -> Result<Claim, StoreError> {
+    pub async fn create_call(
+        &self,
+        call: NewCall,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Claim, StoreError> {
         let mut tx = self.writer.begin().await?;
         let now = Utc::now();
         if let Some(key) = key {
-            sqlx::query("DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND expires_at <= ?")
-                .bind(&key.scope)
-                .bind(&key.key)
-                .bind(ts(now))
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND expires_at <= ?",
+            )
+            .bind(&key.scope)
+            .bind(&key.key)
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await?;
             let existing = sqlx::query(
                 "SELECT request_hash, call_id, completed FROM idempotency_keys WHERE scope = ? AND key = ?",
             )
@@ -58,9 +64,9 @@ impl Store {
                     return Ok(Claim::InFlight);
                 }
                 let id = call_id(&row.try_get::<String, _>("call_id")?)?;
-                let call = fetch_call(&mut tx, id)
-                    .await?
-                    .ok_or_else(|| StoreError::Corrupt(format!("idempotency key points at missing call {id}")))?;
+                let call = fetch_call(&mut tx, id).await?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("idempotency key points at missing call {id}"))
+                })?;
                 return Ok(Claim::Replay(call));
             }
         }

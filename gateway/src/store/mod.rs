@@ -14,12 +14,16 @@ mod receipts;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 pub use apply::{Applied, EventSource, StatusChange};
 pub use calls::{CallFilter, CallPage, NewCall, StatusEvent};
 pub use idempotency::{Claim, IdempotencyKey};
-pub use receipts::{NewReceipt, Receipt, ReceiptFilter, ReceiptOutcome, ReceiptPage, SignatureVerdict};
+pub use receipts::{
+    NewReceipt, Receipt, ReceiptFilter, ReceiptOutcome, ReceiptPage, SignatureVerdict,
+};
 
 use crate::config::DatabaseConfig;
 
@@ -76,10 +80,14 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_millis(config.busy_timeout_ms));
-        if let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
-            tokio::fs::create_dir_all(parent).await.map_err(|e| {
-                StoreError::Url(format!("cannot create {}: {e}", parent.display()))
-            })?;
+        if let Some(parent) = options
+            .get_filename()
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| StoreError::Url(format!("cannot create {}: {e}", parent.display())))?;
         }
         let acquire = Duration::from_millis(config.busy_timeout_ms.max(1000));
         let writer = SqlitePoolOptions::new()
@@ -97,7 +105,9 @@ impl Store {
 
     /// Applies pending migrations.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("../migrations/sqlite").run(&self.writer).await?;
+        sqlx::migrate!("../migrations/sqlite")
+            .run(&self.writer)
+            .await?;
         Ok(())
     }
 

@@ -47,9 +47,14 @@ impl ReceiptOutcome {
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Applied, Self::Duplicate, Self::Rejected, Self::UnknownCall]
-            .into_iter()
-            .find(|o| o.as_str() == raw)
+        [
+            Self::Applied,
+            Self::Duplicate,
+            Self::Rejected,
+            Self::UnknownCall,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == raw)
     }
 }
 
@@ -145,20 +150,24 @@ async fn resolve_call(
     correlation: &Correlation,
 ) -> Result<Option<plugin_api::Call>, StoreError> {
     if let Some(id) = correlation.gateway_call_id {
-        if let Some(call) = fetch_call(conn, id).await?.filter(|c| c.provider == provider) {
+        if let Some(call) = fetch_call(conn, id)
+            .await?
+            .filter(|c| c.provider == provider)
+        {
             return Ok(Some(call));
         }
     }
     let Some(vendor_id) = &correlation.provider_call_id else {
         return Ok(None);
     };
-    let id: Option<String> = sqlx::query("SELECT id FROM calls WHERE provider = ? AND provider_call_id = ?")
-        .bind(provider)
-        .bind(vendor_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .map(|row| row.try_get("id"))
-        .transpose()?;
+    let id: Option<String> =
+        sqlx::query("SELECT id FROM calls WHERE provider = ? AND provider_call_id = ?")
+            .bind(provider)
+            .bind(vendor_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|row| row.try_get("id"))
+            .transpose()?;
     match id {
         Some(id) => fetch_call(conn, call_id(&id)?).await,
         None => Ok(None),
@@ -167,9 +176,20 @@ async fn resolve_call(
 
 impl Store {
     /// Records a webhook that was refused before its events were read (bad signature, malformed).
-    pub async fn record_rejected_receipt(&self, receipt: &NewReceipt, reason: &str) -> Result<(), StoreError> {
+    pub async fn record_rejected_receipt(
+        &self,
+        receipt: &NewReceipt,
+        reason: &str,
+    ) -> Result<(), StoreError> {
         let mut conn = self.writer.acquire().await?;
-        insert_receipt(&mut conn, receipt, None, ReceiptOutcome::Rejected, Some(reason)).await?;
+        insert_receipt(
+            &mut conn,
+            receipt,
+            None,
+            ReceiptOutcome::Rejected,
+            Some(reason),
+        )
+        .await?;
         Ok(())
     }
 
@@ -197,11 +217,22 @@ impl Store {
         };
         let (outcome, applied) = match call {
             _ if seen => (ReceiptOutcome::Duplicate, None),
+            // A notice about no call in particular: acknowledged, nothing to apply.
+            None if correlation.is_empty() && events.is_empty() => (ReceiptOutcome::Applied, None),
             None => (ReceiptOutcome::UnknownCall, None),
             Some(call) => {
                 let source = EventSource::Webhook(receipt.id.clone());
                 let vendor_id = correlation.provider_call_id.as_deref();
-                let applied = apply(&mut tx, call, events, vendor_id, None, &source, receipt.received_at).await?;
+                let applied = apply(
+                    &mut tx,
+                    call,
+                    events,
+                    vendor_id,
+                    None,
+                    &source,
+                    receipt.received_at,
+                )
+                .await?;
                 (ReceiptOutcome::Applied, Some(applied))
             }
         };
@@ -214,7 +245,8 @@ impl Store {
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
                 tx.rollback().await?;
                 let mut conn = self.writer.acquire().await?;
-                insert_receipt(&mut conn, receipt, call_id, ReceiptOutcome::Duplicate, None).await?;
+                insert_receipt(&mut conn, receipt, call_id, ReceiptOutcome::Duplicate, None)
+                    .await?;
                 Ok((ReceiptOutcome::Duplicate, None))
             }
             Err(e) => Err(e.into()),
@@ -238,12 +270,21 @@ impl Store {
         if let Some(before) = &filter.before_id {
             query.push(" AND id < ").push_bind(before.clone());
         }
-        query.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(filter.limit) + 1);
+        query
+            .push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(filter.limit) + 1);
         let rows = query.build().fetch_all(&self.reader).await?;
-        let mut items = rows.iter().map(receipt_from_row).collect::<Result<Vec<_>, _>>()?;
+        let mut items = rows
+            .iter()
+            .map(receipt_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         let more = items.len() > filter.limit as usize;
         items.truncate(filter.limit as usize);
-        let next = if more { items.last().map(|r| r.id.clone()) } else { None };
+        let next = if more {
+            items.last().map(|r| r.id.clone())
+        } else {
+            None
+        };
         Ok(ReceiptPage { items, next })
     }
 
@@ -268,15 +309,21 @@ fn receipt_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Receipt, StoreError
         provider: row.try_get("provider")?,
         topic: row.try_get("topic")?,
         received_at: parse_ts(&row.try_get::<String, _>("received_at")?)?,
-        headers: serde_json::from_str(&headers).map_err(|e| StoreError::Corrupt(format!("headers: {e}")))?,
+        headers: serde_json::from_str(&headers)
+            .map_err(|e| StoreError::Corrupt(format!("headers: {e}")))?,
         body: row.try_get("body")?,
         body_size: row.try_get("body_size")?,
         body_truncated: row.try_get("body_truncated")?,
         signature: row.try_get("signature")?,
         event_type: row.try_get("event_type")?,
         dedupe_key: row.try_get("dedupe_key")?,
-        call_id: row.try_get::<Option<String>, _>("call_id")?.as_deref().map(call_id).transpose()?,
-        outcome: ReceiptOutcome::parse(&outcome).ok_or_else(|| StoreError::Corrupt(format!("outcome '{outcome}'")))?,
+        call_id: row
+            .try_get::<Option<String>, _>("call_id")?
+            .as_deref()
+            .map(call_id)
+            .transpose()?,
+        outcome: ReceiptOutcome::parse(&outcome)
+            .ok_or_else(|| StoreError::Corrupt(format!("outcome '{outcome}'")))?,
         reason: row.try_get("reason")?,
     })
 }

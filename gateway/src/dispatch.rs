@@ -1,0 +1,453 @@
+//! Outbound: placing and hanging up calls through a provider.
+//!
+//! The call is stored (`queued`) before the provider is asked anything, so every attempt is
+//! audited; then the provider's request description is sent by the gateway's own HTTP client
+//! (or answered locally) and the provider reads the answer. Local providers' scheduled webhooks
+//! are delivered back through [`crate::ingest`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use plugin_api::{
+    Acceptance, Call, CallDetails, CallEvent, CallId, CallRequest, CallStatus, CreateCallOutcome,
+    HangupOutcome, Headers, HttpRequest, HttpResponse, Method, Outbound, PhoneNumber,
+    ScheduledWebhook, StatusUpdate,
+};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::config::ProviderInstance;
+use crate::gateway::Gateway;
+use crate::ingest::{Delivery, ingest};
+use crate::store::{Claim, EventSource, IdempotencyKey, StoreError};
+
+/// A client's request to place a call, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCallRequest {
+    pub to: PhoneNumber,
+    /// The provider instance; `None` means the configured default.
+    pub provider: Option<String>,
+    pub agent_id: Option<String>,
+    pub from_number_id: Option<String>,
+    pub variables: Map<String, Value>,
+    pub metadata: Map<String, Value>,
+    pub first_message: Option<String>,
+}
+
+impl NewCallRequest {
+    /// A stable digest of the request, to tell a retry from a different request under one key.
+    fn digest(&self, provider: &str) -> String {
+        let canonical = serde_json::json!({
+            "to": self.to.as_str(),
+            "provider": provider,
+            "agent_id": self.agent_id,
+            "from_number_id": self.from_number_id,
+            "variables": self.variables,
+            "metadata": self.metadata,
+            "first_message": self.first_message,
+        });
+        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+    }
+}
+
+/// How a create request ended.
+#[derive(Debug, Clone)]
+pub enum Created {
+    /// The provider accepted the call.
+    Accepted(Call),
+    /// The vendor's answer is not known (e.g. it timed out after the request was sent).
+    Pending(Call),
+    /// The idempotency key was used before with this request: the original call.
+    Replayed(Call),
+    /// The provider refused; the call is stored as `failed`.
+    Rejected { call: Call, message: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error("no provider named '{0}' is configured")]
+    UnknownProvider(String),
+    #[error("provider '{0}' cannot {1}")]
+    Unsupported(String, &'static str),
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyMismatch,
+    #[error("a request with this Idempotency-Key is still being processed")]
+    IdempotencyInFlight,
+    #[error("call not found")]
+    CallNotFound,
+    #[error("the call has already ended ({0})")]
+    CallEnded(CallStatus),
+    #[error("the provider refused: {message}")]
+    ProviderRejected { call_id: CallId, message: String },
+    #[error("the provider cannot place this call: {message}")]
+    InvalidForProvider { call_id: CallId, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why an outbound request produced no response.
+enum SendError {
+    /// The vendor cannot have acted on it (e.g. the connection was refused).
+    NotSent(String),
+    /// The request may have reached the vendor; its outcome is unknown.
+    Unknown(String),
+}
+
+fn resolve<'a>(
+    gateway: &'a Gateway,
+    name: Option<&str>,
+) -> Result<&'a ProviderInstance, DispatchError> {
+    let name = name.unwrap_or(gateway.settings.default_provider());
+    gateway
+        .provider(name)
+        .ok_or_else(|| DispatchError::UnknownProvider(name.to_owned()))
+}
+
+fn status(status: CallStatus, reason: Option<String>) -> CallEvent {
+    CallEvent::Status(StatusUpdate {
+        status,
+        at: Some(Utc::now()),
+        reason,
+        vendor_status: None,
+    })
+}
+
+/// Places a call: store it, ask the provider, record the answer.
+pub async fn create_call(
+    gateway: &Arc<Gateway>,
+    request: NewCallRequest,
+    idempotency_key: Option<String>,
+    created_by: Option<String>,
+) -> Result<Created, DispatchError> {
+    let instance = resolve(gateway, request.provider.as_deref())?;
+    if !instance.provider.manifest().capabilities.outbound_call {
+        return Err(DispatchError::Unsupported(
+            instance.name.clone(),
+            "place outbound calls",
+        ));
+    }
+    let now = Utc::now();
+    let key = idempotency_key.map(|key| IdempotencyKey {
+        scope: created_by.clone().unwrap_or_default(),
+        request_hash: request.digest(&instance.name),
+        key,
+        ttl: Duration::from_secs(gateway.settings.gateway.idempotency_ttl_secs),
+    });
+    let call = Call {
+        id: CallId::new(),
+        provider: instance.name.clone(),
+        provider_kind: instance.kind.clone(),
+        provider_call_id: None,
+        telephony_ids: Default::default(),
+        status: CallStatus::Queued,
+        to: request.to,
+        from_number_id: request.from_number_id,
+        agent_id: request.agent_id,
+        variables: request.variables,
+        metadata: request.metadata,
+        first_message: request.first_message,
+        created_at: now,
+        updated_at: now,
+        started_at: None,
+        ended_at: None,
+        duration_secs: None,
+        cost: None,
+        summary: None,
+        success: None,
+        analysis: None,
+        recording_url: None,
+        end_reason: None,
+        failure_reason: None,
+        idempotency_key: key.as_ref().map(|k| k.key.clone()),
+        created_by,
+    };
+    let call = match gateway.store.create_call(call, key.as_ref()).await? {
+        Claim::Created(call) => call,
+        Claim::Replay(call) => return Ok(Created::Replayed(call)),
+        Claim::Mismatch => return Err(DispatchError::IdempotencyMismatch),
+        Claim::InFlight => return Err(DispatchError::IdempotencyInFlight),
+    };
+    let span = info_span!("call", call_id = %call.id, provider = %instance.name);
+    let outcome = place(gateway, instance, call).instrument(span).await;
+    if let Some(key) = &key {
+        // The outcome is stored whatever it was; a replay now returns this call.
+        gateway.store.complete_idempotency_key(key).await?;
+    }
+    outcome
+}
+
+async fn place(
+    gateway: &Arc<Gateway>,
+    instance: &ProviderInstance,
+    call: Call,
+) -> Result<Created, DispatchError> {
+    info!(to = %call.to, "placing call");
+    let request = CallRequest {
+        call_id: call.id,
+        to: call.to.clone(),
+        agent_id: call.agent_id.clone(),
+        from_number_id: call.from_number_id.clone(),
+        variables: call.variables.clone(),
+        metadata: call.metadata.clone(),
+        first_message: call.first_message.clone(),
+        created_at: call.created_at,
+    };
+    let store = &gateway.store;
+    let record = |events: Vec<CallEvent>, data: Option<Value>| async move {
+        store
+            .apply_events(call.id, &events, data.as_ref(), EventSource::Dispatch)
+            .await?
+            .map(|applied| applied.call)
+            .ok_or(DispatchError::CallNotFound)
+    };
+    record(vec![status(CallStatus::Initiating, None)], None).await?;
+
+    let outbound = match instance.provider.build_create_call(&request) {
+        Ok(outbound) => outbound,
+        Err(e) => {
+            let message = e.to_string();
+            record(
+                vec![status(CallStatus::Failed, Some(message.clone()))],
+                None,
+            )
+            .await?;
+            return Err(DispatchError::InvalidForProvider {
+                call_id: call.id,
+                message,
+            });
+        }
+    };
+    let (response, scheduled) = match execute(gateway, instance, outbound).await {
+        Ok(answer) => answer,
+        Err(SendError::NotSent(message)) => {
+            warn!(%message, "provider unreachable");
+            let call = record(
+                vec![status(CallStatus::Failed, Some(message.clone()))],
+                None,
+            )
+            .await?;
+            return Ok(Created::Rejected { call, message });
+        }
+        Err(SendError::Unknown(message)) => {
+            warn!(%message, "outcome of the create request is unknown");
+            let call = store
+                .get_call(call.id)
+                .await?
+                .ok_or(DispatchError::CallNotFound)?;
+            return Ok(Created::Pending(call));
+        }
+    };
+    match instance
+        .provider
+        .parse_create_call_response(&request, &response)
+    {
+        CreateCallOutcome::Accepted(acceptance) => {
+            let Acceptance {
+                provider_call_id,
+                telephony_ids,
+                status: initial,
+                provider_data,
+            } = acceptance;
+            let details = CallEvent::Details(CallDetails {
+                provider_call_id,
+                telephony_ids,
+                ..CallDetails::default()
+            });
+            let events = vec![
+                details,
+                status(initial.unwrap_or(CallStatus::Initiating), None),
+            ];
+            let call = record(events, provider_data).await?;
+            info!(provider_call_id = ?call.provider_call_id, "call accepted");
+            schedule(gateway, &instance.name, call.id, scheduled);
+            Ok(Created::Accepted(call))
+        }
+        CreateCallOutcome::Rejected { message, .. } => {
+            warn!(%message, "provider rejected the call");
+            let call = record(
+                vec![status(CallStatus::Failed, Some(message.clone()))],
+                None,
+            )
+            .await?;
+            Ok(Created::Rejected { call, message })
+        }
+    }
+}
+
+/// Asks the call's provider to end it. The status changes when the provider reports it.
+pub async fn hangup(gateway: &Arc<Gateway>, id: CallId) -> Result<Call, DispatchError> {
+    let handle = gateway
+        .store
+        .call_handle(id)
+        .await?
+        .ok_or(DispatchError::CallNotFound)?;
+    if handle.status.is_terminal() {
+        return Err(DispatchError::CallEnded(handle.status));
+    }
+    let call = gateway
+        .store
+        .get_call(id)
+        .await?
+        .ok_or(DispatchError::CallNotFound)?;
+    let instance = resolve(gateway, Some(&call.provider))?;
+    let unsupported = || DispatchError::Unsupported(instance.name.clone(), "hang up calls");
+    if !instance.provider.manifest().capabilities.hangup {
+        return Err(unsupported());
+    }
+    let outbound = instance
+        .provider
+        .build_hangup(&handle)
+        .map_err(|_| unsupported())?;
+    let span = info_span!("call", call_id = %id, provider = %instance.name);
+    let (response, scheduled) = execute(gateway, instance, outbound)
+        .instrument(span)
+        .await
+        .map_err(
+            |(SendError::NotSent(message) | SendError::Unknown(message))| {
+                DispatchError::ProviderRejected {
+                    call_id: id,
+                    message,
+                }
+            },
+        )?;
+    match instance.provider.parse_hangup_response(&handle, &response) {
+        HangupOutcome::Accepted => {
+            schedule(gateway, &instance.name, id, scheduled);
+            Ok(call)
+        }
+        HangupOutcome::Rejected { message } => Err(DispatchError::ProviderRejected {
+            call_id: id,
+            message,
+        }),
+    }
+}
+
+/// Sends a provider's request (or takes its local answer).
+async fn execute(
+    gateway: &Gateway,
+    instance: &ProviderInstance,
+    outbound: Outbound,
+) -> Result<(HttpResponse, Vec<ScheduledWebhook>), SendError> {
+    match outbound {
+        Outbound::Local(local) => Ok((local.response, local.scheduled_webhooks)),
+        Outbound::Http(request) => {
+            let timeout = instance
+                .provider
+                .request_timeout()
+                .unwrap_or(Duration::from_millis(
+                    gateway.settings.gateway.outbound_timeout_ms,
+                ));
+            send(&gateway.http, request, timeout)
+                .await
+                .map(|response| (response, Vec::new()))
+        }
+    }
+}
+
+fn method(method: Method) -> reqwest::Method {
+    match method {
+        Method::Get => reqwest::Method::GET,
+        Method::Post => reqwest::Method::POST,
+        Method::Put => reqwest::Method::PUT,
+        Method::Patch => reqwest::Method::PATCH,
+        Method::Delete => reqwest::Method::DELETE,
+    }
+}
+
+/// Sends one request with a timeout. Header values are never logged: they carry credentials.
+async fn send(
+    client: &reqwest::Client,
+    request: HttpRequest,
+    timeout: Duration,
+) -> Result<HttpResponse, SendError> {
+    let mut builder = client
+        .request(method(request.method), &request.url)
+        .timeout(timeout);
+    for (name, value) in request.headers.iter() {
+        builder = builder.header(name, value);
+    }
+    if let Some(body) = request.body {
+        builder = builder.body(body);
+    }
+    let started = std::time::Instant::now();
+    let response = builder.send().await.map_err(|e| {
+        if e.is_connect() || e.is_builder() {
+            SendError::NotSent(format!("could not reach the provider: {e}"))
+        } else {
+            SendError::Unknown(format!("no answer from the provider: {e}"))
+        }
+    })?;
+    let status = response.status().as_u16();
+    let headers = Headers(
+        response
+            .headers()
+            .iter()
+            .filter_map(|(n, v)| {
+                v.to_str()
+                    .ok()
+                    .map(|v| (n.as_str().to_owned(), v.to_owned()))
+            })
+            .collect(),
+    );
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| SendError::Unknown(format!("the provider's answer broke off: {e}")))?;
+    info!(
+        status,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "provider answered"
+    );
+    Ok(HttpResponse {
+        status,
+        headers,
+        body: body.to_vec(),
+    })
+}
+
+/// Delivers a local provider's webhooks to its own endpoint, in order, at their delays. A new
+/// schedule for a call replaces the one still pending (e.g. a hang-up ends the script).
+fn schedule(
+    gateway: &Arc<Gateway>,
+    provider: &str,
+    call_id: CallId,
+    mut hooks: Vec<ScheduledWebhook>,
+) {
+    let Ok(mut scheduled) = gateway.scheduled.lock() else {
+        return;
+    };
+    if let Some(previous) = scheduled.remove(&call_id) {
+        previous.abort();
+    }
+    if hooks.is_empty() {
+        return;
+    }
+    hooks.sort_by_key(|h| h.delay);
+    let task_gateway = Arc::clone(gateway);
+    let provider = provider.to_owned();
+    let span = info_span!("scheduled_webhooks", call_id = %call_id, provider = %provider);
+    let task = tokio::spawn(
+        async move {
+            let start = tokio::time::Instant::now();
+            for hook in hooks {
+                tokio::time::sleep_until(start + hook.delay).await;
+                let delivery = Delivery {
+                    provider: provider.clone(),
+                    topic: hook.topic,
+                    headers: hook.headers,
+                    body: hook.body,
+                };
+                if let Err(e) = ingest(&task_gateway, delivery).await {
+                    warn!(error = %e, "scheduled webhook was not applied");
+                }
+            }
+            if let Ok(mut scheduled) = task_gateway.scheduled.lock() {
+                scheduled.remove(&call_id);
+            }
+        }
+        .instrument(span),
+    );
+    scheduled.insert(call_id, task.abort_handle());
+}

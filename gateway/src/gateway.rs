@@ -1,0 +1,56 @@
+//! The running gateway's shared state: what every route and background task works with.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use plugin_api::CallId;
+use tokio::task::AbortHandle;
+
+use crate::config::{ProviderInstance, Settings};
+use crate::events::Hub;
+use crate::store::Store;
+
+/// Everything a request handler needs, shared behind an `Arc`.
+#[derive(Debug)]
+pub struct Gateway {
+    pub settings: Settings,
+    pub store: Store,
+    pub hub: Hub,
+    /// Shared by all providers: connection reuse, one place for timeouts.
+    pub http: reqwest::Client,
+    /// Local provider webhooks waiting to be delivered, by call.
+    pub(crate) scheduled: Mutex<HashMap<CallId, AbortHandle>>,
+}
+
+impl Gateway {
+    pub fn new(settings: Settings, store: Store) -> Result<Arc<Self>, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("voice-gateway/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .build()?;
+        Ok(Arc::new(Self {
+            settings,
+            store,
+            hub: Hub::new(4096),
+            http,
+            scheduled: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    pub fn providers(&self) -> &BTreeMap<String, ProviderInstance> {
+        &self.settings.providers
+    }
+
+    pub fn provider(&self, name: &str) -> Option<&ProviderInstance> {
+        self.settings.providers.get(name)
+    }
+
+    /// Stops the scripted webhooks still pending (at shutdown).
+    pub fn cancel_scheduled(&self) {
+        if let Ok(mut scheduled) = self.scheduled.lock() {
+            for (_, task) in scheduled.drain() {
+                task.abort();
+            }
+        }
+    }
+}

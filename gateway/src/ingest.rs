@@ -1,0 +1,228 @@
+//! The ingest pipeline: every webhook, from a vendor or a local provider's script, takes this
+//! one path. Raw bytes -> verified (signature) -> parsed (normalized events) -> stored and
+//! applied in one transaction -> published to live listeners. The caller acknowledges only
+//! after [`ingest`] returns, that is, after the commit.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use plugin_api::{CallId, Headers, ParsedWebhook, Verification, WebhookRequest};
+use sha2::{Digest, Sha256};
+use tracing::{info, warn};
+
+use crate::config::ProviderInstance;
+use crate::gateway::Gateway;
+use crate::store::{NewReceipt, ReceiptOutcome, SignatureVerdict, StoreError};
+
+/// A webhook as it arrived.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub provider: String,
+    pub topic: Option<String>,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+/// Why a webhook was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("no provider named '{0}' is configured")]
+    UnknownProvider(String),
+    #[error("webhook signature rejected: {0}")]
+    BadSignature(String),
+    #[error("{0}")]
+    Malformed(String),
+    #[error("the webhook's call is not known to this gateway")]
+    UnknownCall { receipt_id: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What became of an accepted webhook.
+#[derive(Debug, Clone)]
+pub struct Ingested {
+    pub receipt_id: String,
+    pub outcome: ReceiptOutcome,
+    pub call_id: Option<CallId>,
+}
+
+/// A webhook whose signature the provider accepted; only this can be parsed and applied.
+struct Verified<'a> {
+    instance: &'a ProviderInstance,
+    request: WebhookRequest<'a>,
+    verdict: SignatureVerdict,
+}
+
+/// Header values that are credentials are stored as this.
+const REDACTED: &str = "[redacted]";
+
+fn is_credential(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "authorization",
+        "cookie",
+        "api-key",
+        "apikey",
+        "secret",
+        "token",
+        "password",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
+}
+
+/// The headers kept with a receipt: all of them, credentials redacted.
+fn receipt_headers(headers: &Headers) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let value = if is_credential(name) { REDACTED } else { value };
+            (name.to_ascii_lowercase(), value.to_owned())
+        })
+        .collect()
+}
+
+fn new_receipt(gateway: &Gateway, delivery: &Delivery, received_at: DateTime<Utc>) -> NewReceipt {
+    let limit =
+        usize::try_from(gateway.settings.gateway.receipt_body_limit_bytes).unwrap_or(usize::MAX);
+    NewReceipt {
+        id: uuid::Uuid::now_v7().to_string(),
+        provider: delivery.provider.clone(),
+        topic: delivery.topic.clone(),
+        received_at,
+        headers: receipt_headers(&delivery.headers),
+        body: delivery.body[..delivery.body.len().min(limit)].to_vec(),
+        body_size: delivery.body.len(),
+        signature: SignatureVerdict::Invalid,
+        event_type: None,
+        dedupe_key: None,
+    }
+}
+
+fn verify<'a>(
+    instance: &'a ProviderInstance,
+    delivery: &'a Delivery,
+    now: DateTime<Utc>,
+) -> Result<Verified<'a>, String> {
+    let request = WebhookRequest {
+        topic: delivery.topic.as_deref(),
+        headers: &delivery.headers,
+        body: &delivery.body,
+    };
+    let verdict = match instance.provider.verify_webhook(&request, now) {
+        Verification::Verified => SignatureVerdict::Verified,
+        Verification::Unsigned => SignatureVerdict::Unsigned,
+        Verification::Rejected(reason) => return Err(reason),
+    };
+    Ok(Verified {
+        instance,
+        request,
+        verdict,
+    })
+}
+
+fn parse(verified: &Verified<'_>) -> Result<ParsedWebhook, String> {
+    verified
+        .instance
+        .provider
+        .parse_webhook(&verified.request)
+        .map_err(|e| e.to_string())
+}
+
+/// A delivery without its own id is identified by its bytes.
+fn body_digest(body: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(body)))
+}
+
+/// Runs one webhook through the pipeline. Every webhook that names a configured provider is
+/// stored as a receipt, whatever its outcome.
+#[tracing::instrument(skip_all, fields(provider = %delivery.provider, topic = ?delivery.topic))]
+pub async fn ingest(gateway: &Arc<Gateway>, delivery: Delivery) -> Result<Ingested, IngestError> {
+    let instance = gateway
+        .provider(&delivery.provider)
+        .ok_or_else(|| IngestError::UnknownProvider(delivery.provider.clone()))?;
+    let now = Utc::now();
+    let mut receipt = new_receipt(gateway, &delivery, now);
+
+    let verified = match verify(instance, &delivery, now) {
+        Ok(verified) => verified,
+        Err(reason) => {
+            warn!(%reason, "webhook signature rejected");
+            gateway
+                .store
+                .record_rejected_receipt(&receipt, &reason)
+                .await?;
+            return Err(IngestError::BadSignature(reason));
+        }
+    };
+    receipt.signature = verified.verdict;
+    let parsed = match parse(&verified) {
+        Ok(parsed) => parsed,
+        Err(reason) => {
+            warn!(%reason, "malformed webhook");
+            gateway
+                .store
+                .record_rejected_receipt(&receipt, &reason)
+                .await?;
+            return Err(IngestError::Malformed(reason));
+        }
+    };
+    receipt.event_type = Some(parsed.event_type.clone());
+    receipt.dedupe_key = Some(
+        parsed
+            .dedupe_key
+            .clone()
+            .unwrap_or_else(|| body_digest(&delivery.body)),
+    );
+
+    let (outcome, applied) = gateway
+        .store
+        .ingest_webhook(&receipt, &parsed.correlation, &parsed.events)
+        .await?;
+    let call_id = applied.as_ref().map(|a| a.call.id);
+    info!(
+        receipt_id = %receipt.id,
+        call_id = ?call_id,
+        event_type = %parsed.event_type,
+        outcome = outcome.as_str(),
+        "webhook ingested"
+    );
+    if let Some(applied) = &applied {
+        gateway.hub.publish(applied);
+    }
+    if outcome == ReceiptOutcome::UnknownCall {
+        return Err(IngestError::UnknownCall {
+            receipt_id: receipt.id,
+        });
+    }
+    Ok(Ingested {
+        receipt_id: receipt.id,
+        outcome,
+        call_id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_redacted_from_receipts() {
+        let headers = Headers::new()
+            .with("Authorization", "Bearer abc")
+            .with("x-vapi-secret", "s")
+            .with("X-Echo-Signature", "t=1,v1=00")
+            .with("content-type", "application/json");
+        let kept = receipt_headers(&headers);
+        assert_eq!(kept[0], ("authorization".into(), REDACTED.into()));
+        assert_eq!(kept[1].1, REDACTED);
+        assert_eq!(kept[2].1, "t=1,v1=00");
+        assert_eq!(kept[3].1, "application/json");
+    }
+
+    #[test]
+    fn digests_identify_bodies() {
+        assert_eq!(body_digest(b"a"), body_digest(b"a"));
+        assert_ne!(body_digest(b"a"), body_digest(b"b"));
+    }
+}
