@@ -427,7 +427,8 @@ fn schedule(
     hooks.sort_by_key(|h| h.delay);
     let task_gateway = Arc::clone(gateway);
     let provider = provider.to_owned();
-    let span = info_span!("scheduled_webhooks", call_id = %call_id, provider = %provider);
+    let span =
+        info_span!(parent: None, "scheduled_webhooks", call_id = %call_id, provider = %provider);
     let task = tokio::spawn(
         async move {
             let start = tokio::time::Instant::now();

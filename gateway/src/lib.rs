@@ -3,10 +3,17 @@
 //! Read top-down: [`cli`] -> [`config`] -> [`store`] -> [`server`] with its routes ([`api`],
 //! [`webhooks`], [`ws`]) -> the ingest pipeline ([`ingest`]) -> outbound calls ([`dispatch`]).
 
+pub mod api;
+pub mod cli;
 pub mod config;
 pub mod dispatch;
 pub mod events;
 pub mod gateway;
+pub mod http;
 pub mod ingest;
 pub mod providers;
+pub mod server;
 pub mod store;
+pub mod telemetry;
+pub mod webhooks;
+pub mod ws;

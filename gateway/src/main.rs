@@ -1,1 +1,85 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing::{error, info};
+use voice_gateway::cli::{Cli, Command};
+use voice_gateway::config::Settings;
+use voice_gateway::providers::Registry;
+use voice_gateway::store::Store;
+use voice_gateway::{api, server, telemetry};
+
+/// Exit code for configuration problems.
+const EXIT_CONFIG: u8 = 2;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    if command == Command::Openapi {
+        #[allow(clippy::print_stdout)]
+        {
+            println!("{}", api::spec_json());
+        }
+        return ExitCode::SUCCESS;
+    }
+    let settings = match Settings::load(&cli.config_file(), &Registry::builtin()) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprint!("{e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if let Err(e) = telemetry::init(&settings.log) {
+        eprintln!("cannot set up logging: {e}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let outcome = match command {
+        Command::Migrate => migrate(&settings).await,
+        _ => serve(settings).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            error!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(settings: &Settings) -> Result<(), String> {
+    let store = Store::open(&settings.database)
+        .await
+        .map_err(|e| e.to_string())?;
+    store.migrate().await.map_err(|e| e.to_string())?;
+    store.close().await;
+    info!("migrations applied");
+    Ok(())
+}
+
+async fn serve(settings: Settings) -> Result<(), String> {
+    let running = server::start(settings).await.map_err(|e| e.to_string())?;
+    shutdown_signal().await;
+    info!("shutting down");
+    running.shutdown().await.map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

@@ -149,6 +149,7 @@ impl Settings {
             return Err(ConfigError { problems });
         };
         server.check(&mut problems);
+        log.check(&mut problems);
         database.check(&mut problems);
         gateway.check(&mut problems);
         if !providers.contains_key(&gateway.default_provider) && !providers.is_empty() {

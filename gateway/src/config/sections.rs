@@ -72,6 +72,17 @@ impl Default for LogConfig {
     }
 }
 
+impl LogConfig {
+    pub(super) fn check(&self, problems: &mut Vec<Problem>) {
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.level) {
+            problems.push(Problem::new(
+                "log.level",
+                format!("not a valid level or filter: {e}"),
+            ));
+        }
+    }
+}
+
 /// `[database]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

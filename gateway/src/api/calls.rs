@@ -1,0 +1,555 @@
+//! `/v1/calls`: place calls and follow them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use plugin_api::{Call, CallId, CallStatus, CostUnit, PhoneNumber, TranscriptSource};
+use poem::web::Data;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use serde_json::{Map, Value};
+
+use super::{ApiError, ApiResult, ApiTags, cursor, page_limit, parse_time};
+use crate::dispatch::{self, Created, NewCallRequest};
+use crate::gateway::Gateway;
+use crate::store::{CallFilter, StatusEvent};
+
+/// Largest `Idempotency-Key`.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+/// Largest serialized `variables` or `metadata` object.
+const MAX_MAP_BYTES: usize = 16 * 1024;
+
+/// The status of a call: `queued -> initiating -> ringing -> in_progress -> completed | failed |
+/// no_answer | busy | canceled`. Statuses only move forward; the last five are terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case", rename = "CallStatus")]
+pub enum CallStatusView {
+    Queued,
+    Initiating,
+    Ringing,
+    InProgress,
+    Completed,
+    Failed,
+    NoAnswer,
+    Busy,
+    Canceled,
+}
+
+impl From<CallStatus> for CallStatusView {
+    fn from(status: CallStatus) -> Self {
+        match status {
+            CallStatus::Queued => Self::Queued,
+            CallStatus::Initiating => Self::Initiating,
+            CallStatus::Ringing => Self::Ringing,
+            CallStatus::InProgress => Self::InProgress,
+            CallStatus::Completed => Self::Completed,
+            CallStatus::Failed => Self::Failed,
+            CallStatus::NoAnswer => Self::NoAnswer,
+            CallStatus::Busy => Self::Busy,
+            CallStatus::Canceled => Self::Canceled,
+        }
+    }
+}
+
+/// The unit of a call's cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename = "CostUnit")]
+pub enum CostUnitView {
+    #[oai(rename = "USD")]
+    Usd,
+    #[oai(rename = "credits")]
+    Credits,
+}
+
+/// A call, normalized across providers.
+#[derive(Debug, Object)]
+#[oai(rename = "Call")]
+pub struct CallView {
+    /// The gateway's id (UUIDv7, time-ordered).
+    pub id: uuid::Uuid,
+    /// The provider instance running the call.
+    pub provider: String,
+    /// The provider implementation.
+    pub provider_kind: String,
+    /// The vendor's id for the call (ElevenLabs `conversation_id`, VAPI call id); null until the vendor accepts.
+    pub provider_call_id: Option<String>,
+    /// Telephony ids by name, e.g. `twilio_call_sid`.
+    pub telephony_ids: BTreeMap<String, String>,
+    pub status: CallStatusView,
+    /// The number called, E.164.
+    pub to: String,
+    pub from_number_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub variables: BTreeMap<String, Value>,
+    pub metadata: BTreeMap<String, Value>,
+    pub first_message: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// When the callee answered.
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub duration_secs: Option<f64>,
+    /// Null when the vendor reported no cost (never a made-up 0).
+    pub cost: Option<f64>,
+    /// Null exactly when `cost` is null.
+    pub cost_unit: Option<CostUnitView>,
+    pub summary: Option<String>,
+    /// The vendor's verdict on whether the call achieved its goal.
+    pub success: Option<bool>,
+    /// The vendor's structured analysis, as it sent it.
+    pub analysis: Option<Value>,
+    pub recording_url: Option<String>,
+    /// Why the call ended (e.g. `agent_ended_call`, `busy`).
+    pub end_reason: Option<String>,
+    /// Why the call failed, for `failed` calls.
+    pub failure_reason: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+impl From<Call> for CallView {
+    fn from(call: Call) -> Self {
+        Self {
+            id: call.id.as_uuid(),
+            provider: call.provider,
+            provider_kind: call.provider_kind,
+            provider_call_id: call.provider_call_id,
+            telephony_ids: call.telephony_ids.0,
+            status: call.status.into(),
+            to: call.to.as_str().to_owned(),
+            from_number_id: call.from_number_id,
+            agent_id: call.agent_id,
+            variables: call.variables.into_iter().collect(),
+            metadata: call.metadata.into_iter().collect(),
+            first_message: call.first_message,
+            created_at: call.created_at,
+            updated_at: call.updated_at,
+            started_at: call.started_at,
+            ended_at: call.ended_at,
+            duration_secs: call.duration_secs,
+            cost: call.cost.map(|c| c.amount),
+            cost_unit: call.cost.map(|c| match c.unit {
+                CostUnit::Usd => CostUnitView::Usd,
+                CostUnit::Credits => CostUnitView::Credits,
+            }),
+            summary: call.summary,
+            success: call.success,
+            analysis: call.analysis,
+            recording_url: call.recording_url,
+            end_reason: call.end_reason,
+            failure_reason: call.failure_reason,
+            idempotency_key: call.idempotency_key,
+        }
+    }
+}
+
+/// A request to place an outbound call.
+#[derive(Debug, Object)]
+#[oai(example, deny_unknown_fields)]
+pub struct CreateCallRequest {
+    /// The number to call, E.164: `+` then 8 to 15 digits, not starting with 0.
+    pub to: String,
+    /// The provider instance to use (see `GET /v1/providers`); the default provider if omitted.
+    pub provider: Option<String>,
+    /// The vendor's agent or assistant id; the provider's configured default if omitted.
+    pub agent_id: Option<String>,
+    /// The vendor's id of the number to call from; the provider's configured default if omitted.
+    pub from_number_id: Option<String>,
+    /// Values for the agent's prompt (ElevenLabs dynamic variables, VAPI variable values).
+    pub variables: Option<BTreeMap<String, Value>>,
+    /// Your own data, stored with the call and passed to the vendor where it allows.
+    pub metadata: Option<BTreeMap<String, Value>>,
+    /// What the agent says first, where the provider supports overriding it.
+    pub first_message: Option<String>,
+}
+
+impl poem_openapi::types::Example for CreateCallRequest {
+    fn example() -> Self {
+        let variables = serde_json::json!({"customer_name": "Ada"});
+        Self {
+            to: "+14155550123".into(),
+            provider: Some("echo".into()),
+            agent_id: None,
+            from_number_id: None,
+            variables: variables
+                .as_object()
+                .map(|m| m.clone().into_iter().collect()),
+            metadata: None,
+            first_message: None,
+        }
+    }
+}
+
+fn optional_text(field: &str, value: Option<String>, max: usize) -> ApiResult<Option<String>> {
+    match value {
+        Some(v) if v.trim().is_empty() => Err(ApiError::invalid(
+            field,
+            format!("{field} must not be empty"),
+        )),
+        Some(v) if v.len() > max => Err(ApiError::invalid(
+            field,
+            format!("{field} is longer than {max} characters"),
+        )),
+        v => Ok(v),
+    }
+}
+
+fn bounded_map(
+    field: &str,
+    value: Option<BTreeMap<String, Value>>,
+) -> ApiResult<Map<String, Value>> {
+    let value: Map<String, Value> = value.unwrap_or_default().into_iter().collect();
+    if serde_json::to_vec(&value).map(|v| v.len()).unwrap_or(0) > MAX_MAP_BYTES {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} is larger than {MAX_MAP_BYTES} bytes"),
+        ));
+    }
+    Ok(value)
+}
+
+impl CreateCallRequest {
+    fn validate(self) -> ApiResult<NewCallRequest> {
+        let to = PhoneNumber::parse(self.to.trim()).map_err(|e| {
+            ApiError::invalid(
+                "to",
+                format!("`to` must be an E.164 number ('+' then 8 to 15 digits): {e}"),
+            )
+        })?;
+        Ok(NewCallRequest {
+            to,
+            provider: optional_text("provider", self.provider, 64)?,
+            agent_id: optional_text("agent_id", self.agent_id, 256)?,
+            from_number_id: optional_text("from_number_id", self.from_number_id, 256)?,
+            variables: bounded_map("variables", self.variables)?,
+            metadata: bounded_map("metadata", self.metadata)?,
+            first_message: optional_text("first_message", self.first_message, 4096)?,
+        })
+    }
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum CreateCallResponse {
+    /// The provider accepted the call.
+    #[oai(status = 201)]
+    Created(Json<CallView>, #[oai(header = "Location")] String),
+    /// The same `Idempotency-Key` and body were sent before: this is the original call, and no
+    /// second call was placed.
+    #[oai(status = 200)]
+    Replayed(
+        Json<CallView>,
+        #[oai(header = "Idempotent-Replayed")] String,
+    ),
+    /// The call is stored but the provider's answer is not known yet; follow it with `GET /v1/calls/{id}`.
+    #[oai(status = 202)]
+    Pending(Json<CallView>, #[oai(header = "Location")] String),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum GetCallResponse {
+    #[oai(status = 200)]
+    Ok(Json<CallView>),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum HangupResponse {
+    /// The provider was asked to end the call; its status changes when the provider reports it.
+    #[oai(status = 202)]
+    Accepted(Json<CallView>),
+}
+
+/// A page of calls, newest first.
+#[derive(Debug, Object)]
+pub struct CallPage {
+    pub items: Vec<CallView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Where a transcript turn came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case", rename = "TranscriptSource")]
+pub enum SourceView {
+    /// Delivered while the call ran.
+    Live,
+    /// From the vendor's report after the call.
+    PostCall,
+}
+
+/// One turn of a call's transcript.
+#[derive(Debug, Object)]
+pub struct TurnView {
+    /// The gateway's sequence number: 1, 2, 3, ... in the order turns arrived.
+    pub seq: i64,
+    /// `agent`, `user`, `system`, `tool`, or a vendor's own role.
+    pub speaker: String,
+    pub text: String,
+    /// Seconds from the start of the call, when the vendor says.
+    pub offset_secs: Option<f64>,
+    /// Stored turns are always final.
+    #[oai(rename = "final")]
+    pub is_final: bool,
+    pub source: SourceView,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A call's transcript, in order.
+#[derive(Debug, Object)]
+pub struct Transcript {
+    pub call_id: uuid::Uuid,
+    pub turns: Vec<TurnView>,
+}
+
+/// One status change the gateway received, applied or not.
+#[derive(Debug, Object)]
+pub struct StatusEventView {
+    pub id: i64,
+    pub from_status: Option<CallStatusView>,
+    pub to_status: CallStatusView,
+    /// False for late or duplicate events that did not change the call (kept for the record).
+    pub applied: bool,
+    pub reason: Option<String>,
+    /// The vendor's own status string.
+    pub vendor_status: Option<String>,
+    /// `api`, `dispatch` or `webhook`.
+    pub source: String,
+    /// The webhook receipt that carried it.
+    pub receipt_id: Option<String>,
+    /// When the vendor says it happened.
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl From<StatusEvent> for StatusEventView {
+    fn from(event: StatusEvent) -> Self {
+        Self {
+            id: event.id,
+            from_status: event.from_status.map(Into::into),
+            to_status: event.to_status.into(),
+            applied: event.applied,
+            reason: event.reason,
+            vendor_status: event.vendor_status,
+            source: event.source,
+            receipt_id: event.receipt_id,
+            occurred_at: event.occurred_at,
+            recorded_at: event.recorded_at,
+        }
+    }
+}
+
+/// A call's status history, oldest first.
+#[derive(Debug, Object)]
+pub struct StatusHistory {
+    pub call_id: uuid::Uuid,
+    pub events: Vec<StatusEventView>,
+}
+
+fn call_id(raw: &str) -> ApiResult<CallId> {
+    raw.parse().map_err(|_| ApiError::not_found("call"))
+}
+
+async fn existing_call(gateway: &Gateway, raw: &str) -> ApiResult<Call> {
+    gateway
+        .store
+        .get_call(call_id(raw)?)
+        .await?
+        .ok_or_else(|| ApiError::not_found("call"))
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct CallsApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Calls")]
+impl CallsApi {
+    /// Place an outbound call.
+    ///
+    /// The call is stored (`queued`) before the provider is asked, then updated with the
+    /// vendor's ids, or marked `failed` with the vendor's error (502, with the call's id).
+    /// Send an `Idempotency-Key` to make retries safe: the same key and body return the original
+    /// call (200, `Idempotent-Replayed: true`); the same key with another body is 422; while the
+    /// first request is still in flight, 409. Keys are kept 24 hours.
+    #[oai(path = "/calls", method = "post", operation_id = "createCall")]
+    async fn create(
+        &self,
+        gateway: Data<&Arc<Gateway>>,
+        body: Json<CreateCallRequest>,
+        /// Makes retries safe (at most 255 characters).
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
+    ) -> ApiResult<CreateCallResponse> {
+        let request = body.0.validate()?;
+        let key = match idempotency_key.0 {
+            Some(key) if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY => {
+                return Err(ApiError::invalid(
+                    "Idempotency-Key",
+                    "Idempotency-Key must be 1 to 255 characters",
+                ));
+            }
+            key => key,
+        };
+        match dispatch::create_call(&gateway, request, key, None).await? {
+            Created::Accepted(call) => {
+                let location = format!("/v1/calls/{}", call.id);
+                Ok(CreateCallResponse::Created(Json(call.into()), location))
+            }
+            Created::Pending(call) => {
+                let location = format!("/v1/calls/{}", call.id);
+                Ok(CreateCallResponse::Pending(Json(call.into()), location))
+            }
+            Created::Replayed(call) => Ok(CreateCallResponse::Replayed(
+                Json(call.into()),
+                "true".to_owned(),
+            )),
+            Created::Rejected { call, message } => Err(dispatch::DispatchError::ProviderRejected {
+                call_id: call.id,
+                message,
+            }
+            .into()),
+        }
+    }
+
+    /// Get a call.
+    #[oai(path = "/calls/:id", method = "get", operation_id = "getCall")]
+    async fn get(
+        &self,
+        gateway: Data<&Arc<Gateway>>,
+        id: Path<String>,
+    ) -> ApiResult<GetCallResponse> {
+        let call = existing_call(&gateway, &id.0).await?;
+        Ok(GetCallResponse::Ok(Json(call.into())))
+    }
+
+    /// List calls, newest first, with optional filters and cursor pagination.
+    #[oai(path = "/calls", method = "get", operation_id = "listCalls")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        gateway: Data<&Arc<Gateway>>,
+        /// Only calls with this status.
+        status: Query<Option<String>>,
+        /// Only calls of this provider instance.
+        provider: Query<Option<String>>,
+        /// Only calls to this number (E.164).
+        to: Query<Option<String>>,
+        /// Only calls created after this time (RFC 3339).
+        created_after: Query<Option<String>>,
+        /// Only calls created before this time (RFC 3339).
+        created_before: Query<Option<String>>,
+        /// Page size, 1 to 200 (default 50).
+        limit: Query<Option<i64>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<CallPage>> {
+        let status = status
+            .0
+            .map(|s| {
+                s.parse::<CallStatus>()
+                    .map_err(|e| ApiError::invalid("status", e.to_string()))
+            })
+            .transpose()?;
+        let to =
+            to.0.map(|t| {
+                PhoneNumber::parse(&t)
+                    .map(|p| p.as_str().to_owned())
+                    .map_err(|e| {
+                        ApiError::invalid("to", format!("`to` must be an E.164 number: {e}"))
+                    })
+            })
+            .transpose()?;
+        let before_id = cursor
+            .0
+            .map(|c| {
+                cursor::decode(&c)
+                    .and_then(|id| id.parse::<CallId>().ok())
+                    .ok_or_else(|| {
+                        ApiError::invalid("cursor", "cursor is not one this API returned")
+                    })
+            })
+            .transpose()?;
+        let filter = CallFilter {
+            status,
+            provider: provider.0,
+            to,
+            created_after: parse_time("created_after", created_after.0)?,
+            created_before: parse_time("created_before", created_before.0)?,
+            before_id,
+            limit: page_limit(limit.0)?,
+        };
+        let page = gateway.store.list_calls(&filter).await?;
+        Ok(Json(CallPage {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next_cursor: page.next.map(|id| cursor::encode(&id.to_string())),
+        }))
+    }
+
+    /// Get a call's transcript, in order.
+    #[oai(
+        path = "/calls/:id/transcript",
+        method = "get",
+        operation_id = "getCallTranscript"
+    )]
+    async fn transcript(
+        &self,
+        gateway: Data<&Arc<Gateway>>,
+        id: Path<String>,
+    ) -> ApiResult<Json<Transcript>> {
+        let call = existing_call(&gateway, &id.0).await?;
+        let turns = gateway.store.transcript(call.id, 0).await?;
+        Ok(Json(Transcript {
+            call_id: call.id.as_uuid(),
+            turns: turns
+                .into_iter()
+                .map(|t| TurnView {
+                    seq: t.seq,
+                    speaker: t.speaker.as_str().to_owned(),
+                    text: t.text,
+                    offset_secs: t.offset_secs,
+                    is_final: t.is_final,
+                    source: match t.source {
+                        TranscriptSource::Live => SourceView::Live,
+                        TranscriptSource::PostCall => SourceView::PostCall,
+                    },
+                    created_at: t.created_at,
+                })
+                .collect(),
+        }))
+    }
+
+    /// Get a call's status history, including late events that did not change it.
+    #[oai(
+        path = "/calls/:id/events",
+        method = "get",
+        operation_id = "getCallEvents"
+    )]
+    async fn events(
+        &self,
+        gateway: Data<&Arc<Gateway>>,
+        id: Path<String>,
+    ) -> ApiResult<Json<StatusHistory>> {
+        let call = existing_call(&gateway, &id.0).await?;
+        let events = gateway.store.status_events(call.id).await?;
+        Ok(Json(StatusHistory {
+            call_id: call.id.as_uuid(),
+            events: events.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    /// Hang up a call.
+    ///
+    /// 202 once the provider was asked; the call's status changes when the provider reports the
+    /// end. 409 when the call has already ended or its provider cannot hang up.
+    #[oai(
+        path = "/calls/:id/hangup",
+        method = "post",
+        operation_id = "hangupCall"
+    )]
+    async fn hangup(
+        &self,
+        gateway: Data<&Arc<Gateway>>,
+        id: Path<String>,
+    ) -> ApiResult<HangupResponse> {
+        let call = dispatch::hangup(&gateway, call_id(&id.0)?).await?;
+        Ok(HangupResponse::Accepted(Json(call.into())))
+    }
+}

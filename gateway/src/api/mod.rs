@@ -1,0 +1,315 @@
+//! The versioned JSON API under `/v1`, generated with poem-openapi: each area is its own
+//! `#[OpenApi]` struct, composed into one service whose spec is served at `/openapi.json`.
+//! Handlers take the running [`crate::gateway::Gateway`] as request data.
+
+mod calls;
+mod health;
+mod providers;
+mod receipts;
+
+use poem::http::StatusCode;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApiService, Tags};
+use tracing::error;
+
+use crate::dispatch::DispatchError;
+use crate::http::{classify, current_request_id};
+use crate::store::StoreError;
+
+pub use health::HealthApi;
+
+#[derive(Tags)]
+pub(crate) enum ApiTags {
+    /// Place, inspect and end calls.
+    Calls,
+    /// The configured provider instances.
+    Providers,
+    /// The audit trail of every inbound webhook.
+    Webhooks,
+    /// Liveness and readiness.
+    Health,
+}
+
+/// What went wrong.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct ErrorDetail {
+    /// A stable, machine-readable code, e.g. `validation_failed`, `not_found`, `provider_rejected`.
+    pub code: String,
+    /// A human-readable explanation.
+    pub message: String,
+    /// More about the problem, e.g. `{"field": "to"}` for a validation error.
+    #[oai(skip_serializing_if_is_none)]
+    pub details: Option<serde_json::Value>,
+}
+
+/// The body of every error response.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+    /// The request's id, also in the `X-Request-Id` response header and in the gateway's logs.
+    pub request_id: String,
+    /// The stored call the error concerns, when there is one (e.g. a call the provider rejected).
+    #[oai(skip_serializing_if_is_none)]
+    pub call_id: Option<String>,
+}
+
+impl poem_openapi::types::Example for ErrorDetail {
+    fn example() -> Self {
+        Self {
+            code: "validation_failed".into(),
+            message: "`to` must be an E.164 number: '+' then 8 to 15 digits".into(),
+            details: Some(serde_json::json!({"field": "to"})),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for ErrorBody {
+    fn example() -> Self {
+        Self {
+            error: ErrorDetail::example(),
+            request_id: "0193a0c4-5b8e-7f31-9d2e-6c1b0a9f4e21".into(),
+            call_id: None,
+        }
+    }
+}
+
+/// Every error the API answers, each with the [`ErrorBody`] shape.
+#[derive(Debug, ApiResponse)]
+#[oai(bad_request_handler = "framework_error")]
+pub enum ApiError {
+    /// The request is malformed (e.g. invalid JSON or a bad parameter).
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// No such resource.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// The request conflicts with the resource's state.
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+    /// The body is larger than `server.max_body_bytes`.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// The body is not `application/json`.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
+    /// The request is well-formed but invalid; `details.field` names the field.
+    #[oai(status = 422)]
+    Unprocessable(Json<ErrorBody>),
+    /// An unexpected error; the request id finds it in the logs.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// The provider refused or failed; `call_id` is the stored (failed) call.
+    #[oai(status = 502)]
+    BadGateway(Json<ErrorBody>),
+    /// The database is unavailable; retry later.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self::build(status, code, message.into(), None, None)
+    }
+
+    /// 422 naming the offending field.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        let details = serde_json::json!({"field": field});
+        Self::build(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            message.into(),
+            Some(details),
+            None,
+        )
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    fn build(
+        status: StatusCode,
+        code: &str,
+        message: String,
+        details: Option<serde_json::Value>,
+        call_id: Option<String>,
+    ) -> Self {
+        let body = Json(ErrorBody {
+            error: ErrorDetail {
+                code: code.to_owned(),
+                message,
+                details,
+            },
+            request_id: current_request_id(),
+            call_id,
+        });
+        match status {
+            StatusCode::NOT_FOUND => Self::NotFound(body),
+            StatusCode::CONFLICT => Self::Conflict(body),
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge(body),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType(body),
+            StatusCode::UNPROCESSABLE_ENTITY => Self::Unprocessable(body),
+            StatusCode::BAD_GATEWAY => Self::BadGateway(body),
+            StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable(body),
+            s if s.is_client_error() => Self::BadRequest(body),
+            _ => Self::Internal(body),
+        }
+    }
+}
+
+/// Errors the framework raises before a handler runs (bad JSON, wrong content type, ...).
+fn framework_error(error: poem::Error) -> ApiError {
+    let (status, code, message) = classify(&error);
+    ApiError::new(status, code, message)
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        error!(error = %error, "storage error");
+        match error {
+            StoreError::Unavailable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the database is unavailable; retry later",
+            ),
+            _ => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "internal error",
+            ),
+        }
+    }
+}
+
+impl From<DispatchError> for ApiError {
+    fn from(error: DispatchError) -> Self {
+        let message = error.to_string();
+        match error {
+            DispatchError::UnknownProvider(_) => ApiError::invalid("provider", message),
+            DispatchError::Unsupported(..) => {
+                ApiError::new(StatusCode::CONFLICT, "unsupported", message)
+            }
+            DispatchError::IdempotencyMismatch => {
+                let details = serde_json::json!({"field": "Idempotency-Key"});
+                Self::build(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "idempotency_key_reused",
+                    message,
+                    Some(details),
+                    None,
+                )
+            }
+            DispatchError::IdempotencyInFlight => {
+                ApiError::new(StatusCode::CONFLICT, "idempotency_key_in_flight", message)
+            }
+            DispatchError::CallNotFound => ApiError::not_found("call"),
+            DispatchError::CallEnded(_) => {
+                ApiError::new(StatusCode::CONFLICT, "call_ended", message)
+            }
+            DispatchError::ProviderRejected { call_id, message } => Self::build(
+                StatusCode::BAD_GATEWAY,
+                "provider_rejected",
+                message,
+                Some(serde_json::json!({"call_id": call_id.to_string()})),
+                Some(call_id.to_string()),
+            ),
+            DispatchError::InvalidForProvider { call_id, message } => Self::build(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_for_provider",
+                message,
+                Some(serde_json::json!({"call_id": call_id.to_string()})),
+                Some(call_id.to_string()),
+            ),
+            DispatchError::Store(e) => e.into(),
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Opaque pagination cursors: clients pass them back, never build them.
+pub(crate) mod cursor {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    pub fn encode(position: &str) -> String {
+        URL_SAFE_NO_PAD.encode(format!("v1:{position}"))
+    }
+
+    pub fn decode(cursor: &str) -> Option<String> {
+        let raw = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+        String::from_utf8(raw)
+            .ok()?
+            .strip_prefix("v1:")
+            .map(str::to_owned)
+    }
+}
+
+/// The `limit` query parameter: 1..=200, default 50.
+pub(crate) fn page_limit(limit: Option<i64>) -> ApiResult<u32> {
+    match limit {
+        None => Ok(50),
+        Some(n @ 1..=200) => Ok(n as u32),
+        Some(_) => Err(ApiError::invalid(
+            "limit",
+            "limit must be between 1 and 200",
+        )),
+    }
+}
+
+pub(crate) fn parse_time(
+    field: &str,
+    raw: Option<String>,
+) -> ApiResult<Option<chrono::DateTime<chrono::Utc>>> {
+    raw.map(|raw| {
+        chrono::DateTime::parse_from_rfc3339(&raw)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|_| ApiError::invalid(field, format!("{field} must be an RFC 3339 timestamp")))
+    })
+    .transpose()
+}
+
+/// The title of the generated spec.
+pub const TITLE: &str = "Voice Gateway";
+
+const DESCRIPTION: &str = "One API for outbound AI phone calls, whatever voice vendor runs them.\n\n\
+Place a call with `POST /v1/calls`, follow it with `GET /v1/calls/{id}` and its transcript. Vendors send \
+webhooks to `POST /webhooks/{provider}` (or `/webhooks/{provider}/{topic}`), where `{provider}` is the \
+instance name from config; each is verified, stored raw and normalized into the same call model. \
+Every error has the shape `{\"error\": {\"code\", \"message\", \"details\"?}, \"request_id\"}`.";
+
+/// The API service; the same value backs `/openapi.json`, `/docs` and `voice-gateway openapi`.
+/// Handlers reach the running [`Gateway`] through request data, so the spec needs no server.
+pub fn service() -> OpenApiService<
+    (
+        HealthApi,
+        calls::CallsApi,
+        providers::ProvidersApi,
+        receipts::ReceiptsApi,
+    ),
+    (),
+> {
+    OpenApiService::new(
+        (
+            HealthApi,
+            calls::CallsApi,
+            providers::ProvidersApi,
+            receipts::ReceiptsApi,
+        ),
+        TITLE,
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(DESCRIPTION)
+    .license(poem_openapi::LicenseObject::new("Apache-2.0"))
+}
+
+/// The OpenAPI document as served at `/openapi.json`.
+pub fn spec_json() -> String {
+    service().spec()
+}

@@ -1,0 +1,87 @@
+//! `GET /v1/providers`: what is configured.
+
+use std::sync::Arc;
+
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+
+use super::ApiTags;
+use crate::gateway::Gateway;
+
+/// What a provider implementation can do.
+#[derive(Debug, Object)]
+pub struct ProviderCapabilities {
+    pub outbound_call: bool,
+    pub hangup: bool,
+    pub live_transcript: bool,
+    pub post_call_report: bool,
+    pub fetch_call: bool,
+}
+
+/// A configured provider instance.
+#[derive(Debug, Object)]
+pub struct ProviderInfo {
+    /// The instance name: use it as `provider` in `POST /v1/calls`.
+    pub name: String,
+    /// The implementation (`echo`, `elevenlabs`, `vapi`, ...).
+    pub kind: String,
+    /// The implementation's version.
+    pub version: String,
+    pub description: String,
+    /// Whether calls that name no provider use this one.
+    pub default: bool,
+    pub capabilities: ProviderCapabilities,
+    /// How its webhooks are signed, if they are.
+    pub signature_scheme: Option<String>,
+    /// Where the vendor must send webhooks, relative to this gateway's base URL.
+    pub webhook_path: String,
+}
+
+/// The configured providers.
+#[derive(Debug, Object)]
+pub struct ProviderList {
+    /// The name of the default provider.
+    pub default_provider: String,
+    pub items: Vec<ProviderInfo>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ProvidersApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Providers")]
+impl ProvidersApi {
+    /// List the configured provider instances and which one is the default.
+    #[oai(path = "/providers", method = "get", operation_id = "listProviders")]
+    async fn list(&self, gateway: Data<&Arc<Gateway>>) -> Json<ProviderList> {
+        let default = gateway.settings.default_provider().to_owned();
+        let items = gateway
+            .providers()
+            .values()
+            .map(|instance| {
+                let manifest = instance.provider.manifest();
+                let c = manifest.capabilities;
+                ProviderInfo {
+                    name: instance.name.clone(),
+                    kind: instance.kind.clone(),
+                    version: manifest.version,
+                    description: manifest.description,
+                    default: instance.name == default,
+                    capabilities: ProviderCapabilities {
+                        outbound_call: c.outbound_call,
+                        hangup: c.hangup,
+                        live_transcript: c.live_transcript,
+                        post_call_report: c.post_call_report,
+                        fetch_call: c.fetch_call,
+                    },
+                    signature_scheme: manifest.signature_scheme,
+                    webhook_path: format!("/webhooks/{}", instance.name),
+                }
+            })
+            .collect();
+        Json(ProviderList {
+            default_provider: default,
+            items,
+        })
+    }
+}

@@ -1,0 +1,41 @@
+//! The command line: `voice-gateway [--config PATH] [serve|migrate|openapi]`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{ConfigFile, DEFAULT_CONFIG_PATH};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "voice-gateway",
+    version,
+    about = "One API for outbound AI phone calls, whatever vendor runs them"
+)]
+pub struct Cli {
+    /// Config file (TOML). Default: config/voice-gateway.toml if it exists, else built-in defaults.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Start the gateway (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document (JSON), identical to what `/openapi.json` serves.
+    Openapi,
+}
+
+impl Cli {
+    pub fn config_file(&self) -> ConfigFile {
+        match &self.config {
+            Some(path) => ConfigFile::Explicit(path.clone()),
+            None => ConfigFile::Default(PathBuf::from(DEFAULT_CONFIG_PATH)),
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Assembles the routes and runs the HTTP server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::{Endpoint, EndpointExt, Route, Server, get, post};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tracing::info;
+
+use crate::config::Settings;
+use crate::gateway::Gateway;
+use crate::store::{Store, StoreError};
+use crate::{api, http, webhooks, ws};
+
+/// Why the server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
+}
+
+/// Every route of the gateway.
+pub fn app(gateway: Arc<Gateway>) -> impl Endpoint {
+    let service = api::service();
+    let spec = service.spec_endpoint();
+    let docs = service.swagger_ui();
+    let max_body = usize::try_from(gateway.settings.server.max_body_bytes).unwrap_or(usize::MAX);
+    Route::new()
+        .at("/openapi.json", get(spec))
+        .nest("/docs", docs)
+        .at("/webhooks/:provider", post(webhooks::provider_webhook))
+        .at(
+            "/webhooks/:provider/:topic",
+            post(webhooks::provider_topic_webhook),
+        )
+        .at("/ws/test", get(ws::echo_socket))
+        .nest(
+            "/",
+            service.around(move |next, req| http::limit_body(next, req, max_body)),
+        )
+        .data(gateway)
+        .around(http::around)
+}
+
+/// A server running in the background.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    gateway: Arc<Gateway>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// The address it listens on (with the real port when `server.port` is 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn gateway(&self) -> &Arc<Gateway> {
+        &self.gateway
+    }
+
+    /// Stops accepting, lets running requests finish (up to 10 s), and closes the database.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.shutdown.take() {
+            let _ = stop.send(());
+        }
+        let result = self
+            .task
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        self.gateway.cancel_scheduled();
+        self.gateway.store.close().await;
+        result
+    }
+
+    /// Runs until the server stops on its own (it does not, barring errors).
+    pub async fn wait(self) -> std::io::Result<()> {
+        self.task
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+}
+
+/// Opens the database, applies migrations, and starts serving.
+pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
+    let store = Store::open(&settings.database).await?;
+    store.migrate().await?;
+    let address = format!("{}:{}", settings.server.host, settings.server.port);
+    let gateway = Gateway::new(settings, store)?;
+    let bind_error = |source| StartError::Bind {
+        address: address.clone(),
+        source,
+    };
+    let acceptor = TcpListener::bind(address.clone())
+        .into_acceptor()
+        .await
+        .map_err(bind_error)?;
+    let addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().copied())
+        .ok_or_else(|| bind_error(std::io::Error::other("no local address")))?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let endpoint = app(gateway.clone());
+    let task = tokio::spawn(async move {
+        Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(
+                endpoint,
+                async {
+                    let _ = stopped.await;
+                },
+                Some(Duration::from_secs(10)),
+            )
+            .await
+    });
+    info!(%addr, providers = ?gateway.providers().keys().collect::<Vec<_>>(), "voice-gateway listening");
+    Ok(RunningServer {
+        addr,
+        gateway,
+        shutdown: Some(stop),
+        task,
+    })
+}
