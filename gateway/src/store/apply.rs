@@ -6,7 +6,8 @@
 
 use chrono::{DateTime, Utc};
 use plugin_api::{
-    Call, CallDetails, CallEvent, CallStatus, StatusUpdate, TranscriptSource, TranscriptTurn, Turn,
+    Call, CallDetails, CallEvent, CallStatus, StatusUpdate, TranscriptSource, TranscriptTurn,
+    Transition, Turn,
 };
 use serde_json::Value;
 use sqlx::{Row, SqliteConnection};
@@ -130,6 +131,10 @@ async fn apply_status(
     let call = &mut applied.call;
     let from = call.status;
     let transition = from.transition_to(update.status);
+    if transition == Transition::Unchanged {
+        // A repeat of the current status: its receipt is the record; the history stays readable.
+        return Ok(());
+    }
     record_status_event(
         conn,
         call,
