@@ -77,7 +77,10 @@ pub fn classify(error: &poem::Error) -> (StatusCode, &'static str, String) {
             "Expected input type",
             "expects an input value",
         ];
-        return if schema.iter().any(|s| e.reason.contains(s)) && !e.reason.contains("found null.") {
+        // An empty body parses as a top-level null: malformed, not a field problem.
+        let empty =
+            e.reason.ends_with("found null.") && !e.reason.contains("occurred while parsing");
+        return if schema.iter().any(|s| e.reason.contains(s)) && !empty {
             (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",
@@ -156,6 +159,8 @@ pub async fn around<E: Endpoint>(next: E, req: Request) -> poem::Result<Response
     let handled = REQUEST_ID.scope(request_id.clone(), async move {
         let response = match next.call(req).await {
             Ok(output) => output.into_response(),
+            // A handler's own error response (already in the JSON shape) passes through.
+            Err(error) if error.is_from_response() => error.into_response(),
             Err(error) => {
                 let (status, code, message) = classify(&error);
                 if status.is_server_error() {
