@@ -11,7 +11,10 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use serde_json::{Map, Value};
 
-use super::{ApiError, ApiResult, ApiTags, cursor, page_limit, parse_time};
+use super::{
+    ApiError, ApiResult, ApiTags, ListError, ReadError, cursor, operation_errors, page_limit,
+    parse_time,
+};
 use crate::dispatch::{self, Created, NewCallRequest};
 use crate::gateway::Gateway;
 use crate::store::{CallFilter, StatusEvent};
@@ -357,6 +360,40 @@ async fn existing_call(gateway: &Gateway, raw: &str) -> ApiResult<Call> {
         .ok_or_else(|| ApiError::not_found("call"))
 }
 
+operation_errors! {
+    /// Errors of placing a call.
+    CreateCallError {
+        /// The body is not valid JSON.
+        BadRequest = 400,
+        /// A request with this `Idempotency-Key` is still being processed.
+        Conflict = 409,
+        /// The body is larger than `server.max_body_bytes`.
+        PayloadTooLarge = 413,
+        /// The body is not `application/json`.
+        UnsupportedMediaType = 415,
+        /// A field is invalid (`details.field` names it), or the `Idempotency-Key` was used with another body.
+        Unprocessable = 422,
+        /// The provider refused or could not be reached; the call is stored as `failed` and `call_id` names it.
+        BadGateway = 502,
+        /// The database is unavailable; retry later.
+        Unavailable = 503,
+    }
+}
+
+operation_errors! {
+    /// Errors of hanging up a call.
+    HangupError {
+        /// No such call.
+        NotFound = 404,
+        /// The call has already ended, or its provider cannot hang up.
+        Conflict = 409,
+        /// The provider refused or could not be reached.
+        BadGateway = 502,
+        /// The database is unavailable; retry later.
+        Unavailable = 503,
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct CallsApi;
 
@@ -377,14 +414,15 @@ impl CallsApi {
         /// Makes retries safe (at most 255 characters).
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
-    ) -> ApiResult<CreateCallResponse> {
+    ) -> Result<CreateCallResponse, CreateCallError> {
         let request = body.0.validate()?;
         let key = match idempotency_key.0 {
             Some(key) if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY => {
                 return Err(ApiError::invalid(
                     "Idempotency-Key",
                     "Idempotency-Key must be 1 to 255 characters",
-                ));
+                )
+                .into());
             }
             key => key,
         };
@@ -415,7 +453,7 @@ impl CallsApi {
         &self,
         gateway: Data<&Arc<Gateway>>,
         id: Path<String>,
-    ) -> ApiResult<GetCallResponse> {
+    ) -> Result<GetCallResponse, ReadError> {
         let call = existing_call(&gateway, &id.0).await?;
         Ok(GetCallResponse::Ok(Json(call.into())))
     }
@@ -440,7 +478,7 @@ impl CallsApi {
         limit: Query<Option<i64>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> ApiResult<Json<CallPage>> {
+    ) -> Result<Json<CallPage>, ListError> {
         let status = status
             .0
             .map(|s| {
@@ -493,7 +531,7 @@ impl CallsApi {
         &self,
         gateway: Data<&Arc<Gateway>>,
         id: Path<String>,
-    ) -> ApiResult<Json<Transcript>> {
+    ) -> Result<Json<Transcript>, ReadError> {
         let call = existing_call(&gateway, &id.0).await?;
         let turns = gateway.store.transcript(call.id, 0).await?;
         Ok(Json(Transcript {
@@ -526,7 +564,7 @@ impl CallsApi {
         &self,
         gateway: Data<&Arc<Gateway>>,
         id: Path<String>,
-    ) -> ApiResult<Json<StatusHistory>> {
+    ) -> Result<Json<StatusHistory>, ReadError> {
         let call = existing_call(&gateway, &id.0).await?;
         let events = gateway.store.status_events(call.id).await?;
         Ok(Json(StatusHistory {
@@ -548,7 +586,7 @@ impl CallsApi {
         &self,
         gateway: Data<&Arc<Gateway>>,
         id: Path<String>,
-    ) -> ApiResult<HangupResponse> {
+    ) -> Result<HangupResponse, HangupError> {
         let call = dispatch::hangup(&gateway, call_id(&id.0)?).await?;
         Ok(HangupResponse::Accepted(Json(call.into())))
     }

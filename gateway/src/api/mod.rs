@@ -8,8 +8,7 @@ mod providers;
 mod receipts;
 
 use poem::http::StatusCode;
-use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApiService, Tags};
+use poem_openapi::{Object, OpenApiService, Tags};
 use tracing::error;
 
 use crate::dispatch::DispatchError;
@@ -75,37 +74,77 @@ impl poem_openapi::types::Example for ErrorBody {
     }
 }
 
-/// Every error the API answers, each with the [`ErrorBody`] shape.
-#[derive(Debug, ApiResponse)]
-#[oai(bad_request_handler = "framework_error")]
-pub enum ApiError {
-    /// The request is malformed (e.g. invalid JSON or a bad parameter).
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// No such resource.
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    /// The request conflicts with the resource's state.
-    #[oai(status = 409)]
-    Conflict(Json<ErrorBody>),
-    /// The body is larger than `server.max_body_bytes`.
-    #[oai(status = 413)]
-    PayloadTooLarge(Json<ErrorBody>),
-    /// The body is not `application/json`.
-    #[oai(status = 415)]
-    UnsupportedMediaType(Json<ErrorBody>),
-    /// The request is well-formed but invalid; `details.field` names the field.
-    #[oai(status = 422)]
-    Unprocessable(Json<ErrorBody>),
-    /// An unexpected error; the request id finds it in the logs.
-    #[oai(status = 500)]
-    Internal(Json<ErrorBody>),
-    /// The provider refused or failed; `call_id` is the stored (failed) call.
-    #[oai(status = 502)]
-    BadGateway(Json<ErrorBody>),
-    /// The database is unavailable; retry later.
-    #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
+/// An API error: a status and the [`ErrorBody`] to answer with. Each operation converts it
+/// into its own response enum (see [`operation_errors!`]), so the spec lists exactly the
+/// statuses that operation can answer.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: ErrorBody,
+}
+
+/// Declares an operation's error responses: an `ApiResponse` enum with one variant per status,
+/// converted from [`ApiError`] (a status the operation did not declare becomes a 500, which the
+/// logs show as a bug).
+macro_rules! operation_errors {
+    ($(#[$meta:meta])* $name:ident { $($(#[doc = $doc:literal])* $variant:ident = $status:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, poem_openapi::ApiResponse)]
+        #[oai(bad_request_handler = "crate::api::framework_error")]
+        pub enum $name {
+            $($(#[doc = $doc])* #[oai(status = $status)] $variant(poem_openapi::payload::Json<crate::api::ErrorBody>),)+
+            /// An unexpected error; the request id finds it in the logs.
+            #[oai(status = 500)]
+            Internal(poem_openapi::payload::Json<crate::api::ErrorBody>),
+        }
+
+        impl From<crate::api::ApiError> for $name {
+            fn from(error: crate::api::ApiError) -> Self {
+                match error.status.as_u16() {
+                    $($status => Self::$variant(poem_openapi::payload::Json(error.body)),)+
+                    status => {
+                        tracing::error!(status, code = %error.body.error.code, "undeclared error status");
+                        Self::Internal(poem_openapi::payload::Json(crate::api::ApiError::internal().body))
+                    }
+                }
+            }
+        }
+
+        impl From<crate::store::StoreError> for $name {
+            fn from(error: crate::store::StoreError) -> Self {
+                crate::api::ApiError::from(error).into()
+            }
+        }
+
+        impl From<crate::dispatch::DispatchError> for $name {
+            fn from(error: crate::dispatch::DispatchError) -> Self {
+                crate::api::ApiError::from(error).into()
+            }
+        }
+    };
+}
+pub(crate) use operation_errors;
+
+operation_errors! {
+    /// Errors of reading one resource.
+    ReadError {
+        /// No such resource.
+        NotFound = 404,
+        /// The database is unavailable; retry later.
+        Unavailable = 503,
+    }
+}
+
+operation_errors! {
+    /// Errors of listing resources.
+    ListError {
+        /// A parameter does not parse.
+        BadRequest = 400,
+        /// A filter, `limit` or `cursor` is invalid; `details.field` names it.
+        Unprocessable = 422,
+        /// The database is unavailable; retry later.
+        Unavailable = 503,
+    }
 }
 
 impl ApiError {
@@ -140,33 +179,34 @@ impl ApiError {
         details: Option<serde_json::Value>,
         call_id: Option<String>,
     ) -> Self {
-        let body = Json(ErrorBody {
-            error: ErrorDetail {
-                code: code.to_owned(),
-                message,
-                details,
+        Self {
+            status,
+            body: ErrorBody {
+                error: ErrorDetail {
+                    code: code.to_owned(),
+                    message,
+                    details,
+                },
+                request_id: current_request_id(),
+                call_id,
             },
-            request_id: current_request_id(),
-            call_id,
-        });
-        match status {
-            StatusCode::NOT_FOUND => Self::NotFound(body),
-            StatusCode::CONFLICT => Self::Conflict(body),
-            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge(body),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType(body),
-            StatusCode::UNPROCESSABLE_ENTITY => Self::Unprocessable(body),
-            StatusCode::BAD_GATEWAY => Self::BadGateway(body),
-            StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable(body),
-            s if s.is_client_error() => Self::BadRequest(body),
-            _ => Self::Internal(body),
         }
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "internal error",
+        )
     }
 }
 
-/// Errors the framework raises before a handler runs (bad JSON, wrong content type, ...).
-fn framework_error(error: poem::Error) -> ApiError {
+/// Errors the framework raises before a handler runs (bad JSON, wrong content type, ...),
+/// in an operation's own error type.
+pub(crate) fn framework_error<T: From<ApiError>>(error: poem::Error) -> T {
     let (status, code, message) = classify(&error);
-    ApiError::new(status, code, message)
+    ApiError::new(status, code, message).into()
 }
 
 impl From<StoreError> for ApiError {

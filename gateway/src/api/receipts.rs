@@ -9,7 +9,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi};
 
-use super::{ApiError, ApiResult, ApiTags, cursor, page_limit};
+use super::{ApiError, ApiTags, ListError, ReadError, cursor, page_limit};
 use crate::gateway::Gateway;
 use crate::store::{Receipt, ReceiptFilter, ReceiptOutcome};
 
@@ -137,7 +137,7 @@ impl ReceiptsApi {
         limit: Query<Option<i64>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> ApiResult<Json<WebhookReceiptPage>> {
+    ) -> Result<Json<WebhookReceiptPage>, ListError> {
         let outcome = outcome
             .0
             .map(|o| {
@@ -184,7 +184,7 @@ impl ReceiptsApi {
         &self,
         gateway: Data<&Arc<Gateway>>,
         id: Path<String>,
-    ) -> ApiResult<Json<WebhookReceipt>> {
+    ) -> Result<Json<WebhookReceipt>, ReadError> {
         let receipt = gateway
             .store
             .get_receipt(&id.0)
