@@ -80,7 +80,7 @@ impl poem_openapi::types::Example for ErrorBody {
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub body: ErrorBody,
+    pub body: Box<ErrorBody>,
 }
 
 /// Declares an operation's error responses: an `ApiResponse` enum with one variant per status,
@@ -101,10 +101,10 @@ macro_rules! operation_errors {
         impl From<crate::api::ApiError> for $name {
             fn from(error: crate::api::ApiError) -> Self {
                 match error.status.as_u16() {
-                    $($status => Self::$variant(poem_openapi::payload::Json(error.body)),)+
+                    $($status => Self::$variant(poem_openapi::payload::Json(*error.body)),)+
                     status => {
                         tracing::error!(status, code = %error.body.error.code, "undeclared error status");
-                        Self::Internal(poem_openapi::payload::Json(crate::api::ApiError::internal().body))
+                        Self::Internal(poem_openapi::payload::Json(*crate::api::ApiError::internal().body))
                     }
                 }
             }
@@ -181,7 +181,7 @@ impl ApiError {
     ) -> Self {
         Self {
             status,
-            body: ErrorBody {
+            body: Box::new(ErrorBody {
                 error: ErrorDetail {
                     code: code.to_owned(),
                     message,
@@ -189,7 +189,7 @@ impl ApiError {
                 },
                 request_id: current_request_id(),
                 call_id,
-            },
+            }),
         }
     }
 
