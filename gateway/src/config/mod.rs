@@ -141,27 +141,36 @@ impl Settings {
             }
         }
         let environment = log.as_ref().map(|l| l.environment).unwrap_or_default();
-        let providers = build_providers(&table, registry, environment, &mut problems);
+        let (providers, declared) = build_providers(&table, registry, environment, &mut problems);
 
+        // Check every section that parsed, so one broken section does not hide the others' problems.
+        if let Some(server) = &server {
+            server.check(&mut problems);
+        }
+        if let Some(log) = &log {
+            log.check(&mut problems);
+        }
+        if let Some(database) = &database {
+            database.check(&mut problems);
+        }
+        if let Some(gateway) = &gateway {
+            gateway.check(&mut problems);
+            if !declared.contains(&gateway.default_provider) {
+                problems.push(Problem::new(
+                    "gateway.default_provider",
+                    format!(
+                        "'{}' is not a configured provider (configured: {})",
+                        gateway.default_provider,
+                        declared.join(", ")
+                    ),
+                ));
+            }
+        }
         let (Some(server), Some(log), Some(database), Some(gateway)) =
             (server, log, database, gateway)
         else {
             return Err(ConfigError { problems });
         };
-        server.check(&mut problems);
-        log.check(&mut problems);
-        database.check(&mut problems);
-        gateway.check(&mut problems);
-        if !providers.contains_key(&gateway.default_provider) && !providers.is_empty() {
-            problems.push(Problem::new(
-                "gateway.default_provider",
-                format!(
-                    "'{}' is not a configured provider (configured: {})",
-                    gateway.default_provider,
-                    providers.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
-            ));
-        }
         if !problems.is_empty() {
             return Err(ConfigError { problems });
         }
@@ -248,7 +257,7 @@ fn build_providers(
     registry: &Registry,
     environment: plugin_api::Environment,
     problems: &mut Vec<Problem>,
-) -> BTreeMap<String, ProviderInstance> {
+) -> (BTreeMap<String, ProviderInstance>, Vec<String>) {
     let mut instances = BTreeMap::new();
     let mut configured = match table.get("providers") {
         None => Table::new(),
@@ -258,12 +267,13 @@ fn build_providers(
                 "providers",
                 "must be a table of provider tables",
             ));
-            return instances;
+            return (instances, Vec::new());
         }
     };
     if configured.is_empty() {
         configured = default_providers();
     }
+    let declared = configured.keys().cloned().collect();
     for (name, value) in configured {
         let path = format!("providers.{name}");
         if !valid_provider_name(&name) {
@@ -364,7 +374,7 @@ fn build_providers(
             })),
         }
     }
-    instances
+    (instances, declared)
 }
 
 /// With no providers configured, one `echo` instance named `echo` exists, so the gateway starts

@@ -102,6 +102,7 @@ volume = 11
         "providers.x.kind",
         "providers.echo.turn_interval_ms",
         "providers.echo.volume",
+        "gateway.default_provider",
         "extra",
     ] {
         assert!(
