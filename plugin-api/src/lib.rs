@@ -15,8 +15,8 @@ pub mod status;
 pub use http::{Headers, HttpRequest, HttpResponse, Method};
 pub use ids::{CallId, PhoneNumber, PhoneNumberError, mask_phone};
 pub use model::{
-    Call, CallDetails, CallEvent, CallHandle, CallRequest, Correlation, Cost, CostUnit, Speaker,
-    StatusUpdate, TelephonyIds, TranscriptSource, TranscriptTurn, Turn,
+    Call, CallDetails, CallEvent, CallHandle, CallRequest, Correlation, Cost, CostUnit, Recording,
+    Speaker, StatusUpdate, TelephonyIds, TranscriptSource, TranscriptTurn, Turn,
 };
 pub use provider::{
     Acceptance, Capabilities, ConfigKey, ConfigProblem, ConfigValueKind, CreateCallOutcome,

@@ -215,6 +215,28 @@ pub struct CallDetails {
     pub analysis: Option<Value>,
     pub recording_url: Option<String>,
     pub end_reason: Option<String>,
+    /// Every cost figure the vendor reported (e.g. credits and USD), when `cost` shows only one.
+    pub cost_breakdown: Option<Value>,
+    /// The vendor's own metadata about the call, kept as it was sent.
+    pub vendor_metadata: Option<Value>,
+}
+
+/// A call's audio recording, delivered in a webhook. The gateway stores it outside the
+/// database and serves it; it is never logged.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recording {
+    /// e.g. `audio/mpeg`.
+    pub content_type: String,
+    pub data: Vec<u8>,
+}
+
+impl fmt::Debug for Recording {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Recording")
+            .field("content_type", &self.content_type)
+            .field("bytes", &self.data.len())
+            .finish()
+    }
 }
 
 /// One normalized thing that happened to a call.
@@ -229,6 +251,7 @@ pub enum CallEvent {
         turns: Vec<Turn>,
     },
     Details(CallDetails),
+    Recording(Recording),
 }
 
 /// How a webhook is tied to a call: by the vendor's id, the gateway's id, or both.
@@ -256,6 +279,8 @@ pub struct Call {
     pub provider_call_id: Option<String>,
     pub telephony_ids: TelephonyIds,
     pub status: CallStatus,
+    /// Why the call has its current status (e.g. `vendor_outcome_unknown`, `busy`).
+    pub status_reason: Option<String>,
     pub to: PhoneNumber,
     pub from_number_id: Option<String>,
     pub agent_id: Option<String>,
@@ -275,6 +300,8 @@ pub struct Call {
     pub recording_url: Option<String>,
     pub end_reason: Option<String>,
     pub failure_reason: Option<String>,
+    pub cost_breakdown: Option<Value>,
+    pub vendor_metadata: Option<Value>,
     pub idempotency_key: Option<String>,
     pub created_by: Option<String>,
 }

@@ -200,6 +200,11 @@ pub enum CreateCallOutcome {
         retryable: bool,
         message: String,
     },
+    /// The vendor may or may not have placed the call (e.g. it answered 500 or 504). Not retried:
+    /// the call stays `initiating` until a webhook or reconciliation settles it.
+    Indeterminate {
+        message: String,
+    },
 }
 
 /// The vendor's answer to a hang-up request.
