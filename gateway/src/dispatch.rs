@@ -142,6 +142,7 @@ pub async fn create_call(
         provider_call_id: None,
         telephony_ids: Default::default(),
         status: CallStatus::Queued,
+        status_reason: None,
         to: request.to,
         from_number_id: request.from_number_id,
         agent_id: request.agent_id,
@@ -160,6 +161,8 @@ pub async fn create_call(
         recording_url: None,
         end_reason: None,
         failure_reason: None,
+        cost_breakdown: None,
+        vendor_metadata: None,
         idempotency_key: key.as_ref().map(|k| k.key.clone()),
         created_by,
     };
@@ -204,45 +207,46 @@ async fn place(
     };
     record(vec![status(CallStatus::Initiating, None)], None).await?;
 
-    let outbound = match instance.provider.build_create_call(&request) {
-        Ok(outbound) => outbound,
-        Err(e) => {
-            let message = e.to_string();
-            record(
-                vec![status(CallStatus::Failed, Some(message.clone()))],
-                None,
-            )
-            .await?;
-            return Err(DispatchError::InvalidForProvider {
-                call_id: call.id,
+    let mut attempt = 1;
+    let (outcome, scheduled) = loop {
+        let answer = match create_attempt(gateway, instance, &request).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                let message = e.to_string();
+                record(
+                    vec![status(CallStatus::Failed, Some(message.clone()))],
+                    None,
+                )
+                .await?;
+                return Err(DispatchError::InvalidForProvider {
+                    call_id: call.id,
+                    message,
+                });
+            }
+        };
+        match answer {
+            Attempt::Answered(outcome, scheduled) => break (outcome, scheduled),
+            Attempt::Retryable {
                 message,
-            });
+                retry_after,
+            } if attempt < CREATE_ATTEMPTS => {
+                let delay = backoff(attempt, retry_after);
+                warn!(%message, attempt, delay_ms = delay.as_millis() as u64, "provider not ready; retrying");
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+            Attempt::Retryable { message, .. } => {
+                break (
+                    CreateCallOutcome::Rejected {
+                        retryable: true,
+                        message,
+                    },
+                    Vec::new(),
+                );
+            }
         }
     };
-    let (response, scheduled) = match execute(gateway, instance, outbound).await {
-        Ok(answer) => answer,
-        Err(SendError::NotSent(message)) => {
-            warn!(%message, "provider unreachable");
-            let call = record(
-                vec![status(CallStatus::Failed, Some(message.clone()))],
-                None,
-            )
-            .await?;
-            return Ok(Created::Rejected { call, message });
-        }
-        Err(SendError::Unknown(message)) => {
-            warn!(%message, "outcome of the create request is unknown");
-            let call = store
-                .get_call(call.id)
-                .await?
-                .ok_or(DispatchError::CallNotFound)?;
-            return Ok(Created::Pending(call));
-        }
-    };
-    match instance
-        .provider
-        .parse_create_call_response(&request, &response)
-    {
+    match outcome {
         CreateCallOutcome::Accepted(acceptance) => {
             let Acceptance {
                 provider_call_id,
@@ -260,12 +264,12 @@ async fn place(
                 status(initial.unwrap_or(CallStatus::Initiating), None),
             ];
             let call = record(events, provider_data).await?;
-            info!(provider_call_id = ?call.provider_call_id, "call accepted");
+            info!(provider_call_id = ?call.provider_call_id, attempt, "call accepted");
             schedule(gateway, &instance.name, call.id, scheduled);
             Ok(Created::Accepted(call))
         }
         CreateCallOutcome::Rejected { message, .. } => {
-            warn!(%message, "provider rejected the call");
+            warn!(%message, attempt, "provider rejected the call");
             let call = record(
                 vec![status(CallStatus::Failed, Some(message.clone()))],
                 None,
@@ -273,7 +277,88 @@ async fn place(
             .await?;
             Ok(Created::Rejected { call, message })
         }
+        CreateCallOutcome::Indeterminate { message } => {
+            // The vendor may have placed the call: retrying could ring a person twice. A webhook
+            // or reconciliation settles it.
+            warn!(%message, "outcome of the create request is unknown");
+            let reason = Some(VENDOR_OUTCOME_UNKNOWN.to_owned());
+            let call = record(vec![status(CallStatus::Initiating, reason)], None).await?;
+            Ok(Created::Pending(call))
+        }
     }
+}
+
+/// Creating a call is tried at most this many times, and only again where the vendor cannot
+/// have acted on the previous attempt.
+pub const CREATE_ATTEMPTS: u32 = 3;
+const RETRY_BASE: Duration = Duration::from_millis(250);
+/// No wait between attempts is longer, whatever `Retry-After` asks.
+const RETRY_CAP: Duration = Duration::from_secs(10);
+/// The status reason of a call whose create request has no known outcome.
+pub const VENDOR_OUTCOME_UNKNOWN: &str = "vendor_outcome_unknown";
+
+/// What one attempt to create a call came to.
+enum Attempt {
+    /// The vendor's answer, or an outcome the provider read from it.
+    Answered(CreateCallOutcome, Vec<ScheduledWebhook>),
+    /// The vendor cannot have acted (not reached, 429, 503): safe to try again.
+    Retryable {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+async fn create_attempt(
+    gateway: &Gateway,
+    instance: &ProviderInstance,
+    request: &CallRequest,
+) -> Result<Attempt, plugin_api::ProviderError> {
+    let outbound = instance.provider.build_create_call(request)?;
+    let (response, scheduled) = match execute(gateway, instance, outbound).await {
+        Ok(answer) => answer,
+        Err(SendError::NotSent(message)) => {
+            return Ok(Attempt::Retryable {
+                message,
+                retry_after: None,
+            });
+        }
+        Err(SendError::Unknown(message)) => {
+            return Ok(Attempt::Answered(
+                CreateCallOutcome::Indeterminate { message },
+                Vec::new(),
+            ));
+        }
+    };
+    Ok(
+        match instance
+            .provider
+            .parse_create_call_response(request, &response)
+        {
+            CreateCallOutcome::Rejected {
+                retryable: true,
+                message,
+            } => Attempt::Retryable {
+                message,
+                retry_after: retry_after(&response.headers),
+            },
+            outcome => Attempt::Answered(outcome, scheduled),
+        },
+    )
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is treated as absent).
+fn retry_after(headers: &Headers) -> Option<Duration> {
+    headers
+        .get("retry-after")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// Exponential backoff with jitter, or the vendor's `Retry-After` if longer; capped.
+fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let exponential = RETRY_BASE.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
+    let jittered = exponential.mul_f64(rand::random_range(0.5..=1.0));
+    jittered.max(retry_after.unwrap_or_default()).min(RETRY_CAP)
 }
 
 /// Asks the call's provider to end it. The status changes when the provider reports it.
@@ -451,4 +536,31 @@ fn schedule(
         .instrument(span),
     );
     scheduled.insert(call_id, task.abort_handle());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        for attempt in 1..=3 {
+            let delay = backoff(attempt, None);
+            let full = RETRY_BASE * 2u32.pow(attempt - 1);
+            assert!(delay >= full / 2 && delay <= full, "{attempt}: {delay:?}");
+        }
+        assert_eq!(
+            backoff(1, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
+        assert_eq!(backoff(1, Some(Duration::from_secs(3600))), RETRY_CAP);
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds() {
+        let headers = Headers::new().with("Retry-After", "2");
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+        let date = Headers::new().with("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT");
+        assert_eq!(retry_after(&date), None);
+    }
 }

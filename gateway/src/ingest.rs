@@ -3,11 +3,13 @@
 //! applied in one transaction -> published to live listeners. The caller acknowledges only
 //! after [`ingest`] returns, that is, after the commit.
 
+use chrono::{DateTime, Utc};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use plugin_api::{CallId, Headers, ParsedWebhook, Verification, WebhookRequest};
+use plugin_api::{CallEvent, CallId, Headers, ParsedWebhook, Verification, WebhookRequest};
 use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
 use tracing::{info, warn};
 
 use crate::config::ProviderInstance;
@@ -36,6 +38,8 @@ pub enum IngestError {
     UnknownCall { receipt_id: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("cannot store the recording: {0}")]
+    Recording(#[source] std::io::Error),
 }
 
 /// What became of an accepted webhook.
@@ -134,6 +138,44 @@ fn body_digest(body: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(body)))
 }
 
+/// File extension for a recording's content type.
+fn recording_extension(content_type: &str) -> &'static str {
+    match content_type {
+        "audio/mpeg" | "audio/mp3" => "mp3",
+        "audio/wav" | "audio/x-wav" => "wav",
+        "audio/ogg" => "ogg",
+        _ => "bin",
+    }
+}
+
+/// Writes a webhook's recording to disk (synced) before the transaction that points at it, so
+/// an acknowledged recording is never lost. Returns the file's path.
+async fn save_recording(
+    gateway: &Gateway,
+    receipt_id: &str,
+    events: &[CallEvent],
+) -> Result<Option<PathBuf>, IngestError> {
+    let Some(recording) = events.iter().find_map(|e| match e {
+        CallEvent::Recording(r) => Some(r),
+        _ => None,
+    }) else {
+        return Ok(None);
+    };
+    let dir = PathBuf::from(&gateway.settings.gateway.recordings_dir);
+    let path = dir.join(format!(
+        "{receipt_id}.{}",
+        recording_extension(&recording.content_type)
+    ));
+    let write = async {
+        tokio::fs::create_dir_all(&dir).await?;
+        let mut file = tokio::fs::File::create(&path).await?;
+        file.write_all(&recording.data).await?;
+        file.sync_all().await
+    };
+    write.await.map_err(IngestError::Recording)?;
+    Ok(Some(path))
+}
+
 /// Runs one webhook through the pipeline. Every webhook that names a configured provider is
 /// stored as a receipt, whatever its outcome.
 #[tracing::instrument(skip_all, fields(provider = %delivery.provider, topic = ?delivery.topic))]
@@ -175,10 +217,23 @@ pub async fn ingest(gateway: &Arc<Gateway>, delivery: Delivery) -> Result<Ingest
             .unwrap_or_else(|| body_digest(&delivery.body)),
     );
 
-    let (outcome, applied) = gateway
+    let recording = save_recording(gateway, &receipt.id, &parsed.events).await?;
+    let recording_path = recording.as_ref().and_then(|p| p.to_str());
+    let stored = gateway
         .store
-        .ingest_webhook(&receipt, &parsed.correlation, &parsed.events)
-        .await?;
+        .ingest_webhook(
+            &receipt,
+            &parsed.correlation,
+            &parsed.events,
+            recording_path,
+        )
+        .await;
+    let applied_recording = matches!(&stored, Ok((ReceiptOutcome::Applied, Some(_))));
+    if let (Some(path), false) = (&recording, applied_recording) {
+        // Nothing refers to the file: a duplicate, an unknown call, or a failed commit.
+        let _ = tokio::fs::remove_file(path).await;
+    }
+    let (outcome, applied) = stored?;
     let call_id = applied.as_ref().map(|a| a.call.id);
     info!(
         receipt_id = %receipt.id,

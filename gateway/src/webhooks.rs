@@ -139,6 +139,15 @@ fn ingest_error(e: IngestError) -> Response {
             "storage unavailable; retry later",
             None,
         ),
+        IngestError::Recording(io) => {
+            warn!(error = %io, "recording not stored");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "recording storage unavailable; retry later",
+                None,
+            )
+        }
         IngestError::Store(store) => {
             warn!(error = %store, "webhook not stored");
             error(

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use plugin_api::{Call, CallId, CallStatus, CostUnit, PhoneNumber, TranscriptSource};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
-use poem_openapi::payload::Json;
+use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use serde_json::{Map, Value};
 
@@ -81,6 +81,9 @@ pub struct CallView {
     /// Telephony ids by name, e.g. `twilio_call_sid`.
     pub telephony_ids: BTreeMap<String, String>,
     pub status: CallStatusView,
+    /// Why the call has its current status: e.g. `vendor_outcome_unknown` for a create whose outcome is
+    /// not known yet, or the vendor's end reason.
+    pub status_reason: Option<String>,
     /// The number called, E.164.
     pub to: String,
     pub from_number_id: Option<String>,
@@ -108,6 +111,10 @@ pub struct CallView {
     pub end_reason: Option<String>,
     /// Why the call failed, for `failed` calls.
     pub failure_reason: Option<String>,
+    /// Every cost figure the vendor reported (e.g. `{"credits": 296, "usd": 0.12}`).
+    pub cost_breakdown: Option<Value>,
+    /// The vendor's own metadata about the call, as it sent it.
+    pub vendor_metadata: Option<Value>,
     pub idempotency_key: Option<String>,
 }
 
@@ -120,6 +127,7 @@ impl From<Call> for CallView {
             provider_call_id: call.provider_call_id,
             telephony_ids: call.telephony_ids.0,
             status: call.status.into(),
+            status_reason: call.status_reason,
             to: call.to.as_str().to_owned(),
             from_number_id: call.from_number_id,
             agent_id: call.agent_id,
@@ -142,6 +150,8 @@ impl From<Call> for CallView {
             recording_url: call.recording_url,
             end_reason: call.end_reason,
             failure_reason: call.failure_reason,
+            cost_breakdown: call.cost_breakdown,
+            vendor_metadata: call.vendor_metadata,
             idempotency_key: call.idempotency_key,
         }
     }
@@ -253,6 +263,13 @@ pub enum CreateCallResponse {
 pub enum GetCallResponse {
     #[oai(status = 200)]
     Ok(Json<CallView>),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum RecordingResponse {
+    /// The call's audio recording.
+    #[oai(status = 200, content_type = "audio/mpeg")]
+    Ok(Binary<Vec<u8>>),
 }
 
 #[derive(Debug, ApiResponse)]
@@ -571,6 +588,31 @@ impl CallsApi {
             call_id: call.id.as_uuid(),
             events: events.into_iter().map(Into::into).collect(),
         }))
+    }
+
+    /// Get a call's audio recording, when its provider delivered one.
+    #[oai(
+        path = "/calls/:id/recording",
+        method = "get",
+        operation_id = "getCallRecording"
+    )]
+    async fn recording(
+        &self,
+        gateway: Data<&Arc<Gateway>>,
+        id: Path<String>,
+    ) -> Result<RecordingResponse, ReadError> {
+        let call = existing_call(&gateway, &id.0).await?;
+        let no_recording = || ApiError::not_found("recording");
+        let path = gateway
+            .store
+            .recording_path(call.id)
+            .await?
+            .ok_or_else(no_recording)?;
+        let audio = tokio::fs::read(&path).await.map_err(|e| {
+            tracing::error!(error = %e, "stored recording cannot be read");
+            no_recording()
+        })?;
+        Ok(RecordingResponse::Ok(Binary(audio)))
     }
 
     /// Hang up a call.

@@ -134,6 +134,8 @@ pub struct GatewayConfig {
     pub outbound_timeout_ms: u64,
     /// Webhook bodies are stored raw up to this size; larger ones are stored truncated.
     pub receipt_body_limit_bytes: u64,
+    /// Where call recordings delivered by webhooks are stored (created if missing).
+    pub recordings_dir: String,
 }
 
 impl Default for GatewayConfig {
@@ -143,6 +145,7 @@ impl Default for GatewayConfig {
             idempotency_ttl_secs: 24 * 60 * 60,
             outbound_timeout_ms: 10_000,
             receipt_body_limit_bytes: 1024 * 1024,
+            recordings_dir: "data/recordings".to_owned(),
         }
     }
 }
@@ -154,6 +157,9 @@ impl GatewayConfig {
                 "gateway.outbound_timeout_ms",
                 "must be positive",
             ));
+        }
+        if self.recordings_dir.trim().is_empty() {
+            problems.push(Problem::new("gateway.recordings_dir", "must not be empty"));
         }
         if self.idempotency_ttl_secs == 0 {
             problems.push(Problem::new(

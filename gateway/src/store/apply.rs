@@ -74,20 +74,33 @@ impl Applied {
     }
 }
 
-/// Applies `events` to `call` and writes the result. `provider_call_id` is the vendor id the
-/// webhook was correlated with, recorded if the call has none yet.
+/// What, besides the events, a change brings along.
+#[derive(Debug)]
+pub(super) struct Context<'a> {
+    pub source: &'a EventSource,
+    pub now: DateTime<Utc>,
+    /// The vendor id a webhook was correlated with, recorded if the call has none yet.
+    pub provider_call_id: Option<&'a str>,
+    /// The provider's private data from an accepted create.
+    pub provider_data: Option<&'a Value>,
+    /// Where the caller stored the audio of a `Recording` event.
+    pub recording_path: Option<&'a str>,
+}
+
+/// Applies `events` to `call` and writes the result.
 pub(super) async fn apply(
     conn: &mut SqliteConnection,
     call: Call,
     events: &[CallEvent],
-    provider_call_id: Option<&str>,
-    provider_data: Option<&Value>,
-    source: &EventSource,
-    now: DateTime<Utc>,
+    context: &Context<'_>,
 ) -> Result<Applied, StoreError> {
+    let (source, now) = (context.source, context.now);
     let mut applied = Applied::new(call);
     if applied.call.provider_call_id.is_none() {
-        applied.call.provider_call_id = provider_call_id.map(str::to_owned);
+        applied.call.provider_call_id = context.provider_call_id.map(str::to_owned);
+    }
+    if context.recording_path.is_some() && applied.call.recording_url.is_none() {
+        applied.call.recording_url = Some(format!("/v1/calls/{}/recording", applied.call.id));
     }
     let mut last_seq: i64 = sqlx::query("SELECT last_seq FROM calls WHERE id = ?")
         .bind(applied.call.id.to_string())
@@ -113,11 +126,13 @@ pub(super) async fn apply(
                     reconcile_transcript(conn, &applied.call, turns, &mut last_seq, now).await?;
                 applied.new_turns.extend(stored);
             }
+            // The audio itself is stored by the caller, outside the database: see `recording_path`.
+            CallEvent::Recording(_) => {}
         }
     }
     finish_call(&mut applied.call);
     applied.call.updated_at = now;
-    write_call(conn, &applied.call, last_seq, provider_data).await?;
+    write_call(conn, &applied.call, last_seq, context).await?;
     Ok(applied)
 }
 
@@ -132,8 +147,12 @@ async fn apply_status(
     let from = call.status;
     let transition = from.transition_to(update.status);
     if transition == Transition::Unchanged {
-        // A repeat of the current status: its receipt is the record; the history stays readable.
-        return Ok(());
+        // A plain repeat is kept out of the history (its receipt is the record); a repeat that
+        // says something new about the current status updates the reason.
+        if update.reason.is_none() || update.reason == call.status_reason {
+            return Ok(());
+        }
+        call.status_reason.clone_from(&update.reason);
     }
     record_status_event(
         conn,
@@ -150,6 +169,7 @@ async fn apply_status(
     }
     let at = update.at.unwrap_or(now);
     call.status = update.status;
+    call.status_reason.clone_from(&update.reason);
     if update.status == CallStatus::InProgress {
         call.started_at.get_or_insert(at);
     }
@@ -219,6 +239,8 @@ fn apply_details(call: &mut Call, details: &CallDetails) {
     set(&mut call.analysis, &details.analysis);
     set(&mut call.recording_url, &details.recording_url);
     set(&mut call.end_reason, &details.end_reason);
+    set(&mut call.cost_breakdown, &details.cost_breakdown);
+    set(&mut call.vendor_metadata, &details.vendor_metadata);
 }
 
 /// Derives what the vendor left out once a call has ended.
@@ -234,17 +256,18 @@ async fn write_call(
     conn: &mut SqliteConnection,
     call: &Call,
     last_seq: i64,
-    provider_data: Option<&Value>,
+    context: &Context<'_>,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE calls SET provider_call_id = ?, telephony_ids = ?, status = ?, updated_at = ?, \
+        "UPDATE calls SET provider_call_id = ?, telephony_ids = ?, status = ?, status_reason = ?, updated_at = ?, \
          started_at = ?, ended_at = ?, duration_secs = ?, cost = ?, cost_unit = ?, summary = ?, success = ?, \
-         analysis = ?, recording_url = ?, end_reason = ?, failure_reason = ?, last_seq = ?, \
-         provider_data = COALESCE(?, provider_data) WHERE id = ?",
+         analysis = ?, recording_url = ?, end_reason = ?, failure_reason = ?, cost_breakdown = ?, vendor_metadata = ?, last_seq = ?, \
+         provider_data = COALESCE(?, provider_data), recording_path = COALESCE(?, recording_path) WHERE id = ?",
     )
     .bind(&call.provider_call_id)
     .bind(json(&call.telephony_ids))
     .bind(call.status.as_str())
+    .bind(&call.status_reason)
     .bind(ts(call.updated_at))
     .bind(call.started_at.map(ts))
     .bind(call.ended_at.map(ts))
@@ -257,8 +280,11 @@ async fn write_call(
     .bind(&call.recording_url)
     .bind(&call.end_reason)
     .bind(&call.failure_reason)
+    .bind(call.cost_breakdown.as_ref().map(json))
+    .bind(call.vendor_metadata.as_ref().map(json))
     .bind(last_seq)
-    .bind(provider_data.map(json))
+    .bind(context.provider_data.map(json))
+    .bind(context.recording_path)
     .bind(call.id.to_string())
     .execute(&mut *conn)
     .await?;

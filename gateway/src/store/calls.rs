@@ -5,7 +5,7 @@ use plugin_api::{Call, CallEvent, CallHandle, CallId, CallStatus, StatusUpdate, 
 use serde_json::Value;
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use super::apply::{Applied, EventSource, apply, record_status_event};
+use super::apply::{Applied, Context, EventSource, apply, record_status_event};
 use super::codec::{
     CALL_COLUMNS, TURN_COLUMNS, call_from_row, json, opt_parse_ts, parse_ts, status, ts,
     turn_from_row,
@@ -149,16 +149,14 @@ impl Store {
         let Some(call) = fetch_call(&mut tx, id).await? else {
             return Ok(None);
         };
-        let applied = apply(
-            &mut tx,
-            call,
-            events,
-            None,
+        let context = Context {
+            source: &source,
+            now: Utc::now(),
+            provider_call_id: None,
             provider_data,
-            &source,
-            Utc::now(),
-        )
-        .await?;
+            recording_path: None,
+        };
+        let applied = apply(&mut tx, call, events, &context).await?;
         tx.commit().await?;
         Ok(Some(applied))
     }
@@ -204,6 +202,18 @@ impl Store {
     }
 
     /// The call's stored transcript, in sequence order, optionally only after `after_seq`.
+    /// Where the call's recording is stored, if it has one.
+    pub async fn recording_path(&self, id: CallId) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT recording_path FROM calls WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row
+            .map(|r| r.try_get("recording_path"))
+            .transpose()?
+            .flatten())
+    }
+
     pub async fn transcript(
         &self,
         id: CallId,

@@ -45,10 +45,10 @@ pub(crate) fn status(raw: &str) -> Result<CallStatus, StoreError> {
 }
 
 /// The columns of `calls` that [`call_from_row`] reads.
-pub(crate) const CALL_COLUMNS: &str = "id, provider, provider_kind, provider_call_id, telephony_ids, status, \
+pub(crate) const CALL_COLUMNS: &str = "id, provider, provider_kind, provider_call_id, telephony_ids, status, status_reason, \
     to_number, from_number_id, agent_id, variables, metadata, first_message, created_at, updated_at, \
     started_at, ended_at, duration_secs, cost, cost_unit, summary, success, analysis, recording_url, \
-    end_reason, failure_reason, idempotency_key, created_by";
+    end_reason, failure_reason, cost_breakdown, vendor_metadata, idempotency_key, created_by";
 
 pub(crate) fn call_from_row(row: &SqliteRow) -> Result<Call, StoreError> {
     let to: String = row.try_get("to_number")?;
@@ -63,7 +63,10 @@ pub(crate) fn call_from_row(row: &SqliteRow) -> Result<Call, StoreError> {
         }),
         _ => None,
     };
-    let analysis: Option<String> = row.try_get("analysis")?;
+    let json_column = |name: &str| -> Result<Option<serde_json::Value>, StoreError> {
+        let raw: Option<String> = row.try_get(name)?;
+        raw.as_deref().map(|raw| from_json(raw, name)).transpose()
+    };
     Ok(Call {
         id: call_id(&row.try_get::<String, _>("id")?)?,
         provider: row.try_get("provider")?,
@@ -74,6 +77,7 @@ pub(crate) fn call_from_row(row: &SqliteRow) -> Result<Call, StoreError> {
             "telephony_ids",
         )?,
         status: status(&row.try_get::<String, _>("status")?)?,
+        status_reason: row.try_get("status_reason")?,
         to: PhoneNumber::parse(&to).map_err(|e| StoreError::Corrupt(format!("to_number: {e}")))?,
         from_number_id: row.try_get("from_number_id")?,
         agent_id: row.try_get("agent_id")?,
@@ -88,13 +92,12 @@ pub(crate) fn call_from_row(row: &SqliteRow) -> Result<Call, StoreError> {
         cost,
         summary: row.try_get("summary")?,
         success: row.try_get::<Option<bool>, _>("success")?,
-        analysis: analysis
-            .as_deref()
-            .map(|a| from_json(a, "analysis"))
-            .transpose()?,
+        analysis: json_column("analysis")?,
         recording_url: row.try_get("recording_url")?,
         end_reason: row.try_get("end_reason")?,
         failure_reason: row.try_get("failure_reason")?,
+        cost_breakdown: json_column("cost_breakdown")?,
+        vendor_metadata: json_column("vendor_metadata")?,
         idempotency_key: row.try_get("idempotency_key")?,
         created_by: row.try_get("created_by")?,
     })

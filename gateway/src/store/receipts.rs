@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use plugin_api::{CallEvent, CallId, Correlation};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use super::apply::{Applied, EventSource, apply};
+use super::apply::{Applied, Context, EventSource, apply};
 use super::calls::fetch_call;
 use super::codec::{call_id, json, parse_ts, ts};
 use super::{Store, StoreError};
@@ -200,6 +200,7 @@ impl Store {
         receipt: &NewReceipt,
         correlation: &Correlation,
         events: &[CallEvent],
+        recording_path: Option<&str>,
     ) -> Result<(ReceiptOutcome, Option<Applied>), StoreError> {
         let mut tx = self.writer.begin().await?;
         let call = resolve_call(&mut tx, &receipt.provider, correlation).await?;
@@ -222,17 +223,14 @@ impl Store {
             None => (ReceiptOutcome::UnknownCall, None),
             Some(call) => {
                 let source = EventSource::Webhook(receipt.id.clone());
-                let vendor_id = correlation.provider_call_id.as_deref();
-                let applied = apply(
-                    &mut tx,
-                    call,
-                    events,
-                    vendor_id,
-                    None,
-                    &source,
-                    receipt.received_at,
-                )
-                .await?;
+                let context = Context {
+                    source: &source,
+                    now: receipt.received_at,
+                    provider_call_id: correlation.provider_call_id.as_deref(),
+                    provider_data: None,
+                    recording_path,
+                };
+                let applied = apply(&mut tx, call, events, &context).await?;
                 (ReceiptOutcome::Applied, Some(applied))
             }
         };
