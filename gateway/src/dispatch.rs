@@ -409,6 +409,18 @@ pub async fn hangup(gateway: &Arc<Gateway>, id: CallId) -> Result<Call, Dispatch
     }
 }
 
+/// Sends a provider's request once, for operations safe to repeat later (e.g. fetching a call).
+pub(crate) async fn execute_once(
+    gateway: &Gateway,
+    instance: &ProviderInstance,
+    outbound: Outbound,
+) -> Result<HttpResponse, String> {
+    execute(gateway, instance, outbound)
+        .await
+        .map(|(response, _)| response)
+        .map_err(|(SendError::NotSent(message) | SendError::Unknown(message))| message)
+}
+
 /// Sends a provider's request (or takes its local answer).
 async fn execute(
     gateway: &Gateway,

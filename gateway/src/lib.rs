@@ -12,6 +12,7 @@ pub mod gateway;
 pub mod http;
 pub mod ingest;
 pub mod providers;
+pub mod reconcile;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -13,7 +13,7 @@ use tracing::info;
 use crate::config::Settings;
 use crate::gateway::Gateway;
 use crate::store::{Store, StoreError};
-use crate::{api, http, webhooks, ws};
+use crate::{api, http, reconcile, webhooks, ws};
 
 /// Why the server did not start.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +60,7 @@ pub struct RunningServer {
     gateway: Arc<Gateway>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
+    reconciler: Option<JoinHandle<()>>,
 }
 
 impl RunningServer {
@@ -77,6 +78,9 @@ impl RunningServer {
         if let Some(stop) = self.shutdown.take() {
             let _ = stop.send(());
         }
+        if let Some(reconciler) = self.reconciler.take() {
+            reconciler.abort();
+        }
         let result = self
             .task
             .await
@@ -84,13 +88,6 @@ impl RunningServer {
         self.gateway.cancel_scheduled();
         self.gateway.store.close().await;
         result
-    }
-
-    /// Runs until the server stops on its own (it does not, barring errors).
-    pub async fn wait(self) -> std::io::Result<()> {
-        self.task
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 }
 
@@ -127,10 +124,12 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
             .await
     });
     info!(%addr, providers = ?gateway.providers().keys().collect::<Vec<_>>(), "voice-gateway listening");
+    let reconciler = reconcile::spawn(gateway.clone());
     Ok(RunningServer {
         addr,
         gateway,
         shutdown: Some(stop),
         task,
+        reconciler,
     })
 }

@@ -17,6 +17,7 @@ use super::{
 };
 use crate::dispatch::{self, Created, NewCallRequest};
 use crate::gateway::Gateway;
+use crate::reconcile;
 use crate::store::{CallFilter, StatusEvent};
 
 /// Largest `Idempotency-Key`.
@@ -398,11 +399,11 @@ operation_errors! {
 }
 
 operation_errors! {
-    /// Errors of hanging up a call.
+    /// Errors of asking the provider about a call (hang up, refresh).
     HangupError {
         /// No such call.
         NotFound = 404,
-        /// The call has already ended, or its provider cannot hang up.
+        /// The call has already ended, or its provider cannot do this.
         Conflict = 409,
         /// The provider refused or could not be reached.
         BadGateway = 502,
@@ -613,6 +614,23 @@ impl CallsApi {
             no_recording()
         })?;
         Ok(RecordingResponse::Ok(Binary(audio)))
+    }
+
+    /// Fetch a call's state from its vendor now and apply it (what reconciliation does for calls
+    /// whose webhooks went missing). 409 when the provider cannot fetch calls or the call has no
+    /// vendor id yet.
+    #[oai(
+        path = "/calls/:id/refresh",
+        method = "post",
+        operation_id = "refreshCall"
+    )]
+    async fn refresh(
+        &self,
+        gateway: Data<&Arc<Gateway>>,
+        id: Path<String>,
+    ) -> Result<GetCallResponse, HangupError> {
+        let call = reconcile::refresh(&gateway, call_id(&id.0)?).await?;
+        Ok(GetCallResponse::Ok(Json(call.into())))
     }
 
     /// Hang up a call.

@@ -136,6 +136,10 @@ pub struct GatewayConfig {
     pub receipt_body_limit_bytes: u64,
     /// Where call recordings delivered by webhooks are stored (created if missing).
     pub recordings_dir: String,
+    /// A call not ended and unchanged for this long is fetched from its vendor (if the provider can).
+    pub reconcile_after_secs: u64,
+    /// How often the reconciler looks for such calls; 0 turns it off.
+    pub reconcile_interval_secs: u64,
 }
 
 impl Default for GatewayConfig {
@@ -146,6 +150,8 @@ impl Default for GatewayConfig {
             outbound_timeout_ms: 10_000,
             receipt_body_limit_bytes: 1024 * 1024,
             recordings_dir: "data/recordings".to_owned(),
+            reconcile_after_secs: 600,
+            reconcile_interval_secs: 60,
         }
     }
 }

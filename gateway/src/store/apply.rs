@@ -24,6 +24,8 @@ pub enum EventSource {
     Dispatch,
     /// A webhook, by receipt id.
     Webhook(String),
+    /// The call's state as fetched from the vendor.
+    Reconcile,
 }
 
 impl EventSource {
@@ -32,6 +34,7 @@ impl EventSource {
             EventSource::Api => "api",
             EventSource::Dispatch => "dispatch",
             EventSource::Webhook(_) => "webhook",
+            EventSource::Reconcile => "reconcile",
         }
     }
 

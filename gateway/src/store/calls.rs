@@ -202,6 +202,35 @@ impl Store {
     }
 
     /// The call's stored transcript, in sequence order, optionally only after `after_seq`.
+    /// Calls not yet ended, with a vendor id, of the given providers, whose last change is older
+    /// than `before`: the candidates for reconciliation, stalest first.
+    pub async fn stale_calls(
+        &self,
+        providers: &[String],
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<CallId>, StoreError> {
+        if providers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT id FROM calls WHERE status IN ('queued', 'initiating', 'ringing', 'in_progress') \
+             AND provider_call_id IS NOT NULL AND updated_at < ",
+        );
+        query.push_bind(ts(before)).push(" AND provider IN (");
+        let mut names = query.separated(", ");
+        for provider in providers {
+            names.push_bind(provider.clone());
+        }
+        query
+            .push(") ORDER BY updated_at LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = query.build().fetch_all(&self.reader).await?;
+        rows.iter()
+            .map(|row| super::codec::call_id(&row.try_get::<String, _>("id")?))
+            .collect()
+    }
+
     /// Where the call's recording is stored, if it has one.
     pub async fn recording_path(&self, id: CallId) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT recording_path FROM calls WHERE id = ?")

@@ -1,0 +1,185 @@
+//! Reconciliation: vendors' webhooks get lost, so calls that stop changing before they end are
+//! fetched from the vendor and the answer applied like a webhook's events. Driven by the
+//! provider's optional fetch capability, so every provider that has it gets it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use futures_util::StreamExt;
+use plugin_api::{Call, CallId};
+use tokio::time::Instant;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::dispatch::{self, DispatchError};
+use crate::gateway::Gateway;
+use crate::store::EventSource;
+
+/// Calls fetched at once; the rest wait for the next round.
+const CONCURRENCY: usize = 4;
+/// Calls looked at per round.
+const BATCH: u32 = 100;
+/// Longest wait before a call whose fetch keeps failing is tried again.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// Fetches one call from its vendor and applies what the vendor says.
+pub async fn refresh(gateway: &Arc<Gateway>, id: CallId) -> Result<Call, DispatchError> {
+    let handle = gateway
+        .store
+        .call_handle(id)
+        .await?
+        .ok_or(DispatchError::CallNotFound)?;
+    let call = gateway
+        .store
+        .get_call(id)
+        .await?
+        .ok_or(DispatchError::CallNotFound)?;
+    let instance = gateway
+        .provider(&call.provider)
+        .ok_or_else(|| DispatchError::UnknownProvider(call.provider.clone()))?;
+    let unsupported = || DispatchError::Unsupported(instance.name.clone(), "fetch calls");
+    if !instance.provider.manifest().capabilities.fetch_call || handle.provider_call_id.is_none() {
+        return Err(unsupported());
+    }
+    let outbound = instance
+        .provider
+        .build_fetch_call(&handle)
+        .map_err(|_| unsupported())?;
+    let response = dispatch::execute_once(gateway, instance, outbound)
+        .await
+        .map_err(|message| DispatchError::ProviderRejected {
+            call_id: id,
+            message,
+        })?;
+    let events = instance
+        .provider
+        .parse_fetch_call_response(&handle, &response)
+        .map_err(|e| DispatchError::ProviderRejected {
+            call_id: id,
+            message: e.to_string(),
+        })?;
+    let applied = gateway
+        .store
+        .apply_events(id, &events, None, EventSource::Reconcile)
+        .await?
+        .ok_or(DispatchError::CallNotFound)?;
+    gateway.hub.publish(&applied);
+    Ok(applied.call)
+}
+
+/// Failed fetches, so a vendor that keeps failing is asked less and less often.
+#[derive(Default)]
+struct Backoff {
+    failures: HashMap<CallId, (u32, Instant)>,
+}
+
+impl Backoff {
+    fn ready(&self, id: &CallId) -> bool {
+        self.failures
+            .get(id)
+            .is_none_or(|(_, next)| Instant::now() >= *next)
+    }
+
+    fn failed(&mut self, id: CallId, base: Duration) {
+        let entry = self.failures.entry(id).or_insert((0, Instant::now()));
+        entry.0 += 1;
+        let wait = base
+            .saturating_mul(2u32.saturating_pow(entry.0.min(16)))
+            .min(MAX_BACKOFF);
+        entry.1 = Instant::now() + wait;
+    }
+
+    fn succeeded(&mut self, id: &CallId) {
+        self.failures.remove(id);
+    }
+}
+
+/// Runs the reconciler until the process ends (no-op when switched off in config).
+pub fn spawn(gateway: Arc<Gateway>) -> Option<tokio::task::JoinHandle<()>> {
+    let config = &gateway.settings.gateway;
+    if config.reconcile_interval_secs == 0 {
+        return None;
+    }
+    let interval = Duration::from_secs(config.reconcile_interval_secs);
+    let stale_after =
+        TimeDelta::seconds(i64::try_from(config.reconcile_after_secs).unwrap_or(i64::MAX));
+    let span = info_span!(parent: None, "reconciler");
+    Some(tokio::spawn(
+        async move {
+            let mut backoff = Backoff::default();
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                round(&gateway, stale_after, interval, &mut backoff).await;
+            }
+        }
+        .instrument(span),
+    ))
+}
+
+async fn round(
+    gateway: &Arc<Gateway>,
+    stale_after: TimeDelta,
+    interval: Duration,
+    backoff: &mut Backoff,
+) {
+    let fetchable: Vec<String> = gateway
+        .providers()
+        .values()
+        .filter(|i| i.provider.manifest().capabilities.fetch_call)
+        .map(|i| i.name.clone())
+        .collect();
+    let before = Utc::now() - stale_after;
+    let ids = match gateway.store.stale_calls(&fetchable, before, BATCH).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            warn!(error = %e, "cannot look for stale calls");
+            return;
+        }
+    };
+    let due: Vec<CallId> = ids.into_iter().filter(|id| backoff.ready(id)).collect();
+    if due.is_empty() {
+        return;
+    }
+    info!(calls = due.len(), "reconciling stale calls");
+    let results: Vec<(CallId, Result<Call, DispatchError>)> = futures_util::stream::iter(due)
+        .map(|id| async move { (id, refresh(gateway, id).await) })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    for (id, result) in results {
+        match result {
+            Ok(call) => {
+                backoff.succeeded(&id);
+                info!(call_id = %id, status = %call.status, "call reconciled");
+            }
+            Err(e) => {
+                backoff.failed(id, interval);
+                warn!(call_id = %id, error = %e, "reconciliation failed");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn failing_calls_wait_longer_each_time() {
+        let mut backoff = Backoff::default();
+        let id = CallId::new();
+        assert!(backoff.ready(&id));
+        backoff.failed(id, Duration::from_secs(1));
+        assert!(!backoff.ready(&id));
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert!(backoff.ready(&id));
+        backoff.failed(id, Duration::from_secs(1));
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert!(!backoff.ready(&id), "the second wait is longer");
+        backoff.succeeded(&id);
+        assert!(backoff.ready(&id));
+    }
+}
