@@ -122,3 +122,6 @@ impl Store {
         self.reader.close().await;
     }
 }
+
+#[cfg(test)]
+mod tests;

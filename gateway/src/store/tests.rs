@@ -1,0 +1,390 @@
+//! Store behaviour against a real SQLite file.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use plugin_api::{
+    Call, CallEvent, CallId, CallStatus, Correlation, PhoneNumber, Speaker, StatusUpdate,
+    TranscriptSource, Turn,
+};
+
+use super::*;
+use crate::config::DatabaseConfig;
+
+async fn store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = DatabaseConfig {
+        url: format!("sqlite://{}/nested/test.db", dir.path().display()),
+        ..DatabaseConfig::default()
+    };
+    let store = Store::open(&config).await.unwrap();
+    store.migrate().await.unwrap();
+    (store, dir)
+}
+
+fn new_call(provider: &str) -> Call {
+    let now = Utc::now();
+    Call {
+        id: CallId::new(),
+        provider: provider.into(),
+        provider_kind: "echo".into(),
+        provider_call_id: None,
+        telephony_ids: Default::default(),
+        status: CallStatus::Queued,
+        status_reason: None,
+        to: PhoneNumber::parse("+14155550123").unwrap(),
+        from_number_id: None,
+        agent_id: None,
+        variables: Default::default(),
+        metadata: Default::default(),
+        first_message: None,
+        created_at: now,
+        updated_at: now,
+        started_at: None,
+        ended_at: None,
+        duration_secs: None,
+        cost: None,
+        summary: None,
+        success: None,
+        analysis: None,
+        recording_url: None,
+        end_reason: None,
+        failure_reason: None,
+        cost_breakdown: None,
+        vendor_metadata: None,
+        idempotency_key: None,
+        created_by: None,
+    }
+}
+
+async fn created(store: &Store, call: Call) -> Call {
+    match store.create_call(call, None).await.unwrap() {
+        Claim::Created(call) => call,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn status(status: CallStatus) -> CallEvent {
+    CallEvent::Status(StatusUpdate {
+        status,
+        at: None,
+        reason: None,
+        vendor_status: None,
+    })
+}
+
+fn turn(speaker: Speaker, text: &str, key: Option<&str>, source: TranscriptSource) -> Turn {
+    Turn {
+        key: key.map(str::to_owned),
+        speaker,
+        text: text.into(),
+        offset_secs: None,
+        is_final: true,
+        source,
+    }
+}
+
+fn receipt(provider: &str, dedupe_key: &str) -> NewReceipt {
+    NewReceipt {
+        id: uuid::Uuid::now_v7().to_string(),
+        provider: provider.into(),
+        topic: None,
+        received_at: Utc::now(),
+        headers: vec![],
+        body: b"{}".to_vec(),
+        body_size: 2,
+        signature: SignatureVerdict::Unsigned,
+        event_type: Some("test".into()),
+        dedupe_key: Some(dedupe_key.into()),
+    }
+}
+
+fn key(key: &str, hash: &str, ttl: Duration) -> IdempotencyKey {
+    IdempotencyKey {
+        scope: String::new(),
+        key: key.into(),
+        request_hash: hash.into(),
+        ttl,
+    }
+}
+
+#[tokio::test]
+async fn idempotency_keys_replay_refuse_and_expire() {
+    let (store, _dir) = store().await;
+    let day = Duration::from_secs(86_400);
+    let first = match store
+        .create_call(new_call("echo"), Some(&key("k", "h1", day)))
+        .await
+        .unwrap()
+    {
+        Claim::Created(call) => call,
+        other => panic!("{other:?}"),
+    };
+    assert!(matches!(
+        store
+            .create_call(new_call("echo"), Some(&key("k", "h1", day)))
+            .await
+            .unwrap(),
+        Claim::InFlight
+    ));
+    store
+        .complete_idempotency_key(&key("k", "h1", day))
+        .await
+        .unwrap();
+    match store
+        .create_call(new_call("echo"), Some(&key("k", "h1", day)))
+        .await
+        .unwrap()
+    {
+        Claim::Replay(call) => assert_eq!(call.id, first.id),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        store
+            .create_call(new_call("echo"), Some(&key("k", "h2", day)))
+            .await
+            .unwrap(),
+        Claim::Mismatch
+    ));
+    // An expired key is forgotten: the same key places a new call.
+    let short = key("short", "h", Duration::ZERO);
+    store
+        .create_call(new_call("echo"), Some(&short))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .create_call(new_call("echo"), Some(&short))
+            .await
+            .unwrap(),
+        Claim::Created(_)
+    ));
+}
+
+#[tokio::test]
+async fn webhooks_apply_once_and_unknown_calls_are_recorded() {
+    let (store, _dir) = store().await;
+    let call = created(&store, new_call("echo")).await;
+    let correlation = Correlation {
+        gateway_call_id: Some(call.id),
+        provider_call_id: Some("vendor-1".into()),
+    };
+    let events = [CallEvent::Turn(turn(
+        Speaker::User,
+        "hi",
+        None,
+        TranscriptSource::Live,
+    ))];
+    let (outcome, applied) = store
+        .ingest_webhook(&receipt("echo", "d1"), &correlation, &events, None)
+        .await
+        .unwrap();
+    assert_eq!(outcome, ReceiptOutcome::Applied);
+    assert_eq!(
+        applied.unwrap().call.provider_call_id.as_deref(),
+        Some("vendor-1")
+    );
+    let (outcome, applied) = store
+        .ingest_webhook(&receipt("echo", "d1"), &correlation, &events, None)
+        .await
+        .unwrap();
+    assert_eq!(outcome, ReceiptOutcome::Duplicate);
+    assert!(applied.is_none());
+    assert_eq!(store.transcript(call.id, 0).await.unwrap().len(), 1);
+
+    // The same dedupe key at another provider is another delivery.
+    let elsewhere = Correlation {
+        gateway_call_id: Some(call.id),
+        provider_call_id: None,
+    };
+    let (outcome, _) = store
+        .ingest_webhook(&receipt("other", "d1"), &elsewhere, &events, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        ReceiptOutcome::UnknownCall,
+        "a call is only found within its provider"
+    );
+
+    let page = store
+        .list_receipts(&ReceiptFilter {
+            limit: 10,
+            ..ReceiptFilter::default()
+        })
+        .await
+        .unwrap();
+    let outcomes: Vec<_> = page.items.iter().map(|r| r.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            ReceiptOutcome::UnknownCall,
+            ReceiptOutcome::Duplicate,
+            ReceiptOutcome::Applied
+        ]
+    );
+}
+
+#[tokio::test]
+async fn statuses_move_forward_only_and_history_keeps_stale_ones() {
+    let (store, _dir) = store().await;
+    let call = created(&store, new_call("echo")).await;
+    let events = [
+        status(CallStatus::InProgress),
+        status(CallStatus::Ringing),
+        status(CallStatus::Completed),
+        status(CallStatus::Failed),
+    ];
+    let applied = store
+        .apply_events(call.id, &events, None, EventSource::Dispatch)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(applied.call.status, CallStatus::Completed);
+    assert!(applied.call.started_at.is_some() && applied.call.ended_at.is_some());
+    assert!(
+        applied.call.duration_secs.is_some(),
+        "derived from start and end"
+    );
+    let changes: Vec<_> = applied.status_changes.iter().map(|c| c.to).collect();
+    assert_eq!(changes, [CallStatus::InProgress, CallStatus::Completed]);
+    let history: Vec<_> = store
+        .status_events(call.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.to_status, e.applied))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            (CallStatus::Queued, true),
+            (CallStatus::InProgress, true),
+            (CallStatus::Ringing, false),
+            (CallStatus::Completed, true),
+            (CallStatus::Failed, false),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn post_call_transcript_reconciles_live_turns() {
+    let (store, _dir) = store().await;
+    let call = created(&store, new_call("echo")).await;
+    let live = [
+        CallEvent::Turn(turn(
+            Speaker::Agent,
+            "Hello, Ada!",
+            None,
+            TranscriptSource::Live,
+        )),
+        CallEvent::Turn(turn(
+            Speaker::User,
+            "Hi there",
+            Some("u1"),
+            TranscriptSource::Live,
+        )),
+    ];
+    store
+        .apply_events(call.id, &live, None, EventSource::Dispatch)
+        .await
+        .unwrap();
+    let report = [CallEvent::Transcript {
+        turns: vec![
+            turn(
+                Speaker::Agent,
+                "hello ada",
+                None,
+                TranscriptSource::PostCall,
+            ),
+            turn(
+                Speaker::User,
+                "Hi there, friend",
+                Some("u1"),
+                TranscriptSource::PostCall,
+            ),
+            turn(Speaker::Agent, "Goodbye", None, TranscriptSource::PostCall),
+        ],
+    }];
+    let applied = store
+        .apply_events(call.id, &report, None, EventSource::Dispatch)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(applied.new_turns.len(), 1);
+    let turns = store.transcript(call.id, 0).await.unwrap();
+    let texts: Vec<_> = turns
+        .iter()
+        .map(|t| (t.seq, t.text.as_str(), t.source))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            (1, "Hello, Ada!", TranscriptSource::Live),
+            (2, "Hi there", TranscriptSource::Live),
+            (3, "Goodbye", TranscriptSource::PostCall),
+        ]
+    );
+    assert_eq!(
+        store.transcript(call.id, 2).await.unwrap().len(),
+        1,
+        "after_seq"
+    );
+}
+
+#[tokio::test]
+async fn pages_are_stable_under_inserts() {
+    let (store, _dir) = store().await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(created(&store, new_call("echo")).await.id);
+    }
+    ids.reverse();
+    let filter = |before_id| CallFilter {
+        before_id,
+        limit: 2,
+        ..CallFilter::default()
+    };
+    let first = store.list_calls(&filter(None)).await.unwrap();
+    created(&store, new_call("echo")).await;
+    let second = store.list_calls(&filter(first.next)).await.unwrap();
+    let third = store.list_calls(&filter(second.next)).await.unwrap();
+    let seen: Vec<_> = [first.items, second.items, third.items]
+        .concat()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(seen, ids);
+    assert!(third.next.is_none());
+}
+
+#[tokio::test]
+async fn stale_calls_are_found_by_provider_and_age() {
+    let (store, _dir) = store().await;
+    let mut call = new_call("vendor");
+    call.provider_call_id = Some("v-1".into());
+    let call = created(&store, call).await;
+    created(&store, new_call("vendor")).await; // no vendor id: cannot be fetched
+    let later = Utc::now() + chrono::TimeDelta::seconds(1);
+    assert_eq!(
+        store
+            .stale_calls(&["vendor".into()], later, 10)
+            .await
+            .unwrap(),
+        [call.id]
+    );
+    assert!(
+        store
+            .stale_calls(&["echo".into()], later, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .stale_calls(&["vendor".into()], call.created_at, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
