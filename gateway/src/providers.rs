@@ -25,6 +25,7 @@ impl Registry {
     pub fn builtin() -> Self {
         let mut registry = Self::default();
         registry.register(Arc::new(echo_provider::EchoFactory));
+        registry.register(Arc::new(elevenlabs_provider::ElevenLabsFactory));
         registry
     }
 
