@@ -21,7 +21,7 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-#[derive(Debug, Subcommand, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Subcommand, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Start the gateway (the default).
     Serve,
@@ -29,6 +29,41 @@ pub enum Command {
     Migrate,
     /// Print the OpenAPI document (JSON), identical to what `/openapi.json` serves.
     Openapi,
+    /// Manage users (applies migrations first if needed).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand, Clone, PartialEq, Eq)]
+pub enum UserCommand {
+    /// Create a user (e.g. the first admin).
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// admin, operator or viewer.
+        #[arg(long)]
+        role: String,
+        /// Read the password from standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+    /// Set a user's password (signs them out everywhere).
+    SetPassword {
+        #[arg(long)]
+        username: String,
+        /// Read the password from standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable a user (signs them out everywhere).
+    Disable {
+        #[arg(long)]
+        username: String,
+    },
 }
 
 impl Cli {

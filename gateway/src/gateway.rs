@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use plugin_api::CallId;
 use tokio::task::AbortHandle;
 
+use crate::auth::Auth;
 use crate::config::{ProviderInstance, Settings};
 use crate::events::Hub;
 use crate::store::Store;
@@ -15,6 +16,7 @@ use crate::store::Store;
 pub struct Gateway {
     pub settings: Settings,
     pub store: Store,
+    pub auth: Auth,
     pub hub: Hub,
     /// Shared by all providers: connection reuse, one place for timeouts.
     pub http: reqwest::Client,
@@ -23,7 +25,7 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn new(settings: Settings, store: Store) -> Result<Arc<Self>, reqwest::Error> {
+    pub fn new(settings: Settings, store: Store, auth: Auth) -> Result<Arc<Self>, reqwest::Error> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("voice-gateway/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(std::time::Duration::from_secs(5))
@@ -31,6 +33,7 @@ impl Gateway {
         Ok(Arc::new(Self {
             settings,
             store,
+            auth,
             hub: Hub::new(4096),
             http,
             scheduled: Mutex::new(HashMap::new()),

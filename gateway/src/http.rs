@@ -71,6 +71,13 @@ fn code_for(status: StatusCode) -> &'static str {
 /// Maps a framework error (unparseable JSON, wrong content type, bad parameter, unknown route)
 /// to a status, code and message. Schema violations in a well-formed JSON body are 422.
 pub fn classify(error: &poem::Error) -> (StatusCode, &'static str, String) {
+    if let Some(rejection) = error.downcast_ref::<crate::auth::AuthRejection>() {
+        return (rejection.status, rejection.code, rejection.message.clone());
+    }
+    if error.is::<poem_openapi::error::AuthorizationError>() {
+        let message = "credentials required: an access token or an API key".to_owned();
+        return (StatusCode::UNAUTHORIZED, "unauthorized", message);
+    }
     if let Some(e) = error.downcast_ref::<ParseRequestPayloadError>() {
         let schema = [
             "failed to parse \"",
@@ -174,6 +181,14 @@ pub async fn around<E: Endpoint>(next: E, req: Request) -> poem::Result<Response
     let mut response = handled.instrument(span.clone()).await;
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    if response.status() == StatusCode::UNAUTHORIZED
+        && !response.headers().contains_key(header::WWW_AUTHENTICATE)
+    {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"voice-gateway\""),
+        );
     }
     span.in_scope(|| {
         info!(

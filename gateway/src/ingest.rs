@@ -14,7 +14,7 @@ use tracing::{info, warn};
 
 use crate::config::ProviderInstance;
 use crate::gateway::Gateway;
-use crate::store::{NewReceipt, ReceiptOutcome, SignatureVerdict, StoreError};
+use crate::store::{Ingestion, NewReceipt, ReceiptOutcome, SignatureVerdict, StoreError};
 
 /// A webhook as it arrived.
 #[derive(Debug, Clone)]
@@ -228,13 +228,16 @@ pub async fn ingest(gateway: &Arc<Gateway>, delivery: Delivery) -> Result<Ingest
             recording_path,
         )
         .await;
-    let applied_recording = matches!(&stored, Ok((ReceiptOutcome::Applied, Some(_))));
+    let applied_recording = matches!(&stored, Ok(i) if i.applied.is_some());
     if let (Some(path), false) = (&recording, applied_recording) {
         // Nothing refers to the file: a duplicate, an unknown call, or a failed commit.
         let _ = tokio::fs::remove_file(path).await;
     }
-    let (outcome, applied) = stored?;
-    let call_id = applied.as_ref().map(|a| a.call.id);
+    let Ingestion {
+        outcome,
+        call_id,
+        applied,
+    } = stored?;
     info!(
         receipt_id = %receipt.id,
         call_id = ?call_id,

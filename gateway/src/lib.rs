@@ -4,6 +4,8 @@
 //! [`webhooks`], [`ws`]) -> the ingest pipeline ([`ingest`]) -> outbound calls ([`dispatch`]).
 
 pub mod api;
+pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod dispatch;
@@ -16,5 +18,6 @@ pub mod reconcile;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod user_cli;
 pub mod webhooks;
 pub mod ws;

@@ -6,7 +6,7 @@ use voice_gateway::cli::{Cli, Command};
 use voice_gateway::config::Settings;
 use voice_gateway::providers::Registry;
 use voice_gateway::store::Store;
-use voice_gateway::{api, server, telemetry};
+use voice_gateway::{api, server, telemetry, user_cli};
 
 /// Exit code for configuration problems.
 const EXIT_CONFIG: u8 = 2;
@@ -14,7 +14,7 @@ const EXIT_CONFIG: u8 = 2;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Serve);
+    let command = cli.command.clone().unwrap_or(Command::Serve);
     if command == Command::Openapi {
         #[allow(clippy::print_stdout)]
         {
@@ -35,7 +35,8 @@ async fn main() -> ExitCode {
     }
     let outcome = match command {
         Command::Migrate => migrate(&settings).await,
-        _ => serve(settings).await,
+        Command::User(action) => user_cli::run(&settings, action).await,
+        Command::Serve | Command::Openapi => serve(settings).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::info;
 
+use crate::auth::{self, Auth};
 use crate::config::Settings;
 use crate::gateway::Gateway;
 use crate::store::{Store, StoreError};
@@ -28,6 +29,8 @@ pub enum StartError {
     },
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
+    #[error("authentication setup failed: {0}")]
+    Auth(String),
 }
 
 /// Every route of the gateway.
@@ -96,7 +99,13 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
     let store = Store::open(&settings.database).await?;
     store.migrate().await?;
     let address = format!("{}:{}", settings.server.host, settings.server.port);
-    let gateway = Gateway::new(settings, store)?;
+    let secret = auth::secret::resolve(&settings.auth, settings.log.environment)
+        .await
+        .map_err(StartError::Auth)?;
+    let auth = Auth::new(&settings.auth, &secret)
+        .await
+        .map_err(StartError::Auth)?;
+    let gateway = Gateway::new(settings, store, auth)?;
     let bind_error = |source| StartError::Bind {
         address: address.clone(),
         source,

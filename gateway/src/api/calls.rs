@@ -11,10 +11,13 @@ use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use serde_json::{Map, Value};
 
+use super::security::Credentials;
 use super::{
     ApiError, ApiResult, ApiTags, ListError, ReadError, cursor, operation_errors, page_limit,
     parse_time,
 };
+use crate::audit;
+use crate::auth::Role;
 use crate::dispatch::{self, Created, NewCallRequest};
 use crate::gateway::Gateway;
 use crate::reconcile;
@@ -366,6 +369,55 @@ pub struct StatusHistory {
     pub events: Vec<StatusEventView>,
 }
 
+/// The call an outcome concerns, for the audit log.
+trait AuditedCall {
+    fn call_id(&self) -> Option<CallId>;
+}
+
+impl AuditedCall for Result<Created, dispatch::DispatchError> {
+    fn call_id(&self) -> Option<CallId> {
+        match self {
+            Ok(Created::Accepted(c) | Created::Pending(c) | Created::Replayed(c)) => Some(c.id),
+            Ok(Created::Rejected { call, .. }) => Some(call.id),
+            Err(dispatch::DispatchError::ProviderRejected { call_id, .. })
+            | Err(dispatch::DispatchError::InvalidForProvider { call_id, .. }) => Some(*call_id),
+            Err(_) => None,
+        }
+    }
+}
+
+impl AuditedCall for Result<Call, dispatch::DispatchError> {
+    fn call_id(&self) -> Option<CallId> {
+        self.as_ref().ok().map(|c| c.id)
+    }
+}
+
+async fn audit_call<T: AuditedCall>(
+    gateway: &Arc<Gateway>,
+    req: &poem::Request,
+    principal: &crate::auth::Principal,
+    action: &str,
+    outcome: &T,
+) {
+    let call_id = outcome.call_id();
+    let record = audit::Record {
+        who: audit::Who::Principal(principal),
+        action,
+        target: call_id.map(|id| format!("call:{id}")),
+        client_addr: req
+            .remote_addr()
+            .as_socket_addr()
+            .map(|a| a.ip().to_string()),
+        outcome: if call_id.is_some() {
+            audit::Outcome::Success
+        } else {
+            audit::Outcome::Failure
+        },
+        detail: None,
+    };
+    audit::record(gateway, record).await;
+}
+
 fn call_id(raw: &str) -> ApiResult<CallId> {
     raw.parse().map_err(|_| ApiError::not_found("call"))
 }
@@ -428,11 +480,14 @@ impl CallsApi {
     async fn create(
         &self,
         gateway: Data<&Arc<Gateway>>,
+        req: &poem::Request,
+        auth: Credentials,
         body: Json<CreateCallRequest>,
         /// Makes retries safe (at most 255 characters).
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
     ) -> Result<CreateCallResponse, CreateCallError> {
+        let principal = auth.require(Role::Operator)?;
         let request = body.0.validate()?;
         let key = match idempotency_key.0 {
             Some(key) if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY => {
@@ -444,7 +499,9 @@ impl CallsApi {
             }
             key => key,
         };
-        match dispatch::create_call(&gateway, request, key, None).await? {
+        let created = dispatch::create_call(&gateway, request, key, Some(principal.scope())).await;
+        audit_call(&gateway, req, principal, "call.create", &created).await;
+        match created? {
             Created::Accepted(call) => {
                 let location = format!("/v1/calls/{}", call.id);
                 Ok(CreateCallResponse::Created(Json(call.into()), location))
@@ -470,8 +527,10 @@ impl CallsApi {
     async fn get(
         &self,
         gateway: Data<&Arc<Gateway>>,
+        auth: Credentials,
         id: Path<String>,
     ) -> Result<GetCallResponse, ReadError> {
+        auth.require(Role::Viewer)?;
         let call = existing_call(&gateway, &id.0).await?;
         Ok(GetCallResponse::Ok(Json(call.into())))
     }
@@ -482,6 +541,7 @@ impl CallsApi {
     async fn list(
         &self,
         gateway: Data<&Arc<Gateway>>,
+        auth: Credentials,
         /// Only calls with this status.
         status: Query<Option<String>>,
         /// Only calls of this provider instance.
@@ -497,6 +557,7 @@ impl CallsApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<CallPage>, ListError> {
+        auth.require(Role::Viewer)?;
         let status = status
             .0
             .map(|s| {
@@ -548,8 +609,10 @@ impl CallsApi {
     async fn transcript(
         &self,
         gateway: Data<&Arc<Gateway>>,
+        auth: Credentials,
         id: Path<String>,
     ) -> Result<Json<Transcript>, ReadError> {
+        auth.require(Role::Viewer)?;
         let call = existing_call(&gateway, &id.0).await?;
         let turns = gateway.store.transcript(call.id, 0).await?;
         Ok(Json(Transcript {
@@ -581,8 +644,10 @@ impl CallsApi {
     async fn events(
         &self,
         gateway: Data<&Arc<Gateway>>,
+        auth: Credentials,
         id: Path<String>,
     ) -> Result<Json<StatusHistory>, ReadError> {
+        auth.require(Role::Viewer)?;
         let call = existing_call(&gateway, &id.0).await?;
         let events = gateway.store.status_events(call.id).await?;
         Ok(Json(StatusHistory {
@@ -600,8 +665,10 @@ impl CallsApi {
     async fn recording(
         &self,
         gateway: Data<&Arc<Gateway>>,
+        auth: Credentials,
         id: Path<String>,
     ) -> Result<RecordingResponse, ReadError> {
+        auth.require(Role::Viewer)?;
         let call = existing_call(&gateway, &id.0).await?;
         let no_recording = || ApiError::not_found("recording");
         let path = gateway
@@ -627,8 +694,10 @@ impl CallsApi {
     async fn refresh(
         &self,
         gateway: Data<&Arc<Gateway>>,
+        auth: Credentials,
         id: Path<String>,
     ) -> Result<GetCallResponse, HangupError> {
+        auth.require(Role::Operator)?;
         let call = reconcile::refresh(&gateway, call_id(&id.0)?).await?;
         Ok(GetCallResponse::Ok(Json(call.into())))
     }
@@ -645,9 +714,13 @@ impl CallsApi {
     async fn hangup(
         &self,
         gateway: Data<&Arc<Gateway>>,
+        req: &poem::Request,
+        auth: Credentials,
         id: Path<String>,
     ) -> Result<HangupResponse, HangupError> {
-        let call = dispatch::hangup(&gateway, call_id(&id.0)?).await?;
-        Ok(HangupResponse::Accepted(Json(call.into())))
+        let principal = auth.require(Role::Operator)?;
+        let hung_up = dispatch::hangup(&gateway, call_id(&id.0)?).await;
+        audit_call(&gateway, req, principal, "call.hangup", &hung_up).await;
+        Ok(HangupResponse::Accepted(Json(hung_up?.into())))
     }
 }

@@ -2,10 +2,13 @@
 //! `#[OpenApi]` struct, composed into one service whose spec is served at `/openapi.json`.
 //! Handlers take the running [`crate::gateway::Gateway`] as request data.
 
+pub mod admin;
+mod auth;
 mod calls;
 mod health;
 mod providers;
 mod receipts;
+pub mod security;
 
 use poem::http::StatusCode;
 use poem_openapi::{Object, OpenApiService, Tags};
@@ -27,6 +30,14 @@ pub(crate) enum ApiTags {
     Webhooks,
     /// Liveness and readiness.
     Health,
+    /// Log in, refresh tokens, log out.
+    Auth,
+    /// Manage users (admin).
+    Users,
+    /// Manage API keys (admin).
+    ApiKeys,
+    /// The audit log (admin).
+    Audit,
 }
 
 /// What went wrong.
@@ -49,9 +60,6 @@ pub struct ErrorBody {
     pub error: ErrorDetail,
     /// The request's id, also in the `X-Request-Id` response header and in the gateway's logs.
     pub request_id: String,
-    /// The stored call the error concerns, when there is one (e.g. a call the provider rejected).
-    #[oai(skip_serializing_if_is_none)]
-    pub call_id: Option<String>,
 }
 
 impl poem_openapi::types::Example for ErrorDetail {
@@ -69,7 +77,6 @@ impl poem_openapi::types::Example for ErrorBody {
         Self {
             error: ErrorDetail::example(),
             request_id: "0193a0c4-5b8e-7f31-9d2e-6c1b0a9f4e21".into(),
-            call_id: None,
         }
     }
 }
@@ -92,6 +99,12 @@ macro_rules! operation_errors {
         #[derive(Debug, poem_openapi::ApiResponse)]
         #[oai(bad_request_handler = "crate::api::framework_error")]
         pub enum $name {
+            /// Missing, invalid or expired credentials (see the `WWW-Authenticate` header).
+            #[oai(status = 401)]
+            Unauthorized(poem_openapi::payload::Json<crate::api::ErrorBody>),
+            /// The caller's role does not allow this operation.
+            #[oai(status = 403)]
+            Forbidden(poem_openapi::payload::Json<crate::api::ErrorBody>),
             $($(#[doc = $doc])* #[oai(status = $status)] $variant(poem_openapi::payload::Json<crate::api::ErrorBody>),)+
             /// An unexpected error; the request id finds it in the logs.
             #[oai(status = 500)]
@@ -101,6 +114,8 @@ macro_rules! operation_errors {
         impl From<crate::api::ApiError> for $name {
             fn from(error: crate::api::ApiError) -> Self {
                 match error.status.as_u16() {
+                    401 => Self::Unauthorized(poem_openapi::payload::Json(*error.body)),
+                    403 => Self::Forbidden(poem_openapi::payload::Json(*error.body)),
                     $($status => Self::$variant(poem_openapi::payload::Json(*error.body)),)+
                     status => {
                         tracing::error!(status, code = %error.body.error.code, "undeclared error status");
@@ -112,6 +127,12 @@ macro_rules! operation_errors {
 
         impl From<crate::store::StoreError> for $name {
             fn from(error: crate::store::StoreError) -> Self {
+                crate::api::ApiError::from(error).into()
+            }
+        }
+
+        impl From<crate::auth::AuthRejection> for $name {
+            fn from(error: crate::auth::AuthRejection) -> Self {
                 crate::api::ApiError::from(error).into()
             }
         }
@@ -149,7 +170,7 @@ operation_errors! {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        Self::build(status, code, message.into(), None, None)
+        Self::build(status, code, message.into(), None)
     }
 
     /// 422 naming the offending field.
@@ -160,7 +181,6 @@ impl ApiError {
             "validation_failed",
             message.into(),
             Some(details),
-            None,
         )
     }
 
@@ -177,7 +197,6 @@ impl ApiError {
         code: &str,
         message: String,
         details: Option<serde_json::Value>,
-        call_id: Option<String>,
     ) -> Self {
         Self {
             status,
@@ -188,9 +207,13 @@ impl ApiError {
                     details,
                 },
                 request_id: current_request_id(),
-                call_id,
             }),
         }
+    }
+
+    /// For extractors, which answer with `poem::Error`.
+    pub fn into_poem(self) -> poem::Error {
+        poem::Error::from_string(self.body.error.message, self.status)
     }
 
     pub fn internal() -> Self {
@@ -227,6 +250,12 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::auth::AuthRejection> for ApiError {
+    fn from(rejection: crate::auth::AuthRejection) -> Self {
+        ApiError::new(rejection.status, rejection.code, rejection.message)
+    }
+}
+
 impl From<DispatchError> for ApiError {
     fn from(error: DispatchError) -> Self {
         let message = error.to_string();
@@ -242,7 +271,6 @@ impl From<DispatchError> for ApiError {
                     "idempotency_key_reused",
                     message,
                     Some(details),
-                    None,
                 )
             }
             DispatchError::IdempotencyInFlight => {
@@ -257,14 +285,12 @@ impl From<DispatchError> for ApiError {
                 "provider_rejected",
                 message,
                 Some(serde_json::json!({"call_id": call_id.to_string()})),
-                Some(call_id.to_string()),
             ),
             DispatchError::InvalidForProvider { call_id, message } => Self::build(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_for_provider",
                 message,
                 Some(serde_json::json!({"call_id": call_id.to_string()})),
-                Some(call_id.to_string()),
             ),
             DispatchError::Store(e) => e.into(),
         }
@@ -324,23 +350,27 @@ webhooks to `POST /webhooks/{provider}` (or `/webhooks/{provider}/{topic}`), whe
 instance name from config; each is verified, stored raw and normalized into the same call model. \
 Every error has the shape `{\"error\": {\"code\", \"message\", \"details\"?}, \"request_id\"}`.";
 
+/// Every API area, composed.
+pub type Apis = (
+    HealthApi,
+    auth::AuthApi,
+    calls::CallsApi,
+    providers::ProvidersApi,
+    receipts::ReceiptsApi,
+    admin::AdminApi,
+);
+
 /// The API service; the same value backs `/openapi.json`, `/docs` and `voice-gateway openapi`.
 /// Handlers reach the running [`Gateway`] through request data, so the spec needs no server.
-pub fn service() -> OpenApiService<
-    (
-        HealthApi,
-        calls::CallsApi,
-        providers::ProvidersApi,
-        receipts::ReceiptsApi,
-    ),
-    (),
-> {
+pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             HealthApi,
+            auth::AuthApi,
             calls::CallsApi,
             providers::ProvidersApi,
             receipts::ReceiptsApi,
+            admin::AdminApi,
         ),
         TITLE,
         env!("CARGO_PKG_VERSION"),

@@ -6,7 +6,9 @@ use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
-use super::ApiTags;
+use super::security::Credentials;
+use super::{ApiTags, ReadError};
+use crate::auth::Role;
 use crate::gateway::Gateway;
 
 /// What a provider implementation can do.
@@ -53,7 +55,12 @@ pub struct ProvidersApi;
 impl ProvidersApi {
     /// List the configured provider instances and which one is the default.
     #[oai(path = "/providers", method = "get", operation_id = "listProviders")]
-    async fn list(&self, gateway: Data<&Arc<Gateway>>) -> Json<ProviderList> {
+    async fn list(
+        &self,
+        gateway: Data<&Arc<Gateway>>,
+        auth: Credentials,
+    ) -> Result<Json<ProviderList>, ReadError> {
+        auth.require(Role::Viewer)?;
         let default = gateway.settings.default_provider().to_owned();
         let items = gateway
             .providers()
@@ -79,9 +86,9 @@ impl ProvidersApi {
                 }
             })
             .collect();
-        Json(ProviderList {
+        Ok(Json(ProviderList {
             default_provider: default,
             items,
-        })
+        }))
     }
 }

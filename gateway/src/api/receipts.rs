@@ -9,7 +9,9 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi};
 
+use super::security::Credentials;
 use super::{ApiError, ApiTags, ListError, ReadError, cursor, page_limit};
+use crate::auth::Role;
 use crate::gateway::Gateway;
 use crate::store::{Receipt, ReceiptFilter, ReceiptOutcome};
 
@@ -124,9 +126,11 @@ impl ReceiptsApi {
         method = "get",
         operation_id = "listWebhookReceipts"
     )]
+    #[allow(clippy::too_many_arguments)] // one per query parameter
     async fn list(
         &self,
         gateway: Data<&Arc<Gateway>>,
+        auth: Credentials,
         /// Only receipts for this provider instance.
         provider: Query<Option<String>>,
         /// Only receipts with this outcome: `applied`, `duplicate`, `rejected`, `unknown_call`.
@@ -138,6 +142,7 @@ impl ReceiptsApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<WebhookReceiptPage>, ListError> {
+        auth.require(Role::Admin)?;
         let outcome = outcome
             .0
             .map(|o| {
@@ -183,8 +188,10 @@ impl ReceiptsApi {
     async fn get(
         &self,
         gateway: Data<&Arc<Gateway>>,
+        auth: Credentials,
         id: Path<String>,
     ) -> Result<Json<WebhookReceipt>, ReadError> {
+        auth.require(Role::Admin)?;
         let receipt = gateway
             .store
             .get_receipt(&id.0)

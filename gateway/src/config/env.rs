@@ -5,20 +5,21 @@ use std::collections::BTreeMap;
 use toml::{Table, Value};
 
 use super::Problem;
-use super::sections::{DatabaseConfig, GatewayConfig, LogConfig, ServerConfig};
+use super::sections::{AuthConfig, DatabaseConfig, GatewayConfig, LogConfig, ServerConfig};
 use crate::providers::Registry;
 
 /// Prefix of the generic overrides: `VOICE_GATEWAY__SERVER__PORT=8080`.
 pub const PREFIX: &str = "VOICE_GATEWAY__";
 
 /// The seed's environment names and the keys they set.
-const SEED_NAMES: [(&str, &str, &str); 6] = [
+const SEED_NAMES: [(&str, &str, &str); 7] = [
     ("HOST", "server", "host"),
     ("PORT", "server", "port"),
     ("LOG_LEVEL", "log", "level"),
     ("LOG_FORMAT", "log", "format"),
     ("ENVIRONMENT", "log", "environment"),
     ("DATABASE_URL", "database", "url"),
+    ("JWT_SECRET", "auth", "jwt_secret"),
 ];
 
 /// A snapshot of environment variables (the process's, or a test's).
@@ -113,6 +114,7 @@ fn default_sections() -> Table {
         ("log", Value::try_from(LogConfig::default())),
         ("database", Value::try_from(DatabaseConfig::default())),
         ("gateway", Value::try_from(GatewayConfig::default())),
+        ("auth", Value::try_from(AuthConfig::default())),
     ];
     for (name, value) in sections {
         if let Ok(value) = value {

@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
 pub use env::EnvSource;
-pub use sections::{DatabaseConfig, GatewayConfig, LogConfig, LogFormat, ServerConfig};
+pub use sections::{AuthConfig, DatabaseConfig, GatewayConfig, LogConfig, LogFormat, ServerConfig};
 
 use crate::providers::Registry;
 
@@ -94,6 +94,7 @@ pub struct Settings {
     pub log: LogConfig,
     pub database: DatabaseConfig,
     pub gateway: GatewayConfig,
+    pub auth: AuthConfig,
     /// By name, in name order.
     pub providers: BTreeMap<String, ProviderInstance>,
     /// The file the settings came from, if any.
@@ -135,8 +136,11 @@ impl Settings {
         let log = section::<LogConfig>(&table, "log", &mut problems);
         let database = section::<DatabaseConfig>(&table, "database", &mut problems);
         let gateway = section::<GatewayConfig>(&table, "gateway", &mut problems);
+        let auth = section::<AuthConfig>(&table, "auth", &mut problems);
         for key in table.keys() {
-            if !["server", "log", "database", "gateway", "providers"].contains(&key.as_str()) {
+            if !["server", "log", "database", "gateway", "auth", "providers"]
+                .contains(&key.as_str())
+            {
                 problems.push(Problem::new(key.as_str(), "unknown section"));
             }
         }
@@ -166,8 +170,11 @@ impl Settings {
                 ));
             }
         }
-        let (Some(server), Some(log), Some(database), Some(gateway)) =
-            (server, log, database, gateway)
+        if let Some(auth) = &auth {
+            auth.check(environment, &mut problems);
+        }
+        let (Some(server), Some(log), Some(database), Some(gateway), Some(auth)) =
+            (server, log, database, gateway, auth)
         else {
             return Err(ConfigError { problems });
         };
@@ -179,6 +186,7 @@ impl Settings {
             log,
             database,
             gateway,
+            auth,
             providers,
             source,
         })

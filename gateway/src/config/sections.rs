@@ -175,3 +175,86 @@ impl GatewayConfig {
         }
     }
 }
+
+/// `[auth]`
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// HS256 signing secret, at least 32 bytes (env `JWT_SECRET`). Required in production; empty in
+    /// development means one is generated once and kept in `jwt_secret_file`.
+    pub jwt_secret: String,
+    /// Where the generated development secret is kept (owner-only permissions).
+    pub jwt_secret_file: String,
+    /// The `iss` claim of access tokens.
+    pub issuer: String,
+    /// The `aud` claim of access tokens.
+    pub audience: String,
+    /// Lifetime of access tokens.
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of refresh tokens.
+    pub refresh_token_ttl_secs: u64,
+    /// Failed logins allowed per username and per client address within the window.
+    pub login_max_failures: u32,
+    /// The window for `login_max_failures`.
+    pub login_window_secs: u64,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field(
+                "jwt_secret",
+                &if self.jwt_secret.is_empty() {
+                    ""
+                } else {
+                    "[redacted]"
+                },
+            )
+            .field("jwt_secret_file", &self.jwt_secret_file)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("access_token_ttl_secs", &self.access_token_ttl_secs)
+            .field("refresh_token_ttl_secs", &self.refresh_token_ttl_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: String::new(),
+            jwt_secret_file: "data/jwt-secret".to_owned(),
+            issuer: "voice-gateway".to_owned(),
+            audience: "voice-gateway-api".to_owned(),
+            access_token_ttl_secs: 900,
+            refresh_token_ttl_secs: 30 * 24 * 60 * 60,
+            login_max_failures: 5,
+            login_window_secs: 15 * 60,
+        }
+    }
+}
+
+impl AuthConfig {
+    pub(super) fn check(&self, environment: Environment, problems: &mut Vec<Problem>) {
+        if self.jwt_secret.is_empty() && environment == Environment::Production {
+            problems.push(Problem::new(
+                "auth.jwt_secret",
+                "required in production (set JWT_SECRET)",
+            ));
+        }
+        if !self.jwt_secret.is_empty()
+            && self.jwt_secret.len() < crate::auth::secret::MIN_SECRET_BYTES
+        {
+            problems.push(Problem::new("auth.jwt_secret", "must be at least 32 bytes"));
+        }
+        if self.access_token_ttl_secs == 0 || self.refresh_token_ttl_secs == 0 {
+            problems.push(Problem::new("auth", "token lifetimes must be positive"));
+        }
+        if self.login_max_failures == 0 || self.login_window_secs == 0 {
+            problems.push(Problem::new(
+                "auth",
+                "login_max_failures and login_window_secs must be positive",
+            ));
+        }
+    }
+}

@@ -6,6 +6,7 @@
 //! speaks, so a second backend can sit behind the same methods.
 
 mod apply;
+mod auth;
 mod calls;
 mod codec;
 mod idempotency;
@@ -19,10 +20,14 @@ use sqlx::sqlite::{
 };
 
 pub use apply::{Applied, EventSource, StatusChange};
+pub use auth::{
+    ApiKeyRecord, AuditEntry, AuditFilter, NewUser, RefreshLookup, UserChange, UserRecord,
+    is_conflict,
+};
 pub use calls::{CallFilter, CallPage, NewCall, StatusEvent};
 pub use idempotency::{Claim, IdempotencyKey};
 pub use receipts::{
-    NewReceipt, Receipt, ReceiptFilter, ReceiptOutcome, ReceiptPage, SignatureVerdict,
+    Ingestion, NewReceipt, Receipt, ReceiptFilter, ReceiptOutcome, ReceiptPage, SignatureVerdict,
 };
 
 use crate::config::DatabaseConfig;

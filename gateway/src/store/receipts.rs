@@ -76,6 +76,16 @@ pub struct NewReceipt {
     pub dedupe_key: Option<String>,
 }
 
+/// What storing a webhook came to.
+#[derive(Debug, Clone)]
+pub struct Ingestion {
+    pub outcome: ReceiptOutcome,
+    /// The call the webhook was resolved to (also for duplicates).
+    pub call_id: Option<CallId>,
+    /// What applying its events changed (only for `applied`).
+    pub applied: Option<Applied>,
+}
+
 /// A stored receipt.
 #[derive(Debug, Clone)]
 pub struct Receipt {
@@ -201,7 +211,7 @@ impl Store {
         correlation: &Correlation,
         events: &[CallEvent],
         recording_path: Option<&str>,
-    ) -> Result<(ReceiptOutcome, Option<Applied>), StoreError> {
+    ) -> Result<Ingestion, StoreError> {
         let mut tx = self.writer.begin().await?;
         let call = resolve_call(&mut tx, &receipt.provider, correlation).await?;
         let call_id = call.as_ref().map(|c| c.id);
@@ -237,7 +247,11 @@ impl Store {
         match insert_receipt(&mut tx, receipt, call_id, outcome, None).await {
             Ok(()) => {
                 tx.commit().await?;
-                Ok((outcome, applied))
+                Ok(Ingestion {
+                    outcome,
+                    call_id,
+                    applied,
+                })
             }
             // Another writer applied the same delivery first (only possible with several writers).
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
@@ -245,7 +259,11 @@ impl Store {
                 let mut conn = self.writer.acquire().await?;
                 insert_receipt(&mut conn, receipt, call_id, ReceiptOutcome::Duplicate, None)
                     .await?;
-                Ok((ReceiptOutcome::Duplicate, None))
+                Ok(Ingestion {
+                    outcome: ReceiptOutcome::Duplicate,
+                    call_id,
+                    applied: None,
+                })
             }
             Err(e) => Err(e.into()),
         }

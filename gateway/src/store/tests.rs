@@ -175,37 +175,37 @@ async fn webhooks_apply_once_and_unknown_calls_are_recorded() {
         None,
         TranscriptSource::Live,
     ))];
-    let (outcome, applied) = store
-        .ingest_webhook(&receipt("echo", "d1"), &correlation, &events, None)
-        .await
-        .unwrap();
-    assert_eq!(outcome, ReceiptOutcome::Applied);
+    let ingest = |provider: &'static str, correlation: Correlation| {
+        let store = store.clone();
+        let events = events.clone();
+        async move {
+            store
+                .ingest_webhook(&receipt(provider, "d1"), &correlation, &events, None)
+                .await
+                .unwrap()
+        }
+    };
+    let first = ingest("echo", correlation.clone()).await;
+    assert_eq!(first.outcome, ReceiptOutcome::Applied);
+    let applied = first.applied.unwrap();
+    assert_eq!(applied.call.provider_call_id.as_deref(), Some("vendor-1"));
+    let again = ingest("echo", correlation.clone()).await;
+    assert_eq!(again.outcome, ReceiptOutcome::Duplicate);
     assert_eq!(
-        applied.unwrap().call.provider_call_id.as_deref(),
-        Some("vendor-1")
+        again.call_id,
+        Some(call.id),
+        "a duplicate still names its call"
     );
-    let (outcome, applied) = store
-        .ingest_webhook(&receipt("echo", "d1"), &correlation, &events, None)
-        .await
-        .unwrap();
-    assert_eq!(outcome, ReceiptOutcome::Duplicate);
-    assert!(applied.is_none());
+    assert!(again.applied.is_none());
     assert_eq!(store.transcript(call.id, 0).await.unwrap().len(), 1);
 
-    // The same dedupe key at another provider is another delivery.
+    // A call is only found within the provider instance the webhook came to.
     let elsewhere = Correlation {
         gateway_call_id: Some(call.id),
         provider_call_id: None,
     };
-    let (outcome, _) = store
-        .ingest_webhook(&receipt("other", "d1"), &elsewhere, &events, None)
-        .await
-        .unwrap();
-    assert_eq!(
-        outcome,
-        ReceiptOutcome::UnknownCall,
-        "a call is only found within its provider"
-    );
+    let other = ingest("other", elsewhere).await;
+    assert_eq!(other.outcome, ReceiptOutcome::UnknownCall);
 
     let page = store
         .list_receipts(&ReceiptFilter {

@@ -1,0 +1,354 @@
+//! Authentication and authorization: who is calling, and may they.
+//!
+//! Users log in with the OAuth2 password flow and get a short-lived JWT access token plus an
+//! opaque, rotating refresh token; services use API keys. Every credential becomes a
+//! [`Principal`] with a [`Role`]; routes check the role they need with [`Principal::require`].
+
+mod limiter;
+pub mod password;
+pub mod secret;
+pub mod tokens;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use poem::error::ResponseError;
+use poem::http::StatusCode;
+
+use crate::config::AuthConfig;
+use crate::store::{Store, StoreError, UserRecord};
+pub use limiter::LoginLimiter;
+use tokens::{API_KEY_PREFIX, JwtKeys, TokenError};
+
+/// What a principal may do; each role includes the ones below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Reads calls, transcripts, events and providers.
+    Viewer,
+    /// Also places and hangs up calls.
+    Operator,
+    /// Also manages users, API keys, webhook receipts and the audit log.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "viewer" => Ok(Role::Viewer),
+            "operator" => Ok(Role::Operator),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!("unknown role '{other}' (admin, operator, viewer)")),
+        }
+    }
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    User { id: String, username: String },
+    ApiKey { id: String, name: String },
+}
+
+/// An authenticated caller and its role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub actor: Actor,
+    pub role: Role,
+}
+
+impl Principal {
+    /// `Ok` if the principal has at least `role`; a 403 rejection otherwise.
+    pub fn require(&self, role: Role) -> Result<&Self, AuthRejection> {
+        if self.role >= role {
+            Ok(self)
+        } else {
+            Err(AuthRejection::forbidden(role))
+        }
+    }
+
+    /// Scopes per-caller data such as idempotency keys.
+    pub fn scope(&self) -> String {
+        match &self.actor {
+            Actor::User { id, .. } => format!("user:{id}"),
+            Actor::ApiKey { id, .. } => format!("key:{id}"),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match &self.actor {
+            Actor::User { id, .. } | Actor::ApiKey { id, .. } => id,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match &self.actor {
+            Actor::User { username, .. } => username,
+            Actor::ApiKey { name, .. } => name,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match &self.actor {
+            Actor::User { .. } => "user",
+            Actor::ApiKey { .. } => "api_key",
+        }
+    }
+}
+
+/// A refused request: 401 (who are you?), 403 (not allowed) or 429 (too many failures).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct AuthRejection {
+    pub status: StatusCode,
+    /// `unauthorized`, `token_expired`, `invalid_credentials`, `forbidden`, `too_many_attempts`.
+    pub code: &'static str,
+    pub message: String,
+    /// For 429: seconds until a retry may succeed.
+    pub retry_after: Option<u64>,
+}
+
+impl AuthRejection {
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    fn forbidden(role: Role) -> Self {
+        Self {
+            status: StatusCode::FORBIDDEN,
+            code: "forbidden",
+            message: format!("this operation needs the {role} role"),
+            retry_after: None,
+        }
+    }
+
+    fn too_many(wait: Duration) -> Self {
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "too_many_attempts",
+            message: "too many failed logins; try again later".into(),
+            retry_after: Some(wait.as_secs().max(1)),
+        }
+    }
+}
+
+impl ResponseError for AuthRejection {
+    fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+/// Why authenticating failed: refused, or the database could not say.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error(transparent)]
+    Rejected(#[from] AuthRejection),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Access and refresh token, as the token endpoint answers them.
+#[derive(Debug, Clone)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub refresh_token: String,
+}
+
+/// The authentication service: keys, token lifetimes and the login limiter.
+#[derive(Debug)]
+pub struct Auth {
+    keys: JwtKeys,
+    access_ttl_secs: i64,
+    refresh_ttl_secs: i64,
+    limiter: LoginLimiter,
+    /// Verified against when the user does not exist, so unknown users take as long as wrong passwords.
+    decoy_hash: String,
+}
+
+fn invalid_token() -> AuthRejection {
+    AuthRejection::unauthorized("unauthorized", "invalid or revoked credentials")
+}
+
+fn invalid_login() -> AuthRejection {
+    AuthRejection::unauthorized("invalid_credentials", "invalid username or password")
+}
+
+impl Auth {
+    pub async fn new(config: &AuthConfig, secret: &[u8]) -> Result<Self, String> {
+        Ok(Self {
+            keys: JwtKeys::new(secret, &config.issuer, &config.audience),
+            access_ttl_secs: i64::try_from(config.access_token_ttl_secs).unwrap_or(900),
+            refresh_ttl_secs: i64::try_from(config.refresh_token_ttl_secs).unwrap_or(30 * 86_400),
+            limiter: LoginLimiter::new(
+                usize::try_from(config.login_max_failures).unwrap_or(5),
+                Duration::from_secs(config.login_window_secs),
+            ),
+            decoy_hash: password::hash(tokens::random_secret()).await?,
+        })
+    }
+
+    /// Validates a bearer credential (access token or API key). The one check every route and
+    /// the live-update WebSocket use.
+    pub async fn authenticate(
+        &self,
+        store: &Store,
+        credential: &str,
+    ) -> Result<Principal, AuthError> {
+        if credential.starts_with(API_KEY_PREFIX) {
+            let key = store
+                .api_key_by_hash(&tokens::digest(credential))
+                .await?
+                .ok_or_else(invalid_token)?;
+            let role = key.role.parse().map_err(|_| invalid_token())?;
+            return Ok(Principal {
+                actor: Actor::ApiKey {
+                    id: key.id,
+                    name: key.name,
+                },
+                role,
+            });
+        }
+        let claims = self.keys.verify(credential).map_err(|e| match e {
+            TokenError::Expired => {
+                AuthRejection::unauthorized("token_expired", "the access token has expired")
+            }
+            TokenError::Invalid => invalid_token(),
+        })?;
+        let user = store
+            .user_by_id(&claims.sub)
+            .await?
+            .ok_or_else(invalid_token)?;
+        if user.disabled || claims.iat < user.tokens_valid_after {
+            return Err(invalid_token().into());
+        }
+        Ok(Principal {
+            role: user.role.parse().map_err(|_| invalid_token())?,
+            actor: Actor::User {
+                id: user.id,
+                username: user.username,
+            },
+        })
+    }
+
+    /// Checks a username-or-email and password. Unknown users and wrong passwords fail the same
+    /// way, in about the same time; repeated failures per login and per address are limited.
+    pub async fn login(
+        &self,
+        store: &Store,
+        login: &str,
+        password: &str,
+        client: Option<&str>,
+    ) -> Result<UserRecord, AuthError> {
+        let mut keys = vec![format!("login:{}", login.trim().to_lowercase())];
+        keys.extend(client.map(|c| format!("addr:{c}")));
+        self.limiter.check(&keys).map_err(AuthRejection::too_many)?;
+        let found = store.user_for_login(login).await?;
+        let (user, hash) = match found {
+            Some((user, hash)) => (Some(user), hash),
+            None => (None, self.decoy_hash.clone()),
+        };
+        let matches = password::verify(password.to_owned(), hash).await;
+        match user {
+            Some(user) if matches && !user.disabled => {
+                self.limiter.succeeded(&keys[..1]);
+                Ok(user)
+            }
+            _ => {
+                self.limiter.failed(&keys);
+                Err(invalid_login().into())
+            }
+        }
+    }
+
+    /// Issues an access token and a refresh token in `family` (a new family for a login).
+    pub async fn issue(
+        &self,
+        store: &Store,
+        user: &UserRecord,
+        family: Option<String>,
+    ) -> Result<TokenPair, AuthError> {
+        let access_token = self
+            .keys
+            .issue(&user.id, &user.role, self.access_ttl_secs)
+            .map_err(|e| StoreError::Corrupt(format!("cannot sign token: {e}")))?;
+        let refresh_token = tokens::random_secret();
+        let family = family.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let expires = Utc::now() + TimeDelta::seconds(self.refresh_ttl_secs);
+        store
+            .insert_refresh_token(&user.id, &family, &tokens::digest(&refresh_token), expires)
+            .await?;
+        Ok(TokenPair {
+            access_token,
+            expires_in: self.access_ttl_secs,
+            refresh_token,
+        })
+    }
+
+    /// Trades a refresh token for a new pair. A token used twice revokes its whole family.
+    pub async fn refresh(
+        &self,
+        store: &Store,
+        refresh_token: &str,
+    ) -> Result<(UserRecord, TokenPair), RefreshFailure> {
+        use crate::store::RefreshLookup;
+        match store
+            .use_refresh_token(&tokens::digest(refresh_token))
+            .await?
+        {
+            RefreshLookup::Invalid => Err(RefreshFailure::Invalid),
+            RefreshLookup::Reused { user_id } => Err(RefreshFailure::Reused { user_id }),
+            RefreshLookup::Rotated { user_id, family_id } => {
+                let user = store
+                    .user_by_id(&user_id)
+                    .await?
+                    .filter(|u| !u.disabled)
+                    .ok_or(RefreshFailure::Invalid)?;
+                let pair =
+                    self.issue(store, &user, Some(family_id))
+                        .await
+                        .map_err(|e| match e {
+                            AuthError::Store(s) => RefreshFailure::Store(s),
+                            AuthError::Rejected(_) => RefreshFailure::Invalid,
+                        })?;
+                Ok((user, pair))
+            }
+        }
+    }
+}
+
+/// Why a refresh failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshFailure {
+    #[error("invalid refresh token")]
+    Invalid,
+    /// A retired token came back: its family is revoked.
+    #[error("refresh token reused; every token of its login was revoked")]
+    Reused { user_id: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -1,0 +1,470 @@
+//! Users, refresh tokens, API keys and the audit log.
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::codec::{parse_ts, ts};
+use super::{Store, StoreError};
+
+/// A stored user (the password hash stays in the store unless asked for).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub role: String,
+    pub disabled: bool,
+    /// Access tokens issued before this unix second are refused.
+    pub tokens_valid_after: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A new user, password already hashed.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub password_hash: String,
+    pub role: String,
+}
+
+/// Changes to a user; `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct UserChange {
+    pub role: Option<String>,
+    pub disabled: Option<bool>,
+    pub password_hash: Option<String>,
+}
+
+/// A stored API key (never the key itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub role: String,
+    pub created_by: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// What presenting a refresh token found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshLookup {
+    /// Unknown or expired token.
+    Invalid,
+    /// A token that was already used or revoked: the family is now revoked.
+    Reused { user_id: String },
+    /// A live token, now retired; issue the next one in `family_id`.
+    Rotated { user_id: String, family_id: String },
+}
+
+/// One audit log entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub actor_type: String,
+    pub actor_id: Option<String>,
+    pub actor_name: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub client_addr: Option<String>,
+    pub request_id: Option<String>,
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+/// Filters for the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    pub actor_id: Option<String>,
+    pub outcome: Option<String>,
+    pub before_id: Option<String>,
+    pub limit: u32,
+}
+
+const USER_COLUMNS: &str =
+    "id, username, email, role, disabled, tokens_valid_after, created_at, updated_at";
+
+fn user_from_row(row: &SqliteRow) -> Result<UserRecord, StoreError> {
+    Ok(UserRecord {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        email: row.try_get("email")?,
+        role: row.try_get("role")?,
+        disabled: row.try_get("disabled")?,
+        tokens_valid_after: row.try_get("tokens_valid_after")?,
+        created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
+        updated_at: parse_ts(&row.try_get::<String, _>("updated_at")?)?,
+    })
+}
+
+fn opt_ts(row: &SqliteRow, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    row.try_get::<Option<String>, _>(column)?
+        .as_deref()
+        .map(parse_ts)
+        .transpose()
+}
+
+fn api_key_from_row(row: &SqliteRow) -> Result<ApiKeyRecord, StoreError> {
+    Ok(ApiKeyRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        prefix: row.try_get("prefix")?,
+        role: row.try_get("role")?,
+        created_by: row.try_get("created_by")?,
+        created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
+        expires_at: opt_ts(row, "expires_at")?,
+        revoked_at: opt_ts(row, "revoked_at")?,
+        last_used_at: opt_ts(row, "last_used_at")?,
+    })
+}
+
+/// Whether an insert failed on a unique constraint (a taken username, email, ...).
+pub fn is_conflict(error: &StoreError) -> bool {
+    matches!(error, StoreError::Database(sqlx::Error::Database(db)) if db.is_unique_violation())
+}
+
+impl Store {
+    pub async fn create_user(&self, user: &NewUser) -> Result<UserRecord, StoreError> {
+        let now = Utc::now();
+        let id = uuid::Uuid::now_v7().to_string();
+        sqlx::query(
+            "INSERT INTO users (id, username, email, password_hash, role, disabled, tokens_valid_after, created_at, \
+             updated_at) VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?)",
+        )
+        .bind(&id)
+        .bind(&user.username)
+        .bind(&user.email)
+        .bind(&user.password_hash)
+        .bind(&user.role)
+        .bind(ts(now))
+        .bind(ts(now))
+        .execute(&self.writer)
+        .await?;
+        self.user_by_id(&id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("user vanished after insert".into()))
+    }
+
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// The user whose username or email is `login` (case-insensitive), with its password hash.
+    pub async fn user_for_login(
+        &self,
+        login: &str,
+    ) -> Result<Option<(UserRecord, String)>, StoreError> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = ? OR email = ?"
+        );
+        let login = login.trim().to_lowercase();
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&login)
+            .bind(&login)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(|row| Ok((user_from_row(&row)?, row.try_get("password_hash")?)))
+            .transpose()
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    /// Applies `change`. Disabling a user or changing the password also revokes every token they
+    /// hold: refresh tokens at once, access tokens by moving `tokens_valid_after` to now.
+    pub async fn update_user(
+        &self,
+        id: &str,
+        change: &UserChange,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let now = Utc::now();
+        let revoke = change.disabled == Some(true) || change.password_hash.is_some();
+        let mut tx = self.writer.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE users SET role = COALESCE(?, role), disabled = COALESCE(?, disabled), \
+             password_hash = COALESCE(?, password_hash), \
+             tokens_valid_after = CASE WHEN ? THEN ? ELSE tokens_valid_after END, updated_at = ? WHERE id = ?",
+        )
+        .bind(&change.role)
+        .bind(change.disabled)
+        .bind(&change.password_hash)
+        .bind(revoke)
+        .bind(now.timestamp())
+        .bind(ts(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Ok(None);
+        }
+        if revoke {
+            sqlx::query(
+                "UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+            )
+            .bind(ts(now))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.user_by_id(id).await
+    }
+
+    pub async fn count_users(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM users")
+            .fetch_one(&self.reader)
+            .await?
+            .try_get("n")?)
+    }
+
+    /// Stores a refresh token's hash in `family_id`.
+    pub async fn insert_refresh_token(
+        &self,
+        user_id: &str,
+        family_id: &str,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(family_id)
+        .bind(user_id)
+        .bind(token_hash)
+        .bind(ts(Utc::now()))
+        .bind(ts(expires_at))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// Retires a presented refresh token (one use each). Presenting one already used or revoked
+    /// revokes its whole family: someone else has a copy.
+    pub async fn use_refresh_token(&self, token_hash: &str) -> Result<RefreshLookup, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.writer.begin().await?;
+        let row = sqlx::query(
+            "SELECT family_id, user_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = ?",
+        )
+        .bind(token_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(RefreshLookup::Invalid);
+        };
+        let family_id: String = row.try_get("family_id")?;
+        let user_id: String = row.try_get("user_id")?;
+        if opt_ts(&row, "used_at")?.is_some() {
+            // Used before: someone else holds a copy.
+            revoke_family(&mut tx, &family_id, now).await?;
+            tx.commit().await?;
+            return Ok(RefreshLookup::Reused { user_id });
+        }
+        if opt_ts(&row, "revoked_at")?.is_some() {
+            return Ok(RefreshLookup::Invalid);
+        }
+        if parse_ts(&row.try_get::<String, _>("expires_at")?)? <= now {
+            return Ok(RefreshLookup::Invalid);
+        }
+        sqlx::query("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ?")
+            .bind(ts(now))
+            .bind(token_hash)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(RefreshLookup::Rotated { user_id, family_id })
+    }
+
+    /// Revokes the family of a refresh token (logout). Returns the token's user, if known.
+    pub async fn revoke_refresh_family(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let row = sqlx::query("SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = ?")
+            .bind(token_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        revoke_family(&mut tx, &row.try_get::<String, _>("family_id")?, Utc::now()).await?;
+        tx.commit().await?;
+        Ok(Some(row.try_get("user_id")?))
+    }
+
+    pub async fn create_api_key(
+        &self,
+        name: &str,
+        prefix: &str,
+        key_hash: &str,
+        role: &str,
+        created_by: Option<&str>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<ApiKeyRecord, StoreError> {
+        let id = uuid::Uuid::now_v7().to_string();
+        sqlx::query(
+            "INSERT INTO api_keys (id, name, prefix, key_hash, role, created_by, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(name)
+        .bind(prefix)
+        .bind(key_hash)
+        .bind(role)
+        .bind(created_by)
+        .bind(ts(Utc::now()))
+        .bind(expires_at.map(ts))
+        .execute(&self.writer)
+        .await?;
+        self.api_key(&id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("API key vanished after insert".into()))
+    }
+
+    pub async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM api_keys WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(api_key_from_row).transpose()
+    }
+
+    /// The live (not revoked, not expired) key with this hash.
+    pub async fn api_key_by_hash(
+        &self,
+        key_hash: &str,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)")
+            .bind(key_hash)
+            .bind(ts(Utc::now()))
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(api_key_from_row).transpose()
+    }
+
+    pub async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM api_keys ORDER BY id DESC")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(api_key_from_row).collect()
+    }
+
+    /// Revokes a key; `false` if there is no such key.
+    pub async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+                .bind(ts(Utc::now()))
+                .bind(id)
+                .execute(&self.writer)
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_log (id, at, actor_type, actor_id, actor_name, action, target, client_addr, \
+             request_id, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&entry.id)
+        .bind(ts(entry.at))
+        .bind(&entry.actor_type)
+        .bind(&entry.actor_id)
+        .bind(&entry.actor_name)
+        .bind(&entry.action)
+        .bind(&entry.target)
+        .bind(&entry.client_addr)
+        .bind(&entry.request_id)
+        .bind(&entry.outcome)
+        .bind(&entry.detail)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// The audit log, newest first.
+    pub async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+    ) -> Result<(Vec<AuditEntry>, Option<String>), StoreError> {
+        let mut query: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT * FROM audit_log WHERE 1 = 1");
+        if let Some(action) = &filter.action {
+            query.push(" AND action = ").push_bind(action.clone());
+        }
+        if let Some(actor) = &filter.actor_id {
+            query.push(" AND actor_id = ").push_bind(actor.clone());
+        }
+        if let Some(outcome) = &filter.outcome {
+            query.push(" AND outcome = ").push_bind(outcome.clone());
+        }
+        if let Some(before) = &filter.before_id {
+            query.push(" AND id < ").push_bind(before.clone());
+        }
+        query
+            .push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(filter.limit) + 1);
+        let rows = query.build().fetch_all(&self.reader).await?;
+        let mut entries = rows
+            .iter()
+            .map(|row| {
+                Ok(AuditEntry {
+                    id: row.try_get("id")?,
+                    at: parse_ts(&row.try_get::<String, _>("at")?)?,
+                    actor_type: row.try_get("actor_type")?,
+                    actor_id: row.try_get("actor_id")?,
+                    actor_name: row.try_get("actor_name")?,
+                    action: row.try_get("action")?,
+                    target: row.try_get("target")?,
+                    client_addr: row.try_get("client_addr")?,
+                    request_id: row.try_get("request_id")?,
+                    outcome: row.try_get("outcome")?,
+                    detail: row.try_get("detail")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let more = entries.len() > filter.limit as usize;
+        entries.truncate(filter.limit as usize);
+        let next = if more {
+            entries.last().map(|e| e.id.clone())
+        } else {
+            None
+        };
+        Ok((entries, next))
+    }
+}
+
+async fn revoke_family(
+    conn: &mut sqlx::SqliteConnection,
+    family_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE family_id = ?",
+    )
+    .bind(ts(now))
+    .bind(family_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
