@@ -1,0 +1,127 @@
+//! The `voice-gateway` binary.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::harness::TestGateway;
+
+/// The binary, with an empty environment (so no `PORT`, `DATABASE_URL`, `VOICE_GATEWAY__...`
+/// of the machine interferes) and `dir` as its working directory.
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_voice-gateway"))
+        .args(args)
+        .env_clear()
+        .current_dir(dir)
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn version_flag_prints_the_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["--version"]);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(env!("CARGO_PKG_VERSION")),
+        "--version printed {stdout:?}"
+    );
+}
+
+#[test]
+fn missing_config_file_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["--config", "/nonexistent.toml", "migrate"]);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        !dir.path().join("data").exists(),
+        "a failed start creates no database"
+    );
+}
+
+#[test]
+fn invalid_config_lists_every_problem_with_its_key_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        r#"
+[server]
+port = 70000
+colour = 1
+
+[providers.x]
+kind = "nope"
+
+[gateway]
+default_provider = "missing"
+"#,
+    )
+    .unwrap();
+    let out = run(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "migrate"],
+    );
+    assert!(!out.status.success(), "{out:?}");
+    let stderr = text(&out.stderr);
+    for path in [
+        "server.port",
+        "server.colour",
+        "providers.x.kind",
+        "gateway.default_provider",
+    ] {
+        assert!(
+            stderr.contains(path),
+            "stderr does not name `{path}`:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn migrate_creates_the_database_and_its_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("nested").join("deeper").join("gw.db");
+    let config = dir.path().join("gw.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"sqlite://{}\"\n\n[log]\nlevel = \"warn\"\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let args = ["--config", config.to_str().unwrap(), "migrate"];
+    let out = run(dir.path(), &args);
+    assert!(
+        out.status.success(),
+        "migrate failed: {}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(db.is_file(), "{} was not created", db.display());
+    assert!(std::fs::metadata(&db).unwrap().len() > 0);
+
+    // Migrating an up-to-date database succeeds too.
+    let again = run(dir.path(), &args);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+}
+
+#[tokio::test]
+async fn openapi_command_prints_the_served_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["openapi"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed: Value =
+        serde_json::from_slice(&out.stdout).expect("`voice-gateway openapi` prints JSON");
+
+    let gw = TestGateway::start().await;
+    let served = gw.get_json("/openapi.json").await;
+    assert_eq!(printed, served);
+    gw.stop().await;
+}
