@@ -132,6 +132,11 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
             )
             .await
     });
+    for instance in gateway.providers().values() {
+        for warning in instance.provider.startup_warnings() {
+            tracing::warn!(provider = %instance.name, "{warning}");
+        }
+    }
     info!(%addr, providers = ?gateway.providers().keys().collect::<Vec<_>>(), "voice-gateway listening");
     let reconciler = reconcile::spawn(gateway.clone());
     Ok(RunningServer {

@@ -256,6 +256,14 @@ pub enum ProviderError {
     Unsupported(&'static str),
     #[error("invalid request for this provider: {0}")]
     InvalidRequest(String),
+    /// The vendor answered with an error; `retryable` if asking again later may succeed (429,
+    /// 5xx), not if it cannot (404, 401).
+    #[error("the vendor answered HTTP {status}: {message}")]
+    Vendor {
+        status: u16,
+        retryable: bool,
+        message: String,
+    },
 }
 
 /// Why a webhook body could not be read.
@@ -361,6 +369,12 @@ pub trait Provider: Send + Sync {
     /// The largest webhook body this provider accepts; `None` uses the gateway's `max_body_bytes`.
     fn webhook_body_limit(&self) -> Option<usize> {
         None
+    }
+
+    /// Things about this instance's config an operator should know (e.g. unsigned webhooks
+    /// allowed); the gateway logs them as warnings at startup.
+    fn startup_warnings(&self) -> Vec<String> {
+        Vec::new()
     }
 
     /// How long the gateway waits for the vendor on each outbound request; `None` uses the

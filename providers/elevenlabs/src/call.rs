@@ -238,13 +238,21 @@ pub(crate) fn parse_fetch_call_response(
     response: &HttpResponse,
 ) -> Result<Vec<CallEvent>, ProviderError> {
     if response.status == 404 {
-        return Err(ProviderError::InvalidRequest(format!(
-            "conversation not found at ElevenLabs ({})",
-            answered(response)
-        )));
+        return Err(ProviderError::Vendor {
+            status: 404,
+            retryable: false,
+            message: format!(
+                "conversation not found at ElevenLabs ({})",
+                answered(response)
+            ),
+        });
     }
     if !response.is_success() {
-        return Err(ProviderError::InvalidRequest(answered(response)));
+        return Err(ProviderError::Vendor {
+            status: response.status,
+            retryable: response.status == 429 || response.status >= 500,
+            message: answered(response),
+        });
     }
     let Ok(Value::Object(data)) = serde_json::from_slice::<Value>(&response.body) else {
         return Err(ProviderError::InvalidRequest(format!(

@@ -353,35 +353,26 @@ pub(crate) fn validate(
     }
 }
 
-/// Warnings worth logging at startup for an instance with this config table, e.g. that it
-/// accepts unsigned webhooks. Empty for a config that needs no warning.
-///
-/// The provider itself cannot log; the gateway can call this with the same JSON table it passed
-/// to `validate_config` and log each line at `warn` level.
-pub fn startup_warnings(config: &Value) -> Vec<String> {
-    let set = |key: &str| {
-        config
-            .get(key)
-            .and_then(Value::as_str)
-            .is_some_and(|s| !s.trim().is_empty())
-    };
-    let allow_unsigned = config.get("allow_unsigned_webhooks") == Some(&Value::Bool(true));
-    let mut warnings = Vec::new();
-    if allow_unsigned && !set("webhook_secret") {
-        warnings.push(
-            "allow_unsigned_webhooks is on and no webhook_secret is set: anyone who can reach \
-             the post-call webhook URL can change call records"
-                .to_owned(),
-        );
+impl Config {
+    /// Warnings worth logging at startup, e.g. that this instance accepts unsigned webhooks.
+    pub(crate) fn startup_warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.allow_unsigned_webhooks && self.webhook_secret.is_none() {
+            warnings.push(
+                "allow_unsigned_webhooks is on and no webhook_secret is set: anyone who can reach \
+                 the post-call webhook URL can change call records"
+                    .to_owned(),
+            );
+        }
+        if self.allow_unsigned_webhooks && self.transcription_secret.is_none() {
+            warnings.push(
+                "allow_unsigned_webhooks is on and no transcription_secret is set: the live \
+                 transcription webhook accepts unauthenticated turns"
+                    .to_owned(),
+            );
+        }
+        warnings
     }
-    if allow_unsigned && !set("transcription_secret") {
-        warnings.push(
-            "allow_unsigned_webhooks is on and no transcription_secret is set: the live \
-             transcription webhook accepts unauthenticated turns"
-                .to_owned(),
-        );
-    }
-    warnings
 }
 
 #[cfg(test)]
@@ -564,12 +555,17 @@ mod tests {
 
     #[test]
     fn unsigned_webhooks_produce_startup_warnings() {
-        assert!(startup_warnings(&minimal()).is_empty());
+        let warnings = |config: &Value| {
+            validate(&context(Environment::Development), config)
+                .unwrap()
+                .startup_warnings()
+        };
+        assert!(warnings(&minimal()).is_empty());
         let mut config = minimal();
         config["allow_unsigned_webhooks"] = json!(true);
-        assert_eq!(startup_warnings(&config).len(), 2);
+        assert_eq!(warnings(&config).len(), 2);
         config["webhook_secret"] = json!("wsec");
         config["transcription_secret"] = json!("tsec");
-        assert!(startup_warnings(&config).is_empty());
+        assert!(warnings(&config).is_empty());
     }
 }

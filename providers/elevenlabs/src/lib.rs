@@ -28,8 +28,8 @@
 //! `production` environment.
 //!
 //! **Unsigned webhooks.** With `allow_unsigned_webhooks = true`, a webhook endpoint whose secret
-//! is not configured accepts anything. A provider cannot log, so the gateway should call
-//! [`startup_warnings`] with the instance's config table at startup and log what it returns.
+//! is not configured accepts anything. A provider cannot log: `Provider::startup_warnings` says
+//! so, and the gateway logs it at startup.
 //! (A configured secret is always enforced, whatever `allow_unsigned_webhooks` says.)
 //!
 //! # Placing a call
@@ -162,9 +162,7 @@ use plugin_api::{
 use serde_json::Value;
 
 pub use call::{API_KEY_HEADER, GATEWAY_CALL_ID_VARIABLE};
-pub use config::{
-    DEFAULT_BASE_URL, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_WEBHOOK_MAX_BODY_BYTES, startup_warnings,
-};
+pub use config::{DEFAULT_BASE_URL, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_WEBHOOK_MAX_BODY_BYTES};
 pub use webhook::{SIGNATURE_HEADER, TRANSCRIPTION_SECRET_HEADER, signature_header};
 
 use config::Config;
@@ -239,6 +237,10 @@ impl Provider for ElevenLabsProvider {
 
     fn request_timeout(&self) -> Option<Duration> {
         Some(self.config.request_timeout)
+    }
+
+    fn startup_warnings(&self) -> Vec<String> {
+        self.config.startup_warnings()
     }
 
     fn build_create_call(&self, request: &CallRequest) -> Result<Outbound, ProviderError> {
