@@ -638,29 +638,46 @@ mod tests {
         let handle = handle(Some("conv_abc123"));
         let fetch =
             |status, body: &str| provider.parse_fetch_call_response(&handle, &answer(status, body));
-        let Err(ProviderError::InvalidRequest(message)) = fetch(
+        let Err(ProviderError::Vendor {
+            status: 404,
+            retryable: false,
+            message,
+        }) = fetch(
             404,
             include_str!("../tests/fixtures/fetch_conversation_404.json"),
-        ) else {
-            panic!("a 404 is an error")
+        )
+        else {
+            panic!("a 404 is a permanent vendor error")
         };
         assert!(message.contains("not found"), "{message}");
         assert!(
             message.contains("Conversation conv_abc123 not found"),
             "{message}"
         );
-        for (status, body) in [
-            (
-                401,
-                r#"{"detail":{"status":"invalid_api_key","message":"Invalid API key"}}"#,
-            ),
-            (500, ""),
-            (200, "<html>"),
-            (200, r#"{"conversation_id":"conv_other","status":"done"}"#),
+        let invalid_key = r#"{"detail":{"status":"invalid_api_key","message":"Invalid API key"}}"#;
+        assert!(matches!(
+            fetch(401, invalid_key),
+            Err(ProviderError::Vendor {
+                status: 401,
+                retryable: false,
+                ..
+            })
+        ));
+        assert!(matches!(
+            fetch(500, ""),
+            Err(ProviderError::Vendor {
+                status: 500,
+                retryable: true,
+                ..
+            })
+        ));
+        for body in [
+            "<html>",
+            r#"{"conversation_id":"conv_other","status":"done"}"#,
         ] {
             assert!(
-                matches!(fetch(status, body), Err(ProviderError::InvalidRequest(_))),
-                "{status} {body}"
+                matches!(fetch(200, body), Err(ProviderError::InvalidRequest(_))),
+                "{body}"
             );
         }
     }
