@@ -48,6 +48,8 @@ pub struct Ingested {
     pub receipt_id: String,
     pub outcome: ReceiptOutcome,
     pub call_id: Option<CallId>,
+    /// The provider's own answer for the vendor, if it wants one.
+    pub reply: Option<serde_json::Value>,
 }
 
 /// A webhook whose signature the provider accepted; only this can be parsed and applied.
@@ -257,6 +259,7 @@ pub async fn ingest(gateway: &Arc<Gateway>, delivery: Delivery) -> Result<Ingest
         receipt_id: receipt.id,
         outcome,
         call_id,
+        reply: parsed.reply,
     })
 }
 

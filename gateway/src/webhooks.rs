@@ -12,7 +12,7 @@ use tracing::warn;
 
 use crate::gateway::Gateway;
 use crate::http::error_json;
-use crate::ingest::{Delivery, IngestError, ingest};
+use crate::ingest::{Delivery, IngestError, Ingested, ingest};
 use crate::store::StoreError;
 
 fn respond(status: StatusCode, body: serde_json::Value) -> Response {
@@ -98,6 +98,9 @@ async fn receive(
         body,
     };
     match ingest(gateway, delivery).await {
+        Ok(Ingested {
+            reply: Some(reply), ..
+        }) => respond(StatusCode::OK, reply),
         Ok(ingested) => respond(
             StatusCode::OK,
             json!({

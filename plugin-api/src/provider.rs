@@ -247,6 +247,9 @@ pub struct ParsedWebhook {
     /// Which call the events belong to; empty for webhooks that concern no call.
     pub correlation: Correlation,
     pub events: Vec<CallEvent>,
+    /// The body to answer the vendor with, for webhooks the vendor expects a specific answer to
+    /// (e.g. VAPI's request-response messages); `None` answers the gateway's usual receipt.
+    pub reply: Option<serde_json::Value>,
 }
 
 /// Errors of a provider operation.
@@ -347,6 +350,8 @@ pub enum WebhookError {
 ///             events: vec![CallEvent::Status(StatusUpdate {
 ///                 status, at: None, reason: None, vendor_status: None,
 ///             })],
+///
+///             reply: None,
 ///         })
 ///     }
 /// }

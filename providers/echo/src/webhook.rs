@@ -122,6 +122,7 @@ pub fn parse(body: &[u8]) -> Result<ParsedWebhook, WebhookError> {
         dedupe_key: Some(hook.event_id.clone()),
         correlation,
         events: events(hook),
+        reply: None,
     })
 }
 

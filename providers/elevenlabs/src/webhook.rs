@@ -174,6 +174,7 @@ pub(crate) fn parse_post_call(body: &[u8]) -> Result<ParsedWebhook, WebhookError
             dedupe_key,
             correlation: Correlation::default(),
             events: Vec::new(),
+            reply: None,
         });
     }
     let data = data.ok_or_else(|| malformed(format!("{kind}: data must be an object")))?;
@@ -200,6 +201,7 @@ pub(crate) fn parse_post_call(body: &[u8]) -> Result<ParsedWebhook, WebhookError
         dedupe_key,
         correlation,
         events,
+        reply: None,
     })
 }
 
@@ -310,6 +312,7 @@ pub(crate) fn parse_transcription(body: &[u8]) -> Result<ParsedWebhook, WebhookE
             is_final: true,
             source: TranscriptSource::Live,
         })],
+        reply: None,
     })
 }
 
