@@ -243,7 +243,7 @@ impl Auth {
             .user_by_id(&claims.sub)
             .await?
             .ok_or_else(invalid_token)?;
-        if user.disabled || claims.iat < user.tokens_valid_after {
+        if user.disabled || claims.generation != user.token_generation {
             return Err(invalid_token().into());
         }
         Ok(Principal {
@@ -294,7 +294,12 @@ impl Auth {
     ) -> Result<TokenPair, AuthError> {
         let access_token = self
             .keys
-            .issue(&user.id, &user.role, self.access_ttl_secs)
+            .issue(
+                &user.id,
+                &user.role,
+                user.token_generation,
+                self.access_ttl_secs,
+            )
             .map_err(|e| StoreError::Corrupt(format!("cannot sign token: {e}")))?;
         let refresh_token = tokens::random_secret();
         let family = family.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());

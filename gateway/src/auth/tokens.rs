@@ -21,6 +21,8 @@ pub struct Claims {
     pub jti: String,
     pub iss: String,
     pub aud: String,
+    /// The user's token generation when issued; a revocation bumps it.
+    pub generation: i64,
 }
 
 /// Signs and checks access tokens. Only HS256 is accepted: `alg: none` and every other
@@ -65,7 +67,13 @@ impl JwtKeys {
     }
 
     /// A signed token for `user_id` with `role`, valid `ttl_secs`.
-    pub fn issue(&self, user_id: &str, role: &str, ttl_secs: i64) -> Result<String, String> {
+    pub fn issue(
+        &self,
+        user_id: &str,
+        role: &str,
+        generation: i64,
+        ttl_secs: i64,
+    ) -> Result<String, String> {
         let now = Utc::now().timestamp();
         let claims = Claims {
             sub: user_id.to_owned(),
@@ -75,6 +83,7 @@ impl JwtKeys {
             jti: uuid::Uuid::now_v7().to_string(),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
+            generation,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| e.to_string())
@@ -120,7 +129,7 @@ mod tests {
 
     #[test]
     fn issued_tokens_verify() {
-        let token = keys().issue("u1", "admin", 60).unwrap();
+        let token = keys().issue("u1", "admin", 0, 60).unwrap();
         let claims = keys().verify(&token).unwrap();
         assert_eq!((claims.sub.as_str(), claims.role.as_str()), ("u1", "admin"));
         assert_eq!(claims.exp - claims.iat, 60);
@@ -128,9 +137,9 @@ mod tests {
 
     #[test]
     fn expired_tampered_and_foreign_tokens_are_refused() {
-        let expired = keys().issue("u1", "admin", -60).unwrap();
+        let expired = keys().issue("u1", "admin", 0, -60).unwrap();
         assert_eq!(keys().verify(&expired), Err(TokenError::Expired));
-        let token = keys().issue("u1", "viewer", 60).unwrap();
+        let token = keys().issue("u1", "viewer", 0, 60).unwrap();
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
         let forged = URL_SAFE_NO_PAD.encode(
             String::from_utf8(URL_SAFE_NO_PAD.decode(&parts[1]).unwrap())
@@ -145,7 +154,7 @@ mod tests {
             "voice-gateway-api",
         );
         assert_eq!(
-            keys().verify(&other.issue("u1", "admin", 60).unwrap()),
+            keys().verify(&other.issue("u1", "admin", 0, 60).unwrap()),
             Err(TokenError::Invalid)
         );
         let wrong_audience = JwtKeys::new(
@@ -154,14 +163,14 @@ mod tests {
             "elsewhere",
         );
         assert_eq!(
-            keys().verify(&wrong_audience.issue("u1", "admin", 60).unwrap()),
+            keys().verify(&wrong_audience.issue("u1", "admin", 0, 60).unwrap()),
             Err(TokenError::Invalid)
         );
     }
 
     #[test]
     fn alg_none_and_other_algorithms_are_refused() {
-        let token = keys().issue("u1", "admin", 60).unwrap();
+        let token = keys().issue("u1", "admin", 0, 60).unwrap();
         let payload = token.split('.').nth(1).unwrap();
         for header in [
             r#"{"alg":"none","typ":"JWT"}"#,

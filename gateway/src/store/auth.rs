@@ -15,8 +15,9 @@ pub struct UserRecord {
     pub email: String,
     pub role: String,
     pub disabled: bool,
-    /// Access tokens issued before this unix second are refused.
-    pub tokens_valid_after: i64,
+    /// Bumped whenever the user's tokens are revoked; access tokens carry the generation they
+    /// were issued in and are refused once it changes.
+    pub token_generation: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -90,7 +91,7 @@ pub struct AuditFilter {
 }
 
 const USER_COLUMNS: &str =
-    "id, username, email, role, disabled, tokens_valid_after, created_at, updated_at";
+    "id, username, email, role, disabled, token_generation, created_at, updated_at";
 
 fn user_from_row(row: &SqliteRow) -> Result<UserRecord, StoreError> {
     Ok(UserRecord {
@@ -99,7 +100,7 @@ fn user_from_row(row: &SqliteRow) -> Result<UserRecord, StoreError> {
         email: row.try_get("email")?,
         role: row.try_get("role")?,
         disabled: row.try_get("disabled")?,
-        tokens_valid_after: row.try_get("tokens_valid_after")?,
+        token_generation: row.try_get("token_generation")?,
         created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
         updated_at: parse_ts(&row.try_get::<String, _>("updated_at")?)?,
     })
@@ -136,7 +137,7 @@ impl Store {
         let now = Utc::now();
         let id = uuid::Uuid::now_v7().to_string();
         sqlx::query(
-            "INSERT INTO users (id, username, email, password_hash, role, disabled, tokens_valid_after, created_at, \
+            "INSERT INTO users (id, username, email, password_hash, role, disabled, token_generation, created_at, \
              updated_at) VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?)",
         )
         .bind(&id)
@@ -189,7 +190,7 @@ impl Store {
     }
 
     /// Applies `change`. Disabling a user or changing the password also revokes every token they
-    /// hold: refresh tokens at once, access tokens by moving `tokens_valid_after` to now.
+    /// hold: refresh tokens directly, access tokens by bumping the token generation.
     pub async fn update_user(
         &self,
         id: &str,
@@ -201,13 +202,12 @@ impl Store {
         let updated = sqlx::query(
             "UPDATE users SET role = COALESCE(?, role), disabled = COALESCE(?, disabled), \
              password_hash = COALESCE(?, password_hash), \
-             tokens_valid_after = CASE WHEN ? THEN ? ELSE tokens_valid_after END, updated_at = ? WHERE id = ?",
+             token_generation = token_generation + CASE WHEN ? THEN 1 ELSE 0 END, updated_at = ? WHERE id = ?",
         )
         .bind(&change.role)
         .bind(change.disabled)
         .bind(&change.password_hash)
         .bind(revoke)
-        .bind(now.timestamp())
         .bind(ts(now))
         .bind(id)
         .execute(&mut *tx)
