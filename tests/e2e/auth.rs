@@ -135,3 +135,316 @@ async fn users_log_in_refresh_once_and_log_out() {
     assert_eq!(audit["items"].as_array().unwrap().len(), 1, "{audit}");
     gw.stop().await;
 }
+
+const PASSWORD: &str = "correct horse battery";
+
+/// Creates a user with `role` and logs in; returns (user id, access token, refresh token).
+async fn user_with_role(gw: &TestGateway, name: &str, role: &str) -> (String, String, String) {
+    let body = json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD, "role": role});
+    let created = gw.post_json("/v1/users", &body).await;
+    created.expect_status(201);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let (access, refresh) = login(gw, name, PASSWORD).await;
+    (id, access, refresh)
+}
+
+async fn login(gw: &TestGateway, name: &str, password: &str) -> (String, String) {
+    let request = gw.anonymous.post(gw.url("/v1/auth/token")).form(&[
+        ("grant_type", "password"),
+        ("username", name),
+        ("password", password),
+    ]);
+    let reply = gw.send(request).await;
+    reply.expect_status(200);
+    let body = reply.json();
+    (
+        body["access_token"].as_str().unwrap().to_owned(),
+        body["refresh_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn status_as(
+    gw: &TestGateway,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> u16 {
+    let mut request = gw
+        .anonymous
+        .request(method, gw.url(path))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    gw.send(request).await.status.as_u16()
+}
+
+#[tokio::test]
+async fn roles_are_checked_per_route() {
+    use reqwest::Method;
+    let gw = TestGateway::start().await;
+    let (_, viewer, _) = user_with_role(&gw, "vera", "viewer").await;
+    let (_, operator, _) = user_with_role(&gw, "otto", "operator").await;
+    let (_, admin, _) = user_with_role(&gw, "alma", "admin").await;
+    let call = json!({"to": TO, "provider": "frozen"});
+    let key = json!({"name": "k", "role": "viewer"});
+    let user = json!({"username": "new1", "email": "new1@example.com", "password": PASSWORD, "role": "viewer"});
+    // (method, path, body, lowest role allowed)
+    let routes: Vec<(Method, &str, Option<serde_json::Value>, usize)> = vec![
+        (Method::GET, "/v1/calls", None, 0),
+        (Method::GET, "/v1/providers", None, 0),
+        (Method::GET, "/v1/auth/me", None, 0),
+        (Method::POST, "/v1/calls", Some(call), 1),
+        (Method::GET, "/v1/webhook-receipts", None, 2),
+        (Method::GET, "/v1/users", None, 2),
+        (Method::GET, "/v1/api-keys", None, 2),
+        (Method::GET, "/v1/audit", None, 2),
+        (Method::POST, "/v1/api-keys", Some(key), 2),
+        (Method::POST, "/v1/users", Some(user), 2),
+    ];
+    for (method, path, body, lowest) in routes {
+        for (rank, token) in [&viewer, &operator, &admin].into_iter().enumerate() {
+            let status = status_as(&gw, token, method.clone(), path, body.clone()).await;
+            let allowed = rank >= lowest;
+            assert_eq!(
+                (200..300).contains(&status),
+                allowed,
+                "{method} {path} as rank {rank}: {status}"
+            );
+            if !allowed {
+                assert_eq!(status, 403, "{method} {path} as rank {rank}");
+            }
+        }
+    }
+    // Hang-up and refresh need an operator too.
+    let id = gw.create_call_on("frozen", TO).await;
+    assert_eq!(
+        status_as(
+            &gw,
+            &viewer,
+            Method::POST,
+            &format!("/v1/calls/{id}/hangup"),
+            None
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        status_as(
+            &gw,
+            &operator,
+            Method::POST,
+            &format!("/v1/calls/{id}/hangup"),
+            None
+        )
+        .await,
+        202
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn bad_tokens_are_refused() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use voice_gateway::auth::tokens::JwtKeys;
+    let gw = TestGateway::start().await;
+    let (id, good, _) = user_with_role(&gw, "tess", "admin").await;
+    let keys = JwtKeys::new(
+        crate::harness::JWT_SECRET.as_bytes(),
+        "voice-gateway",
+        "voice-gateway-api",
+    );
+    let expired = keys.issue(&id, "admin", 0, -120).unwrap();
+    let reply = gw
+        .send(
+            gw.anonymous
+                .get(gw.url("/v1/auth/me"))
+                .bearer_auth(&expired),
+        )
+        .await;
+    assert_eq!(reply.expect_error(401)["error"]["code"], "token_expired");
+
+    let payload = good.split('.').nth(1).unwrap();
+    let header = |alg: &str| URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
+    let signature = good.split('.').nth(2).unwrap();
+    let forged_claims = URL_SAFE_NO_PAD.encode(
+        String::from_utf8(URL_SAFE_NO_PAD.decode(payload).unwrap())
+            .unwrap()
+            .replace("\"admin\"", "\"viewer\""),
+    );
+    let wrong_secret = JwtKeys::new(
+        b"some-other-secret-some-other-secret!!",
+        "voice-gateway",
+        "voice-gateway-api",
+    );
+    let foreign_audience = JwtKeys::new(
+        crate::harness::JWT_SECRET.as_bytes(),
+        "voice-gateway",
+        "another-api",
+    );
+    let bad = [
+        format!("{}.{payload}.", header("none")),
+        format!("{}.{payload}.{signature}", header("HS512")),
+        format!("{}.{payload}.{signature}", header("RS256")),
+        format!("{}.{forged_claims}.{signature}", header("HS256")),
+        wrong_secret.issue(&id, "admin", 0, 60).unwrap(),
+        foreign_audience.issue(&id, "admin", 0, 60).unwrap(),
+        "not-a-token".to_owned(),
+    ];
+    for token in bad {
+        let reply = gw
+            .send(gw.anonymous.get(gw.url("/v1/auth/me")).bearer_auth(&token))
+            .await;
+        reply.expect_error(401);
+    }
+    let reply = gw
+        .send(gw.anonymous.get(gw.url("/v1/auth/me")).bearer_auth(&good))
+        .await;
+    reply.expect_status(200);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn disabling_or_a_new_password_signs_a_user_out_at_once() {
+    let gw = TestGateway::start().await;
+    let (id, access, refresh) = user_with_role(&gw, "dora", "operator").await;
+    let me = |token: String| gw.anonymous.get(gw.url("/v1/auth/me")).bearer_auth(token);
+    gw.send(me(access.clone())).await.expect_status(200);
+
+    let patch = gw
+        .client
+        .patch(gw.url(&format!("/v1/users/{id}")))
+        .json(&json!({"password": "another long password"}));
+    gw.send(patch).await.expect_status(200);
+    gw.send(me(access)).await.expect_error(401);
+    let old_refresh = gw
+        .anonymous
+        .post(gw.url("/v1/auth/refresh"))
+        .json(&json!({"refresh_token": refresh}));
+    gw.send(old_refresh).await.expect_error(401);
+
+    let (access, refresh) = login(&gw, "dora", "another long password").await;
+    gw.send(me(access.clone())).await.expect_status(200);
+    let disable = gw
+        .client
+        .patch(gw.url(&format!("/v1/users/{id}")))
+        .json(&json!({"disabled": true}));
+    gw.send(disable).await.expect_status(200);
+    gw.send(me(access)).await.expect_error(401);
+    let refreshed = gw
+        .anonymous
+        .post(gw.url("/v1/auth/refresh"))
+        .json(&json!({"refresh_token": refresh}));
+    gw.send(refreshed).await.expect_error(401);
+    let login_again = gw.anonymous.post(gw.url("/v1/auth/token")).form(&[
+        ("grant_type", "password"),
+        ("username", "dora"),
+        ("password", "another long password"),
+    ]);
+    gw.send(login_again).await.expect_error(401);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn logout_revokes_the_login() {
+    let gw = TestGateway::start().await;
+    let (_, _, refresh) = user_with_role(&gw, "lou", "viewer").await;
+    let logout = gw
+        .anonymous
+        .post(gw.url("/v1/auth/logout"))
+        .json(&json!({"refresh_token": refresh}));
+    gw.send(logout).await.expect_status(204);
+    let again = gw
+        .anonymous
+        .post(gw.url("/v1/auth/refresh"))
+        .json(&json!({"refresh_token": refresh}));
+    gw.send(again).await.expect_error(401);
+    let grant = gw.anonymous.post(gw.url("/v1/auth/token")).form(&[
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.as_str()),
+    ]);
+    gw.send(grant).await.expect_error(401);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn failed_logins_look_alike_and_are_limited() {
+    let gw = TestGateway::start().await;
+    user_with_role(&gw, "rita", "viewer").await;
+    let attempt = |user: &'static str| {
+        gw.anonymous.post(gw.url("/v1/auth/token")).form(&[
+            ("grant_type", "password"),
+            ("username", user),
+            ("password", "wrong password!"),
+        ])
+    };
+    let wrong_password = gw.send(attempt("rita")).await;
+    let unknown_user = gw.send(attempt("nobody")).await;
+    let a = wrong_password.expect_error(401);
+    let b = unknown_user.expect_error(401);
+    assert_eq!(
+        a["error"], b["error"],
+        "unknown users and wrong passwords look the same"
+    );
+    // Five failures from one address within the window (two above, three here), then 429.
+    for _ in 0..3 {
+        gw.send(attempt("rita")).await.expect_error(401);
+    }
+    let limited = gw.send(attempt("rita")).await;
+    limited.expect_error(429);
+    let wait: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!(wait > 0);
+
+    let failures = gw
+        .get_json("/v1/audit?action=auth.login&outcome=failure")
+        .await;
+    assert!(
+        failures["items"].as_array().unwrap().len() >= 6,
+        "{failures}"
+    );
+    assert!(
+        !failures.to_string().contains("wrong password"),
+        "no password in the audit log"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn call_creation_and_admin_actions_are_audited() {
+    let gw = TestGateway::start().await;
+    let id = gw.create_call_on("frozen", TO).await;
+    gw.post_json("/v1/api-keys", &json!({"name": "svc", "role": "viewer"}))
+        .await
+        .expect_status(201);
+    let audit = gw.get_json("/v1/audit").await;
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"call.create") && actions.contains(&"api_key.create"),
+        "{actions:?}"
+    );
+    let created = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "call.create")
+        .unwrap();
+    assert_eq!(created["target"], format!("call:{id}"));
+    assert_eq!(created["actor_type"], "api_key");
+    assert!(
+        created["request_id"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty())
+    );
+    assert!(
+        !audit.to_string().contains(&gw.admin_key),
+        "no key in the audit log"
+    );
+    gw.stop().await;
+}
