@@ -22,6 +22,17 @@ use crate::gateway::Gateway;
 )]
 pub struct BearerCredentials(Principal);
 
+/// An access token or an API key as `Authorization: Bearer ...`, for clients that do not speak
+/// OAuth2 (the same check as `oauth2`).
+#[derive(Debug, SecurityScheme)]
+#[oai(
+    rename = "bearer",
+    ty = "bearer",
+    bearer_format = "JWT or vgk_ API key",
+    checker = "check_bearer"
+)]
+pub struct HttpBearerCredentials(Principal);
+
 /// An API key (`vgk_...`) in the `X-API-Key` header.
 #[derive(Debug, SecurityScheme)]
 #[oai(
@@ -37,6 +48,7 @@ pub struct ApiKeyCredentials(Principal);
 #[derive(Debug, SecurityScheme)]
 pub enum Credentials {
     ApiKey(ApiKeyCredentials),
+    HttpBearer(HttpBearerCredentials),
     Bearer(BearerCredentials),
 }
 
@@ -44,6 +56,7 @@ impl Credentials {
     pub fn principal(&self) -> &Principal {
         match self {
             Credentials::ApiKey(ApiKeyCredentials(p))
+            | Credentials::HttpBearer(HttpBearerCredentials(p))
             | Credentials::Bearer(BearerCredentials(p)) => p,
         }
     }
