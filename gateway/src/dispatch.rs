@@ -198,12 +198,14 @@ async fn place(
         created_at: call.created_at,
     };
     let store = &gateway.store;
+    let hub = &gateway.hub;
     let record = |events: Vec<CallEvent>, data: Option<Value>| async move {
-        store
+        let applied = store
             .apply_events(call.id, &events, data.as_ref(), EventSource::Dispatch)
             .await?
-            .map(|applied| applied.call)
-            .ok_or(DispatchError::CallNotFound)
+            .ok_or(DispatchError::CallNotFound)?;
+        hub.publish(&applied);
+        Ok::<_, DispatchError>(applied.call)
     };
     record(vec![status(CallStatus::Initiating, None)], None).await?;
 

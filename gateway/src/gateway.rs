@@ -9,6 +9,7 @@ use tokio::task::AbortHandle;
 use crate::auth::Auth;
 use crate::config::{ProviderInstance, Settings};
 use crate::events::Hub;
+use crate::live::Live;
 use crate::store::Store;
 
 /// Everything a request handler needs, shared behind an `Arc`.
@@ -18,6 +19,8 @@ pub struct Gateway {
     pub store: Store,
     pub auth: Auth,
     pub hub: Hub,
+    /// Live-stream subscriptions.
+    pub live: Arc<Live>,
     /// Shared by all providers: connection reuse, one place for timeouts.
     pub http: reqwest::Client,
     /// Local provider webhooks waiting to be delivered, by call.
@@ -35,6 +38,7 @@ impl Gateway {
             store,
             auth,
             hub: Hub::new(4096),
+            live: Arc::new(Live::default()),
             http,
             scheduled: Mutex::new(HashMap::new()),
         }))

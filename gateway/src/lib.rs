@@ -13,6 +13,7 @@ pub mod events;
 pub mod gateway;
 pub mod http;
 pub mod ingest;
+pub mod live;
 pub mod providers;
 pub mod reconcile;
 pub mod server;

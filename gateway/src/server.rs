@@ -14,7 +14,7 @@ use crate::auth::{self, Auth};
 use crate::config::Settings;
 use crate::gateway::Gateway;
 use crate::store::{Store, StoreError};
-use crate::{api, http, reconcile, webhooks, ws};
+use crate::{api, http, live, reconcile, webhooks, ws};
 
 /// Why the server did not start.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +48,7 @@ pub fn app(gateway: Arc<Gateway>) -> impl Endpoint {
             post(webhooks::provider_topic_webhook),
         )
         .at("/ws/test", get(ws::echo_socket))
+        .at("/ws/calls/transcriptions", get(live::transcriptions))
         .nest(
             "/",
             service.around(move |next, req| http::limit_body(next, req, max_body)),
@@ -64,6 +65,7 @@ pub struct RunningServer {
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
     reconciler: Option<JoinHandle<()>>,
+    fanout: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -84,6 +86,7 @@ impl RunningServer {
         if let Some(reconciler) = self.reconciler.take() {
             reconciler.abort();
         }
+        self.fanout.abort();
         let result = self
             .task
             .await
@@ -139,11 +142,13 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
     }
     info!(%addr, providers = ?gateway.providers().keys().collect::<Vec<_>>(), "voice-gateway listening");
     let reconciler = reconcile::spawn(gateway.clone());
+    let fanout = live::spawn_fanout(&gateway);
     Ok(RunningServer {
         addr,
         gateway,
         shutdown: Some(stop),
         task,
         reconciler,
+        fanout,
     })
 }

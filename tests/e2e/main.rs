@@ -9,5 +9,6 @@ mod cli;
 mod docs;
 mod errors;
 mod harness;
+mod live;
 mod webhooks;
 mod websocket;

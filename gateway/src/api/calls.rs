@@ -161,6 +161,11 @@ impl From<Call> for CallView {
     }
 }
 
+/// A call as the API renders it, as JSON (also used by the live stream's `call_completed`).
+pub fn call_json(call: Call) -> Value {
+    poem_openapi::types::ToJSON::to_json(&CallView::from(call)).unwrap_or_default()
+}
+
 /// A request to place an outbound call.
 #[derive(Debug, Object)]
 #[oai(example, deny_unknown_fields)]

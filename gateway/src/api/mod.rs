@@ -18,6 +18,7 @@ use crate::dispatch::DispatchError;
 use crate::http::{classify, current_request_id};
 use crate::store::StoreError;
 
+pub use calls::call_json;
 pub use health::HealthApi;
 
 #[derive(Tags)]

@@ -74,6 +74,8 @@ pub enum Actor {
 pub struct Principal {
     pub actor: Actor,
     pub role: Role,
+    /// When the credential stops being valid (long-lived connections end then).
+    pub expires_at: Option<chrono::DateTime<Utc>>,
 }
 
 impl Principal {
@@ -231,6 +233,7 @@ impl Auth {
                     name: key.name,
                 },
                 role,
+                expires_at: key.expires_at,
             });
         }
         let claims = self.keys.verify(credential).map_err(|e| match e {
@@ -247,6 +250,7 @@ impl Auth {
             return Err(invalid_token().into());
         }
         Ok(Principal {
+            expires_at: chrono::DateTime::from_timestamp(claims.exp, 0),
             role: user.role.parse().map_err(|_| invalid_token())?,
             actor: Actor::User {
                 id: user.id,

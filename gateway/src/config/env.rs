@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use toml::{Table, Value};
 
 use super::Problem;
-use super::sections::{AuthConfig, DatabaseConfig, GatewayConfig, LogConfig, ServerConfig};
+use super::sections::{
+    AuthConfig, DatabaseConfig, GatewayConfig, LiveConfig, LogConfig, ServerConfig,
+};
 use crate::providers::Registry;
 
 /// Prefix of the generic overrides: `VOICE_GATEWAY__SERVER__PORT=8080`.
@@ -115,6 +117,7 @@ fn default_sections() -> Table {
         ("database", Value::try_from(DatabaseConfig::default())),
         ("gateway", Value::try_from(GatewayConfig::default())),
         ("auth", Value::try_from(AuthConfig::default())),
+        ("live", Value::try_from(LiveConfig::default())),
     ];
     for (name, value) in sections {
         if let Ok(value) = value {

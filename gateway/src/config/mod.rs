@@ -18,7 +18,9 @@ use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
 pub use env::EnvSource;
-pub use sections::{AuthConfig, DatabaseConfig, GatewayConfig, LogConfig, LogFormat, ServerConfig};
+pub use sections::{
+    AuthConfig, DatabaseConfig, GatewayConfig, LiveConfig, LogConfig, LogFormat, ServerConfig,
+};
 
 use crate::providers::Registry;
 
@@ -95,6 +97,7 @@ pub struct Settings {
     pub database: DatabaseConfig,
     pub gateway: GatewayConfig,
     pub auth: AuthConfig,
+    pub live: LiveConfig,
     /// By name, in name order.
     pub providers: BTreeMap<String, ProviderInstance>,
     /// The file the settings came from, if any.
@@ -137,8 +140,9 @@ impl Settings {
         let database = section::<DatabaseConfig>(&table, "database", &mut problems);
         let gateway = section::<GatewayConfig>(&table, "gateway", &mut problems);
         let auth = section::<AuthConfig>(&table, "auth", &mut problems);
+        let live = section::<LiveConfig>(&table, "live", &mut problems);
         for key in table.keys() {
-            if !["server", "log", "database", "gateway", "auth", "providers"]
+            if !["server", "log", "database", "gateway", "auth", "live", "providers"]
                 .contains(&key.as_str())
             {
                 problems.push(Problem::new(key.as_str(), "unknown section"));
@@ -173,8 +177,11 @@ impl Settings {
         if let Some(auth) = &auth {
             auth.check(environment, &mut problems);
         }
-        let (Some(server), Some(log), Some(database), Some(gateway), Some(auth)) =
-            (server, log, database, gateway, auth)
+        if let Some(live) = &live {
+            live.check(&mut problems);
+        }
+        let (Some(server), Some(log), Some(database), Some(gateway), Some(auth), Some(live)) =
+            (server, log, database, gateway, auth, live)
         else {
             return Err(ConfigError { problems });
         };
@@ -187,6 +194,7 @@ impl Settings {
             database,
             gateway,
             auth,
+            live,
             providers,
             source,
         })

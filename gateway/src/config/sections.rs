@@ -258,3 +258,43 @@ impl AuthConfig {
         }
     }
 }
+
+/// `[live]`: the live call-update WebSocket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LiveConfig {
+    /// Calls one connection may follow at once.
+    pub max_subscriptions_per_connection: usize,
+    /// Frames queued for one connection; a client that falls further behind is disconnected
+    /// (close code 1013) and resumes with `after_seq`.
+    pub queue_size: usize,
+    /// Largest client frame accepted.
+    pub max_frame_bytes: usize,
+    /// How often the server pings; a connection silent for three intervals is closed.
+    pub ping_interval_secs: u64,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self {
+            max_subscriptions_per_connection: 100,
+            queue_size: 256,
+            max_frame_bytes: 4096,
+            ping_interval_secs: 20,
+        }
+    }
+}
+
+impl LiveConfig {
+    pub(super) fn check(&self, problems: &mut Vec<Problem>) {
+        if self.max_subscriptions_per_connection == 0 || self.queue_size < 16 {
+            problems.push(Problem::new(
+                "live",
+                "max_subscriptions_per_connection must be positive and queue_size at least 16",
+            ));
+        }
+        if self.max_frame_bytes < 256 || self.ping_interval_secs == 0 {
+            problems.push(Problem::new("live", "max_frame_bytes must be at least 256 and ping_interval_secs positive"));
+        }
+    }
+}

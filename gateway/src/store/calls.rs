@@ -231,6 +231,44 @@ impl Store {
             .collect()
     }
 
+    /// The call a client names: the gateway's id, a vendor's call id (any provider), or a
+    /// telephony id such as a Twilio call sid. Newest first if a vendor id is not unique.
+    pub async fn find_call(&self, identifier: &str) -> Result<Option<Call>, StoreError> {
+        if let Ok(id) = identifier.parse::<CallId>() {
+            if let Some(call) = self.get_call(id).await? {
+                return Ok(Some(call));
+            }
+        }
+        let sql = format!(
+            "SELECT {CALL_COLUMNS} FROM calls WHERE provider_call_id = ? \
+             OR EXISTS (SELECT 1 FROM json_each(calls.telephony_ids) WHERE json_each.value = ?) \
+             ORDER BY id DESC LIMIT 1"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(identifier)
+            .bind(identifier)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(call_from_row).transpose()
+    }
+
+    /// The status the call had before its current one (from its history).
+    pub async fn previous_status(&self, id: CallId) -> Result<Option<CallStatus>, StoreError> {
+        let row = sqlx::query(
+            "SELECT from_status FROM call_status_events WHERE call_id = ? AND applied = 1 \
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|r| r.try_get::<Option<String>, _>("from_status"))
+            .transpose()?
+            .flatten()
+            .as_deref()
+            .map(status)
+            .transpose()
+    }
+
     /// Where the call's recording is stored, if it has one.
     pub async fn recording_path(&self, id: CallId) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT recording_path FROM calls WHERE id = ?")

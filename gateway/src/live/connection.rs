@@ -1,0 +1,471 @@
+//! One live-stream connection: its subscriptions, its queue, its keepalive.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use plugin_api::{CallId, CallStatus};
+use poem::web::websocket::{CloseCode, Message, WebSocketStream};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::time::Instant;
+use tracing::{Instrument, debug, info_span, warn};
+
+use super::protocol::{ClientMessage, ErrorCode, ServerMessage};
+use super::{Feed, Live};
+use crate::auth::Principal;
+use crate::events::CallUpdate;
+use crate::gateway::Gateway;
+use crate::store::StoreError;
+
+/// Invalid frames tolerated in a row before the connection is closed as abusive.
+const MAX_INVALID_IN_A_ROW: u32 = 20;
+
+/// What one subscription has delivered, so replays and live updates meet without gap or repeat.
+#[derive(Debug)]
+struct Subscription {
+    identifier: String,
+    last_seq: i64,
+    last_status: Option<CallStatus>,
+}
+
+/// Why a connection ends.
+#[derive(Debug)]
+enum End {
+    /// The client left or the socket broke.
+    Gone,
+    /// The client cannot keep up (1013).
+    Overflow,
+    /// The credential expired (1008).
+    Expired,
+    /// Too many invalid frames (1008).
+    Abuse,
+}
+
+struct Conn {
+    gateway: Arc<Gateway>,
+    live: Arc<Live>,
+    id: u64,
+    out: mpsc::Sender<Message>,
+    subscriptions: HashMap<CallId, Subscription>,
+}
+
+/// The writer: sends queued frames; a close request goes out as soon as it comes.
+async fn write(
+    mut sink: futures_util::stream::SplitSink<WebSocketStream, Message>,
+    mut frames: mpsc::Receiver<Message>,
+    close: oneshot::Receiver<(CloseCode, String)>,
+) {
+    let mut close = std::pin::pin!(close);
+    loop {
+        tokio::select! {
+            biased;
+            reason = &mut close => {
+                if let Ok((code, text)) = reason {
+                    // A stalled client may never read it: bounded.
+                    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some((code, text))))).await;
+                }
+                break;
+            }
+            frame = frames.recv() => match frame {
+                Some(frame) => if sink.send(frame).await.is_err() { break },
+                None => break,
+            },
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+}
+
+pub(super) async fn serve(gateway: Arc<Gateway>, socket: WebSocketStream, principal: Principal) {
+    let config = gateway.settings.live.clone();
+    let (sink, mut stream) = socket.split();
+    let (out, frames) = mpsc::channel(config.queue_size);
+    let (close_tx, close_rx) = oneshot::channel();
+    let writer = tokio::spawn(write(sink, frames, close_rx));
+    let (feed_tx, mut feed) = mpsc::channel(config.queue_size);
+    let overflow = Arc::new(Notify::new());
+    let live = Arc::clone(&gateway.live);
+    let id = live.connect(feed_tx, Arc::clone(&overflow));
+    let span = info_span!(parent: None, "live", connection = id, principal = %principal.name());
+    let mut conn = Conn {
+        gateway,
+        live,
+        id,
+        out,
+        subscriptions: HashMap::new(),
+    };
+    let end = async {
+        let ping_every = Duration::from_secs(config.ping_interval_secs);
+        let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+        let mut last_heard = Instant::now();
+        let expires = principal.expires_at.map(|at| {
+            let left = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+            Instant::now() + left
+        });
+        let expiry = tokio::time::sleep_until(
+            expires.unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365)),
+        );
+        let mut expiry = std::pin::pin!(expiry);
+        let mut invalid_in_a_row = 0;
+        loop {
+            let step = tokio::select! {
+                frame = stream.next() => {
+                    last_heard = Instant::now();
+                    match frame {
+                        Some(Ok(Message::Text(text))) => conn.on_text(&text, config.max_frame_bytes).await,
+                        Some(Ok(Message::Binary(_))) => {
+                            conn.send(ServerMessage::error(ErrorCode::InvalidMessage, "binary frames are not supported; send JSON text", None))
+                                .map(|()| false)
+                        }
+                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => Err(End::Gone),
+                        Some(Ok(_)) => Ok(true),
+                    }
+                }
+                update = feed.recv() => match update {
+                    Some(update) => conn.on_feed(update).await.map(|()| true),
+                    None => Err(End::Overflow),
+                },
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > ping_every * 3 {
+                        Err(End::Gone)
+                    } else {
+                        conn.queue(Message::Ping(Vec::new())).map(|()| true)
+                    }
+                }
+                () = &mut expiry, if expires.is_some() => {
+                    let _ = conn.send(ServerMessage::error(ErrorCode::TokenExpired, "the token has expired; reconnect with a fresh one and resume with after_seq", None));
+                    Err(End::Expired)
+                }
+                () = overflow.notified() => Err(End::Overflow),
+            };
+            match step {
+                Ok(true) => invalid_in_a_row = 0,
+                Ok(false) => {
+                    invalid_in_a_row += 1;
+                    if invalid_in_a_row >= MAX_INVALID_IN_A_ROW {
+                        break End::Abuse;
+                    }
+                }
+                Err(end) => break end,
+            }
+        }
+    };
+    let end = end.instrument(span.clone()).await;
+    span.in_scope(|| debug!(?end, "live stream closed"));
+    conn.live
+        .disconnect(conn.id, conn.subscriptions.keys().copied());
+    let close = match end {
+        End::Gone => None,
+        End::Overflow => Some((
+            CloseCode::Again,
+            "too slow: reconnect and resume with after_seq".to_owned(),
+        )),
+        End::Expired => Some((CloseCode::Policy, "token expired".to_owned())),
+        End::Abuse => Some((CloseCode::Policy, "too many invalid messages".to_owned())),
+    };
+    if let Some(close) = close {
+        let _ = close_tx.send(close);
+    } else {
+        drop(close_tx);
+    }
+    drop(conn);
+    let _ = writer.await;
+}
+
+/// `Ok(true)` for a valid client frame, `Ok(false)` for an invalid one (answered with an error).
+type Step = Result<bool, End>;
+
+fn valid_identifier(identifier: &str) -> bool {
+    !identifier.is_empty()
+        && identifier.len() <= 128
+        && identifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+impl Conn {
+    fn queue(&self, message: Message) -> Result<(), End> {
+        self.out.try_send(message).map_err(|_| End::Overflow)
+    }
+
+    fn send(&self, message: ServerMessage) -> Result<(), End> {
+        self.queue(Message::Text(message.to_text()))
+    }
+
+    fn invalid(&self, message: &str) -> Step {
+        self.send(ServerMessage::error(
+            ErrorCode::InvalidMessage,
+            message,
+            None,
+        ))
+        .map(|()| false)
+    }
+
+    async fn on_text(&mut self, text: &str, max_bytes: usize) -> Step {
+        if text.len() > max_bytes {
+            return self.invalid(&format!("messages are limited to {max_bytes} bytes"));
+        }
+        let message: ClientMessage = match serde_json::from_str(text) {
+            Ok(message) => message,
+            Err(e) => {
+                return self.invalid(&format!(
+                    "expected {{\"subscribe\": id}} or {{\"unsubscribe\": id}}: {e}"
+                ));
+            }
+        };
+        match (message.subscribe, message.unsubscribe) {
+            (Some(identifier), None) => self.subscribe(identifier, message.after_seq).await,
+            (None, Some(identifier)) if message.after_seq.is_none() => self.unsubscribe(identifier),
+            _ => self.invalid(
+                "send exactly one of subscribe or unsubscribe (after_seq goes with subscribe)",
+            ),
+        }
+    }
+
+    fn store_failed(&self, e: StoreError, identifier: Option<&str>) -> Step {
+        warn!(error = %e, "live stream cannot read the store");
+        self.send(ServerMessage::error(
+            ErrorCode::Internal,
+            "storage unavailable; try again",
+            identifier,
+        ))
+        .map(|()| true)
+    }
+
+    async fn subscribe(&mut self, identifier: String, after_seq: Option<i64>) -> Step {
+        if !valid_identifier(&identifier) {
+            let message = ServerMessage::error(
+                ErrorCode::InvalidIdentifier,
+                "identifiers are 1 to 128 letters, digits, '-', '_', '.', ':'",
+                Some(&identifier),
+            );
+            return self.send(message).map(|()| false);
+        }
+        if after_seq.is_some_and(|seq| seq < 0) {
+            return self.invalid("after_seq must be 0 or more");
+        }
+        let call = match self.gateway.store.find_call(&identifier).await {
+            Ok(Some(call)) => call,
+            Ok(None) => {
+                let message = ServerMessage::error(
+                    ErrorCode::CallNotFound,
+                    "no call with this identifier",
+                    Some(&identifier),
+                );
+                return self.send(message).map(|()| true);
+            }
+            Err(e) => return self.store_failed(e, Some(&identifier)),
+        };
+        let limit = self.gateway.settings.live.max_subscriptions_per_connection;
+        if !self.subscriptions.contains_key(&call.id) && self.subscriptions.len() >= limit {
+            let message = ServerMessage::error(
+                ErrorCode::TooManySubscriptions,
+                format!("at most {limit} calls per connection"),
+                Some(&identifier),
+            );
+            return self.send(message).map(|()| true);
+        }
+        // Listen first, then read the store: whatever commits in between arrives as an update
+        // and is told apart by its sequence number or status.
+        self.live.subscribe(self.id, call.id);
+        self.subscriptions.insert(
+            call.id,
+            Subscription {
+                identifier: identifier.clone(),
+                last_seq: after_seq.unwrap_or(i64::MAX),
+                last_status: Some(call.status),
+            },
+        );
+        self.send(ServerMessage::SubscriptionConfirmed {
+            identifier: identifier.clone(),
+            call_id: call.id.to_string(),
+            provider: call.provider.clone(),
+            provider_call_id: call.provider_call_id.clone(),
+            status: call.status,
+        })?;
+        match after_seq {
+            Some(after) => {
+                if let Err(e) = self.catch_up(call.id, after).await {
+                    return self.store_failed(e, Some(&identifier));
+                }
+            }
+            None => {
+                // No replay asked: follow from the newest stored turn on.
+                let newest = match self.gateway.store.transcript(call.id, 0).await {
+                    Ok(turns) => turns.last().map_or(0, |t| t.seq),
+                    Err(e) => return self.store_failed(e, Some(&identifier)),
+                };
+                if let Some(sub) = self.subscriptions.get_mut(&call.id) {
+                    sub.last_seq = newest;
+                }
+            }
+        }
+        if call.status.is_terminal() {
+            let previous = self
+                .gateway
+                .store
+                .previous_status(call.id)
+                .await
+                .unwrap_or(None);
+            self.send(ServerMessage::CallStatus {
+                call_id: call.id.to_string(),
+                status: call.status,
+                previous_status: previous,
+                reason: call.status_reason.clone(),
+                timestamp: call.ended_at.unwrap_or(call.updated_at),
+            })?;
+            self.send(ServerMessage::completed(&call))?;
+            self.release(call.id);
+        }
+        Ok(true)
+    }
+
+    fn unsubscribe(&mut self, identifier: String) -> Step {
+        let found = self
+            .subscriptions
+            .iter()
+            .find(|(id, sub)| sub.identifier == identifier || id.to_string() == identifier)
+            .map(|(id, _)| *id);
+        if let Some(call) = found {
+            self.release(call);
+        }
+        self.send(ServerMessage::UnsubscribeConfirmed {
+            identifier,
+            call_id: found.map(|c| c.to_string()),
+        })
+        .map(|()| true)
+    }
+
+    fn release(&mut self, call: CallId) {
+        self.subscriptions.remove(&call);
+        self.live.unsubscribe(self.id, call);
+    }
+
+    /// Sends the stored turns after `after` that this subscription has not sent yet.
+    async fn catch_up(&mut self, call: CallId, after: i64) -> Result<(), StoreError> {
+        let turns = self.gateway.store.transcript(call, after).await?;
+        let Some(sub) = self.subscriptions.get_mut(&call) else {
+            return Ok(());
+        };
+        sub.last_seq = after;
+        for turn in turns {
+            if turn.seq > sub.last_seq {
+                sub.last_seq = turn.seq;
+                if self
+                    .out
+                    .try_send(Message::Text(ServerMessage::turn(&turn).to_text()))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_feed(&mut self, feed: Feed) -> Result<(), End> {
+        match feed {
+            Feed::Update(update) => self.on_update(update).await,
+            Feed::Resync => {
+                let calls: Vec<CallId> = self.subscriptions.keys().copied().collect();
+                for call in calls {
+                    self.resync(call).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn on_update(&mut self, update: CallUpdate) -> Result<(), End> {
+        match update {
+            CallUpdate::Turn(turn) => {
+                let Some(sub) = self.subscriptions.get(&turn.call_id) else {
+                    return Ok(());
+                };
+                if turn.seq <= sub.last_seq {
+                    return Ok(());
+                }
+                if turn.seq == sub.last_seq + 1 {
+                    if let Some(sub) = self.subscriptions.get_mut(&turn.call_id) {
+                        sub.last_seq = turn.seq;
+                    }
+                    return self.send(ServerMessage::turn(&turn));
+                }
+                // A gap: some turns never reached us; the store has them.
+                let after = sub.last_seq;
+                if let Err(e) = self.catch_up(turn.call_id, after).await {
+                    warn!(error = %e, "cannot fill a gap in the live transcript");
+                }
+                Ok(())
+            }
+            CallUpdate::PartialTurn { call_id, turn } => {
+                if self.subscriptions.contains_key(&call_id) {
+                    self.send(ServerMessage::partial(&call_id.to_string(), &turn))?;
+                }
+                Ok(())
+            }
+            CallUpdate::Status {
+                call_id,
+                from,
+                to,
+                reason,
+                at,
+            } => {
+                let Some(sub) = self.subscriptions.get_mut(&call_id) else {
+                    return Ok(());
+                };
+                if sub.last_status == Some(to) || sub.last_status.is_some_and(|s| s.is_terminal()) {
+                    return Ok(());
+                }
+                sub.last_status = Some(to);
+                self.send(ServerMessage::CallStatus {
+                    call_id: call_id.to_string(),
+                    status: to,
+                    previous_status: Some(from),
+                    reason,
+                    timestamp: at,
+                })
+            }
+            CallUpdate::Completed(call) => {
+                if !self.subscriptions.contains_key(&call.id) {
+                    return Ok(());
+                }
+                self.send(ServerMessage::completed(&call))?;
+                self.release(call.id);
+                Ok(())
+            }
+        }
+    }
+
+    /// After lost updates: sends what the store has that this subscription has not seen.
+    async fn resync(&mut self, call: CallId) -> Result<(), End> {
+        let Some(after) = self.subscriptions.get(&call).map(|s| s.last_seq) else {
+            return Ok(());
+        };
+        if let Err(e) = self.catch_up(call, after).await {
+            warn!(error = %e, "cannot resync a live subscription");
+            return Ok(());
+        }
+        let Ok(Some(current)) = self.gateway.store.get_call(call).await else {
+            return Ok(());
+        };
+        let Some(sub) = self.subscriptions.get_mut(&call) else {
+            return Ok(());
+        };
+        if sub.last_status != Some(current.status) {
+            let previous = sub.last_status.replace(current.status);
+            self.send(ServerMessage::CallStatus {
+                call_id: call.to_string(),
+                status: current.status,
+                previous_status: previous,
+                reason: current.status_reason.clone(),
+                timestamp: current.updated_at,
+            })?;
+            if current.status.is_terminal() {
+                self.send(ServerMessage::completed(&current))?;
+                self.release(call);
+            }
+        }
+        Ok(())
+    }
+}

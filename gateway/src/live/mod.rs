@@ -1,0 +1,215 @@
+//! Live call updates over WebSocket: `GET /ws/calls/transcriptions?token=...`.
+//!
+//! Committed changes reach [`crate::events::Hub`]; one fan-out task routes each to the
+//! connections subscribed to its call, through a bounded queue per connection. Publishing never
+//! waits for a client: a connection whose queue is full is closed (1013) and resumes with
+//! `after_seq`. Turns carry the gateway's sequence numbers, so every connection can tell a gap
+//! (it then reads the missing turns from the store) from a repeat (skipped).
+
+mod connection;
+pub mod protocol;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use plugin_api::CallId;
+use poem::web::websocket::{WebSocket, WebSocketConfig};
+use poem::web::{Data, Query};
+use poem::{IntoResponse, Response, handler};
+use serde::Deserialize;
+use tokio::sync::{Notify, broadcast, mpsc};
+use tracing::{Instrument, debug, info_span, warn};
+
+use crate::auth::AuthError;
+use crate::events::CallUpdate;
+use crate::gateway::Gateway;
+
+/// What the fan-out hands a connection.
+#[derive(Debug, Clone)]
+pub(crate) enum Feed {
+    Update(CallUpdate),
+    /// Updates were lost upstream: re-read the subscribed calls from the store.
+    Resync,
+}
+
+struct Connection {
+    feed: mpsc::Sender<Feed>,
+    /// Tells the connection it fell behind and must close.
+    overflow: Arc<Notify>,
+}
+
+/// Who follows which call, and every open connection.
+#[derive(Default)]
+pub struct Live {
+    next_id: AtomicU64,
+    connections: Mutex<HashMap<u64, Connection>>,
+    calls: Mutex<HashMap<CallId, Vec<u64>>>,
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let open = self.connections.lock().map(|c| c.len()).unwrap_or(0);
+        f.debug_struct("Live").field("connections", &open).finish()
+    }
+}
+
+impl Live {
+    fn connect(&self, feed: mpsc::Sender<Feed>, overflow: Arc<Notify>) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut connections) = self.connections.lock() {
+            connections.insert(id, Connection { feed, overflow });
+        }
+        id
+    }
+
+    fn disconnect(&self, connection: u64, calls: impl IntoIterator<Item = CallId>) {
+        if let Ok(mut connections) = self.connections.lock() {
+            connections.remove(&connection);
+        }
+        for call in calls {
+            self.unsubscribe(connection, call);
+        }
+    }
+
+    fn subscribe(&self, connection: u64, call: CallId) {
+        if let Ok(mut calls) = self.calls.lock() {
+            let subscribers = calls.entry(call).or_default();
+            if !subscribers.contains(&connection) {
+                subscribers.push(connection);
+            }
+        }
+    }
+
+    fn unsubscribe(&self, connection: u64, call: CallId) {
+        if let Ok(mut calls) = self.calls.lock() {
+            if let Some(subscribers) = calls.get_mut(&call) {
+                subscribers.retain(|c| *c != connection);
+                if subscribers.is_empty() {
+                    calls.remove(&call);
+                }
+            }
+        }
+    }
+
+    /// Hands `feed` to `targets` without waiting; a full queue closes that connection.
+    fn deliver(&self, targets: &[u64], feed: &Feed) {
+        let Ok(mut connections) = self.connections.lock() else {
+            return;
+        };
+        for id in targets {
+            let Some(connection) = connections.get(id) else {
+                continue;
+            };
+            match connection.feed.try_send(feed.clone()) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    connection.overflow.notify_one();
+                    connections.remove(id);
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    connections.remove(id);
+                }
+            }
+        }
+    }
+
+    fn route(&self, update: CallUpdate) {
+        let call = match &update {
+            CallUpdate::Status { call_id, .. } | CallUpdate::PartialTurn { call_id, .. } => {
+                *call_id
+            }
+            CallUpdate::Turn(turn) => turn.call_id,
+            CallUpdate::Completed(call) => call.id,
+        };
+        let targets = match self.calls.lock() {
+            Ok(calls) => calls.get(&call).cloned().unwrap_or_default(),
+            Err(_) => return,
+        };
+        if !targets.is_empty() {
+            self.deliver(&targets, &Feed::Update(update));
+        }
+    }
+
+    fn resync_all(&self) {
+        let targets: Vec<u64> = match self.connections.lock() {
+            Ok(connections) => connections.keys().copied().collect(),
+            Err(_) => return,
+        };
+        self.deliver(&targets, &Feed::Resync);
+    }
+}
+
+/// Routes the hub's updates to subscribed connections until the hub closes.
+pub fn spawn_fanout(gateway: &Arc<Gateway>) -> tokio::task::JoinHandle<()> {
+    let mut updates = gateway.hub.subscribe();
+    let live = Arc::clone(&gateway.live);
+    tokio::spawn(
+        async move {
+            loop {
+                match updates.recv().await {
+                    Ok(update) => live.route(update),
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        warn!(
+                            missed,
+                            "live fan-out fell behind; subscribers resync from the store"
+                        );
+                        live.resync_all();
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        }
+        .instrument(info_span!(parent: None, "live_fanout")),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+/// `GET /ws/calls/transcriptions?token=<access token or API key>`: refused with 401 before the
+/// upgrade when the token is missing or invalid.
+#[handler]
+pub async fn transcriptions(
+    ws: WebSocket,
+    Query(query): Query<TokenQuery>,
+    gateway: Data<&Arc<Gateway>>,
+) -> Response {
+    let Some(token) = query.token.filter(|t| !t.is_empty()) else {
+        return unauthorized("the token query parameter is required");
+    };
+    let principal = match gateway.auth.authenticate(&gateway.store, &token).await {
+        Ok(principal) => principal,
+        Err(AuthError::Rejected(rejection)) => return unauthorized(&rejection.message),
+        Err(AuthError::Store(e)) => {
+            warn!(error = %e, "cannot check a live-stream token");
+            return poem::Error::from_status(poem::http::StatusCode::SERVICE_UNAVAILABLE)
+                .into_response();
+        }
+    };
+    let config = &gateway.settings.live;
+    let frame_cap = config.max_frame_bytes.saturating_mul(16).max(64 * 1024);
+    let gateway = Arc::clone(&gateway);
+    debug!(principal = %principal.name(), "live stream opened");
+    ws.config(
+        WebSocketConfig::default()
+            .max_message_size(Some(frame_cap))
+            .max_frame_size(Some(frame_cap)),
+    )
+    .on_upgrade(move |socket| connection::serve(gateway, socket, principal))
+    .into_response()
+}
+
+fn unauthorized(message: &str) -> Response {
+    let body = crate::http::error_json("unauthorized", message, None);
+    Response::builder()
+        .status(poem::http::StatusCode::UNAUTHORIZED)
+        .header(
+            poem::http::header::WWW_AUTHENTICATE,
+            "Bearer realm=\"voice-gateway\"",
+        )
+        .content_type("application/json")
+        .body(body.to_string())
+}

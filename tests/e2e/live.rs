@@ -1,0 +1,249 @@
+//! `GET /ws/calls/transcriptions`: the live call-update stream.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::harness::{TO, TestGateway, id_of, unique};
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(gw: &TestGateway, token: &str) -> Socket {
+    let url = format!(
+        "{}/ws/calls/transcriptions?token={token}",
+        gw.base.replacen("http://", "ws://", 1)
+    );
+    let (socket, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .expect("handshake");
+    socket
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::text(message.to_string()))
+        .await
+        .expect("send");
+}
+
+/// The next JSON frame (pings are skipped).
+async fn next(socket: &mut Socket) -> Value {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a frame in time")
+            .expect("the socket stays open")
+            .expect("a valid frame");
+        if let Message::Text(text) = frame {
+            return serde_json::from_str(&text).expect("JSON frame");
+        }
+    }
+}
+
+/// Frames until (and including) the first of type `until`.
+async fn frames_until(socket: &mut Socket, until: &str) -> Vec<Value> {
+    let mut frames = Vec::new();
+    loop {
+        let frame = next(socket).await;
+        let done = frame["type"] == until;
+        frames.push(frame);
+        if done {
+            return frames;
+        }
+    }
+}
+
+fn kinds(frames: &[Value]) -> Vec<String> {
+    frames
+        .iter()
+        .map(|f| f["type"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_whole_echo_call_streams_in_order() {
+    let gw = TestGateway::start().await;
+    let mut socket = connect(&gw, &gw.admin_key).await;
+    let call = gw
+        .create_call(json!({"to": TO, "provider": "slow", "variables": {"customer_name": "Ada"}}))
+        .await;
+    let id = id_of(&call);
+    send(&mut socket, json!({"subscribe": id, "after_seq": 0})).await;
+    let confirmed = next(&mut socket).await;
+    assert_eq!(confirmed["type"], "subscription_confirmed", "{confirmed}");
+    assert_eq!(confirmed["call_id"], id);
+    assert_eq!(confirmed["provider"], "slow");
+    let frames = frames_until(&mut socket, "call_completed").await;
+    let statuses: Vec<&str> = frames
+        .iter()
+        .filter(|f| f["type"] == "call_status")
+        .map(|f| f["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["ringing", "in_progress", "completed"],
+        "{frames:?}"
+    );
+    let seqs: Vec<i64> = frames
+        .iter()
+        .filter(|f| f["type"] == "transcription")
+        .map(|f| f["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    let kinds = kinds(&frames);
+    let completed_status = kinds.iter().rposition(|k| k == "call_status").unwrap();
+    assert_eq!(
+        completed_status,
+        kinds.len() - 2,
+        "call_status right before call_completed: {kinds:?}"
+    );
+    let last = frames.last().unwrap();
+    assert_eq!(last["call"]["status"], "completed");
+    assert!(last["call"]["summary"].is_string());
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn bad_tokens_are_refused_before_the_upgrade() {
+    let gw = TestGateway::start().await;
+    let base = gw.base.replacen("http://", "ws://", 1);
+    for url in [
+        format!("{base}/ws/calls/transcriptions"),
+        format!("{base}/ws/calls/transcriptions?token=nonsense"),
+        format!("{base}/ws/calls/transcriptions?token=vgk_unknown"),
+    ] {
+        match tokio_tungstenite::connect_async(url.as_str()).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 401, "{url}")
+            }
+            other => panic!("{url}: expected a refused upgrade, got {other:?}"),
+        }
+    }
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn errors_keep_the_connection_open() {
+    let gw = TestGateway::start().await;
+    let mut socket = connect(&gw, &gw.admin_key).await;
+    let cases = [
+        (Message::text("not json"), "INVALID_MESSAGE"),
+        (
+            Message::text(r#"{"subscribe":"x","surprise":1}"#),
+            "INVALID_MESSAGE",
+        ),
+        (Message::binary(vec![1, 2, 3]), "INVALID_MESSAGE"),
+        (
+            Message::text(format!(r#"{{"subscribe":"{}"}}"#, "a".repeat(5000))),
+            "INVALID_MESSAGE",
+        ),
+        (
+            Message::text(r#"{"subscribe":"has space"}"#),
+            "INVALID_IDENTIFIER",
+        ),
+        (
+            Message::text(format!(r#"{{"subscribe":"{}"}}"#, uuid::Uuid::now_v7())),
+            "CALL_NOT_FOUND",
+        ),
+        (
+            Message::text(r#"{"subscribe":"CA-unknown-sid"}"#),
+            "CALL_NOT_FOUND",
+        ),
+    ];
+    for (frame, code) in cases {
+        socket.send(frame).await.unwrap();
+        let error = next(&mut socket).await;
+        assert_eq!(error["type"], "error", "{error}");
+        assert_eq!(error["code"], code, "{error}");
+    }
+    // Still open and working.
+    let id = gw.create_call_on("frozen", TO).await;
+    send(&mut socket, json!({"subscribe": id})).await;
+    assert_eq!(next(&mut socket).await["type"], "subscription_confirmed");
+    send(&mut socket, json!({"unsubscribe": id})).await;
+    let unsubscribed = next(&mut socket).await;
+    assert_eq!(unsubscribed["type"], "unsubscribe_confirmed");
+    assert_eq!(unsubscribed["call_id"], id);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn vendor_ids_two_clients_two_calls_and_resume() {
+    let gw = TestGateway::start().await;
+    let first = gw
+        .create_call(json!({"to": TO, "provider": "frozen"}))
+        .await;
+    let second_id = gw.create_call_on("frozen", TO).await;
+    let first_id = id_of(&first);
+    let vendor_id = first["provider_call_id"].as_str().unwrap().to_owned();
+
+    let mut a = connect(&gw, &gw.admin_key).await;
+    let mut b = connect(&gw, &gw.admin_key).await;
+    send(&mut a, json!({"subscribe": vendor_id})).await;
+    let confirmed = next(&mut a).await;
+    assert_eq!(confirmed["call_id"], first_id, "{confirmed}");
+    send(&mut a, json!({"subscribe": second_id})).await;
+    next(&mut a).await;
+    send(&mut b, json!({"subscribe": first_id})).await;
+    next(&mut b).await;
+
+    let turn = |call: &str, n: u32| json!({"event_id": unique("t"), "call_id": call, "turn": {"speaker": "user", "text": format!("turn {n}")}});
+    gw.apply_webhook("frozen", &turn(&first_id, 1)).await;
+    gw.apply_webhook("frozen", &turn(&second_id, 1)).await;
+    for socket in [&mut a, &mut b] {
+        let frame = next(socket).await;
+        assert_eq!(
+            (frame["call_id"].as_str(), frame["seq"].as_i64()),
+            (Some(first_id.as_str()), Some(1))
+        );
+    }
+    let other = next(&mut a).await;
+    assert_eq!(other["call_id"], second_id);
+
+    // b drops; two turns land; b comes back with after_seq = 1 and gets exactly 2 and 3.
+    b.close(None).await.unwrap();
+    gw.apply_webhook("frozen", &turn(&first_id, 2)).await;
+    gw.apply_webhook("frozen", &turn(&first_id, 3)).await;
+    let mut b = connect(&gw, &gw.admin_key).await;
+    send(&mut b, json!({"subscribe": first_id, "after_seq": 1})).await;
+    assert_eq!(next(&mut b).await["type"], "subscription_confirmed");
+    let replayed: Vec<i64> = [next(&mut b).await, next(&mut b).await]
+        .iter()
+        .map(|f| f["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(replayed, [2, 3]);
+    gw.apply_webhook("frozen", &turn(&first_id, 4)).await;
+    assert_eq!(
+        next(&mut b).await["seq"],
+        4,
+        "no gap and no repeat at the seam"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn subscribing_to_an_ended_call_gets_its_end() {
+    let gw = TestGateway::start().await;
+    let id = gw.create_call_on("echo", TO).await;
+    gw.wait_for_status(&id, "completed").await;
+    let mut socket = connect(&gw, &gw.admin_key).await;
+    send(&mut socket, json!({"subscribe": id, "after_seq": 0})).await;
+    let frames = frames_until(&mut socket, "call_completed").await;
+    assert_eq!(
+        kinds(&frames),
+        [
+            "subscription_confirmed",
+            "transcription",
+            "transcription",
+            "transcription",
+            "call_status",
+            "call_completed"
+        ]
+    );
+    assert_eq!(frames[4]["status"], "completed");
+    assert_eq!(frames[4]["previous_status"], "in_progress");
+    gw.stop().await;
+}
