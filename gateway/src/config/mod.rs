@@ -142,8 +142,16 @@ impl Settings {
         let auth = section::<AuthConfig>(&table, "auth", &mut problems);
         let live = section::<LiveConfig>(&table, "live", &mut problems);
         for key in table.keys() {
-            if !["server", "log", "database", "gateway", "auth", "live", "providers"]
-                .contains(&key.as_str())
+            if ![
+                "server",
+                "log",
+                "database",
+                "gateway",
+                "auth",
+                "live",
+                "providers",
+            ]
+            .contains(&key.as_str())
             {
                 problems.push(Problem::new(key.as_str(), "unknown section"));
             }

@@ -294,7 +294,10 @@ impl LiveConfig {
             ));
         }
         if self.max_frame_bytes < 256 || self.ping_interval_secs == 0 {
-            problems.push(Problem::new("live", "max_frame_bytes must be at least 256 and ping_interval_secs positive"));
+            problems.push(Problem::new(
+                "live",
+                "max_frame_bytes must be at least 256 and ping_interval_secs positive",
+            ));
         }
     }
 }
