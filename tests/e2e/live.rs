@@ -247,3 +247,84 @@ async fn subscribing_to_an_ended_call_gets_its_end() {
     assert_eq!(frames[4]["previous_status"], "in_progress");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn an_expiring_token_ends_the_stream_with_1008() {
+    use voice_gateway::auth::tokens::JwtKeys;
+    let gw = TestGateway::start().await;
+    let user = json!({"username": "exp", "email": "exp@example.com", "password": "correct horse battery", "role": "viewer"});
+    let created = gw.post_json("/v1/users", &user).await;
+    created.expect_status(201);
+    let user_id = created.json()["id"].as_str().unwrap().to_owned();
+    let keys = JwtKeys::new(
+        crate::harness::JWT_SECRET.as_bytes(),
+        "voice-gateway",
+        "voice-gateway-api",
+    );
+    let short = keys.issue(&user_id, "viewer", 0, 2).unwrap();
+    let mut socket = connect(&gw, &short).await;
+    let error = next(&mut socket).await;
+    assert_eq!(error["code"], "TOKEN_EXPIRED", "{error}");
+    let close = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .unwrap();
+    match close {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1008),
+        other => panic!("expected a 1008 close, got {other:?}"),
+    }
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn subscriptions_per_connection_are_limited() {
+    let gw = TestGateway::start().await;
+    let mut socket = connect(&gw, &gw.admin_key).await;
+    for _ in 0..100 {
+        let id = gw.create_call_on("frozen", TO).await;
+        send(&mut socket, json!({"subscribe": id})).await;
+        assert_eq!(next(&mut socket).await["type"], "subscription_confirmed");
+    }
+    let one_more = gw.create_call_on("frozen", TO).await;
+    send(&mut socket, json!({"subscribe": one_more})).await;
+    let error = next(&mut socket).await;
+    assert_eq!(error["code"], "TOO_MANY_SUBSCRIPTIONS", "{error}");
+    assert_eq!(error["identifier"], one_more);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_delays_nobody() {
+    let gw = TestGateway::start().await;
+    let id = gw.create_call_on("frozen", TO).await;
+    let mut stalled = connect(&gw, &gw.admin_key).await;
+    send(&mut stalled, json!({"subscribe": id})).await;
+    let mut reader = connect(&gw, &gw.admin_key).await;
+    send(&mut reader, json!({"subscribe": id})).await;
+    assert_eq!(next(&mut reader).await["type"], "subscription_confirmed");
+    // The stalled client never reads again; the webhooks and the reading client carry on.
+    let turns = 300;
+    let reading = tokio::spawn(async move {
+        let mut seqs = Vec::new();
+        while seqs.len() < turns {
+            let frame = next(&mut reader).await;
+            seqs.push(frame["seq"].as_i64().unwrap());
+        }
+        seqs
+    });
+    let started = tokio::time::Instant::now();
+    for n in 0..turns {
+        let text = format!("turn {n} {}", "x".repeat(200));
+        let turn = json!({"speaker": "user", "text": text});
+        let body = json!({"event_id": unique("t"), "call_id": id, "turn": turn});
+        gw.apply_webhook("frozen", &body).await;
+    }
+    let seqs = reading.await.unwrap();
+    assert_eq!(
+        seqs,
+        (1..=turns as i64).collect::<Vec<_>>(),
+        "every turn, in order"
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+    drop(stalled);
+    gw.stop().await;
+}

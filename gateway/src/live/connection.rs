@@ -62,8 +62,15 @@ async fn write(
             biased;
             reason = &mut close => {
                 if let Ok((code, text)) = reason {
-                    // A stalled client may never read it: bounded.
-                    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some((code, text))))).await;
+                    // What was queued before the close (e.g. the TOKEN_EXPIRED error) goes first;
+                    // a stalled client may never read any of it, so all of it is bounded.
+                    let flush = async {
+                        while let Ok(frame) = frames.try_recv() {
+                            sink.send(frame).await?;
+                        }
+                        sink.send(Message::Close(Some((code, text)))).await
+                    };
+                    let _ = tokio::time::timeout(Duration::from_secs(1), flush).await;
                 }
                 break;
             }
