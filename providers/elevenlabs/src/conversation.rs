@@ -31,13 +31,22 @@ pub(crate) fn correlation(data: &Object) -> Correlation {
 }
 
 /// Telephony ids of `metadata.phone_call`: the call SID (Twilio, or Exotel when the call went
-/// through Exotel), the media stream SID and the SIP call id.
+/// through Exotel), the media stream SID, and for SIP trunks the SIP call id (`call_sid`, which
+/// the SDK requires there, or `call_id`).
 fn telephony_ids(phone_call: Option<&Object>) -> TelephonyIds {
-    let prefix = match text(phone_call, "type") {
-        Some("exotel") => "exotel",
-        _ => "twilio",
-    };
+    let kind = text(phone_call, "type");
     let mut ids = TelephonyIds::default();
+    if kind == Some("sip_trunking") {
+        if let Some(id) = text(phone_call, "call_sid").or_else(|| text(phone_call, "call_id")) {
+            ids = ids.with("sip_call_id", id);
+        }
+        return ids;
+    }
+    let prefix = if kind == Some("exotel") {
+        "exotel"
+    } else {
+        "twilio"
+    };
     if let Some(sid) = text(phone_call, "call_sid") {
         ids = ids.with(&format!("{prefix}_call_sid"), sid);
     }
