@@ -23,8 +23,25 @@ const BATCH: u32 = 100;
 /// Longest wait before a call whose fetch keeps failing is tried again.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
-/// Fetches one call from its vendor and applies what the vendor says.
+/// Fetches one call from its vendor and applies what the vendor says. A fetch that discovers
+/// the vendor's id (e.g. after a create that timed out) is followed by one fetch of the call
+/// itself.
 pub async fn refresh(gateway: &Arc<Gateway>, id: CallId) -> Result<Call, DispatchError> {
+    let knew_vendor_id = gateway
+        .store
+        .get_call(id)
+        .await?
+        .ok_or(DispatchError::CallNotFound)?
+        .provider_call_id
+        .is_some();
+    let call = fetch_once(gateway, id).await?;
+    if !knew_vendor_id && call.provider_call_id.is_some() && !call.status.is_terminal() {
+        return fetch_once(gateway, id).await;
+    }
+    Ok(call)
+}
+
+async fn fetch_once(gateway: &Arc<Gateway>, id: CallId) -> Result<Call, DispatchError> {
     let handle = gateway
         .store
         .call_handle(id)
@@ -38,14 +55,18 @@ pub async fn refresh(gateway: &Arc<Gateway>, id: CallId) -> Result<Call, Dispatc
     let instance = gateway
         .provider(&call.provider)
         .ok_or_else(|| DispatchError::UnknownProvider(call.provider.clone()))?;
-    let unsupported = || DispatchError::Unsupported(instance.name.clone(), "fetch calls");
-    if !instance.provider.manifest().capabilities.fetch_call || handle.provider_call_id.is_none() {
-        return Err(unsupported());
+    if !instance.provider.manifest().capabilities.fetch_call {
+        return Err(DispatchError::Unsupported(
+            instance.name.clone(),
+            "fetch calls",
+        ));
     }
-    let outbound = instance
-        .provider
-        .build_fetch_call(&handle)
-        .map_err(|_| unsupported())?;
+    let outbound = instance.provider.build_fetch_call(&handle).map_err(|e| {
+        DispatchError::ProviderRejected {
+            call_id: id,
+            message: e.to_string(),
+        }
+    })?;
     let response = dispatch::execute_once(gateway, instance, outbound)
         .await
         .map_err(|message| DispatchError::ProviderRejected {

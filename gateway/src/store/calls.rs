@@ -202,8 +202,9 @@ impl Store {
     }
 
     /// The call's stored transcript, in sequence order, optionally only after `after_seq`.
-    /// Calls not yet ended, with a vendor id, of the given providers, whose last change is older
-    /// than `before`: the candidates for reconciliation, stalest first.
+    /// Calls not yet ended, of the given providers, whose last change is older than `before`: the
+    /// candidates for reconciliation, stalest first. Calls without a vendor id are included: the
+    /// provider may find them by the gateway's id.
     pub async fn stale_calls(
         &self,
         providers: &[String],
@@ -215,7 +216,7 @@ impl Store {
         }
         let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
             "SELECT id FROM calls WHERE status IN ('queued', 'initiating', 'ringing', 'in_progress') \
-             AND provider_call_id IS NOT NULL AND updated_at < ",
+             AND updated_at < ",
         );
         query.push_bind(ts(before)).push(" AND provider IN (");
         let mut names = query.separated(", ");

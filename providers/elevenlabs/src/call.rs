@@ -208,27 +208,51 @@ fn path_segment(raw: &str) -> String {
 }
 
 /// `GET /v1/convai/conversations/{conversation_id}`.
+/// Fetching a call: its conversation, or, when the create answer never gave the
+/// `conversation_id` (e.g. it timed out), a lookup of the conversation by the gateway's id, which
+/// the call carries as `user_id` (`GET /v1/convai/conversations?user_id=...`).
 pub(crate) fn build_fetch_call(
     config: &Config,
     call: &CallHandle,
 ) -> Result<HttpRequest, ProviderError> {
-    let conversation_id = set(call.provider_call_id.as_deref()).ok_or_else(|| {
-        ProviderError::InvalidRequest(
-            "the call has no ElevenLabs conversation_id to fetch".to_owned(),
-        )
-    })?;
-    Ok(HttpRequest {
-        method: Method::Get,
-        url: format!(
+    let url = match set(call.provider_call_id.as_deref()) {
+        Some(conversation_id) => format!(
             "{}/v1/convai/conversations/{}",
             config.base_url,
             path_segment(conversation_id)
         ),
+        None => format!(
+            "{}/v1/convai/conversations?user_id={}&page_size=1",
+            config.base_url, call.call_id
+        ),
+    };
+    Ok(HttpRequest {
+        method: Method::Get,
+        url,
         headers: Headers::new()
             .with(API_KEY_HEADER, config.api_key.clone())
             .with("accept", "application/json"),
         body: None,
     })
+}
+
+/// Reads the answer to a lookup by `user_id`: the conversation's id, so the next fetch can read
+/// the whole conversation. No conversation (yet): nothing is known.
+fn parse_conversation_lookup(data: &Map<String, Value>) -> Vec<CallEvent> {
+    let found = data
+        .get("conversations")
+        .and_then(Value::as_array)
+        .and_then(|list| list.first())
+        .and_then(Value::as_object)
+        .and_then(|first| text(Some(first), "conversation_id"));
+    found
+        .map(|conversation_id| {
+            vec![CallEvent::Details(plugin_api::CallDetails {
+                provider_call_id: Some(conversation_id.to_owned()),
+                ..plugin_api::CallDetails::default()
+            })]
+        })
+        .unwrap_or_default()
 }
 
 /// Reads a fetched conversation into the same events its `post_call_transcription` webhook
@@ -260,6 +284,9 @@ pub(crate) fn parse_fetch_call_response(
             response.status
         )));
     };
+    if set(call.provider_call_id.as_deref()).is_none() {
+        return Ok(parse_conversation_lookup(&data));
+    }
     let expected = call.provider_call_id.as_deref();
     match text(Some(&data), "conversation_id") {
         Some(id) if Some(id) != expected => {
@@ -581,10 +608,39 @@ mod tests {
             odd.url
         );
 
+        // Without a conversation_id, the conversation is looked up by the gateway's id.
+        let lookup = handle(None);
+        let Ok(Outbound::Http(by_user)) = provider(json!({})).build_fetch_call(&lookup) else {
+            panic!("a call without a conversation_id is looked up by user_id")
+        };
+        assert_eq!(
+            by_user.url,
+            format!(
+                "https://api.elevenlabs.io/v1/convai/conversations?user_id={}&page_size=1",
+                lookup.call_id
+            )
+        );
+    }
+
+    #[test]
+    fn a_lookup_by_user_id_finds_the_conversation() {
+        let lookup = handle(None);
+        let found = answer(
+            200,
+            r#"{"conversations":[{"conversation_id":"conv_found","status":"done"}],"has_more":false}"#,
+        );
+        let events = provider(json!({}))
+            .parse_fetch_call_response(&lookup, &found)
+            .unwrap();
         assert!(matches!(
-            provider(json!({})).build_fetch_call(&handle(None)),
-            Err(ProviderError::InvalidRequest(_))
+            &events[..],
+            [CallEvent::Details(d)] if d.provider_call_id.as_deref() == Some("conv_found")
         ));
+        let none = answer(200, r#"{"conversations":[],"has_more":false}"#);
+        let events = provider(json!({}))
+            .parse_fetch_call_response(&lookup, &none)
+            .unwrap();
+        assert!(events.is_empty(), "nothing known yet");
     }
 
     #[test]
