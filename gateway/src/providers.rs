@@ -26,6 +26,7 @@ impl Registry {
         let mut registry = Self::default();
         registry.register(Arc::new(echo_provider::EchoFactory));
         registry.register(Arc::new(elevenlabs_provider::ElevenLabsFactory));
+        registry.register(Arc::new(vapi_provider::VapiFactory));
         registry
     }
 
