@@ -101,6 +101,15 @@ EXPECTED_FAILURES: Dict[str, Tuple[str, List[str]]] = {}
 # or "python-name <path>", as the FAIL line prints it. An entry that matches no finding (of a fixture
 # that validates) is stale and FAILS.
 LENIENT: Dict[str, Dict[str, str]] = {
+    "vapi/message_end_of_call_report.json": {
+        "unknown-key message.durationSeconds": "VAPI sends it (the vendor file's sample has it); SDK 3.0.0 does not declare it",
+    },
+    "vapi/message_end_of_call_report_minimal.json": {
+        "unknown-enum message.endedReason": "deliberate: an endedReason the SDK does not know yet",
+    },
+    "vapi/message_status_update_ended_unknown_reason.json": {
+        "unknown-enum message.endedReason": "deliberate: an error-family endedReason the SDK does not know yet",
+    },
     "elevenlabs/webhook_post_call_transcription_unknown_enums.json": {
         "unknown-enum data.status": "deliberate: a conversation status the SDK does not know yet",
         "unknown-enum data.transcript[0].role": "deliberate: a transcript role the SDK does not know yet",
