@@ -79,6 +79,8 @@ pub enum DispatchError {
     CallNotFound,
     #[error("the call has already ended ({0})")]
     CallEnded(CallStatus),
+    #[error("{0}")]
+    NotPossible(String),
     #[error("the provider refused: {message}")]
     ProviderRejected { call_id: CallId, message: String },
     #[error("the provider cannot place this call: {message}")]
@@ -386,7 +388,10 @@ pub async fn hangup(gateway: &Arc<Gateway>, id: CallId) -> Result<Call, Dispatch
     let outbound = instance
         .provider
         .build_hangup(&handle)
-        .map_err(|_| unsupported())?;
+        .map_err(|e| match e {
+            plugin_api::ProviderError::Unsupported(_) => unsupported(),
+            other => DispatchError::NotPossible(other.to_string()),
+        })?;
     let span = info_span!("call", call_id = %id, provider = %instance.name);
     let (response, scheduled) = execute(gateway, instance, outbound)
         .instrument(span)
@@ -401,6 +406,7 @@ pub async fn hangup(gateway: &Arc<Gateway>, id: CallId) -> Result<Call, Dispatch
         )?;
     match instance.provider.parse_hangup_response(&handle, &response) {
         HangupOutcome::Accepted => {
+            gateway.store.mark_hangup_requested(id).await?;
             schedule(gateway, &instance.name, id, scheduled);
             Ok(call)
         }
@@ -455,7 +461,8 @@ fn method(method: Method) -> reqwest::Method {
     }
 }
 
-/// Sends one request with a timeout. Header values are never logged: they carry credentials.
+/// Sends one request with a timeout. Header values and URLs never reach logs or error messages:
+/// they may carry credentials (e.g. a call's control URL).
 async fn send(
     client: &reqwest::Client,
     request: HttpRequest,
@@ -473,9 +480,9 @@ async fn send(
     let started = std::time::Instant::now();
     let response = builder.send().await.map_err(|e| {
         if e.is_connect() || e.is_builder() {
-            SendError::NotSent(format!("could not reach the provider: {e}"))
+            SendError::NotSent(format!("could not reach the provider: {}", e.without_url()))
         } else {
-            SendError::Unknown(format!("no answer from the provider: {e}"))
+            SendError::Unknown(format!("no answer from the provider: {}", e.without_url()))
         }
     })?;
     let status = response.status().as_u16();
@@ -490,10 +497,12 @@ async fn send(
             })
             .collect(),
     );
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| SendError::Unknown(format!("the provider's answer broke off: {e}")))?;
+    let body = response.bytes().await.map_err(|e| {
+        SendError::Unknown(format!(
+            "the provider's answer broke off: {}",
+            e.without_url()
+        ))
+    })?;
     info!(
         status,
         elapsed_ms = started.elapsed().as_millis() as u64,

@@ -30,7 +30,8 @@ pub struct CallRequest {
 }
 
 /// What the gateway knows of a placed call when it asks a provider about it (hang-up, fetch).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `Debug` leaves out `provider_data`, which may hold credentials.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallHandle {
     pub call_id: CallId,
     pub provider_call_id: Option<String>,
@@ -38,6 +39,21 @@ pub struct CallHandle {
     pub status: CallStatus,
     /// The opaque data the provider returned when the call was accepted (e.g. a control URL).
     pub provider_data: Option<Value>,
+}
+
+impl fmt::Debug for CallHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallHandle")
+            .field("call_id", &self.call_id)
+            .field("provider_call_id", &self.provider_call_id)
+            .field("telephony_ids", &self.telephony_ids)
+            .field("status", &self.status)
+            .field(
+                "provider_data",
+                &self.provider_data.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
 }
 
 /// Telephony-level ids of a call, by name (`twilio_call_sid`, `sip_call_id`, ...).

@@ -177,8 +177,8 @@ pub struct ScheduledWebhook {
     pub body: Vec<u8>,
 }
 
-/// A vendor accepted a call.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// A vendor accepted a call. `Debug` leaves out `provider_data`, which may hold credentials.
+#[derive(Clone, PartialEq, Default)]
 pub struct Acceptance {
     /// The vendor's call id, if its answer carries one.
     pub provider_call_id: Option<String>,
@@ -188,6 +188,20 @@ pub struct Acceptance {
     /// Data the provider needs later (e.g. a control URL for hang-up). Stored, never returned by
     /// the API and never logged: treat it as a secret.
     pub provider_data: Option<Value>,
+}
+
+impl std::fmt::Debug for Acceptance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Acceptance")
+            .field("provider_call_id", &self.provider_call_id)
+            .field("telephony_ids", &self.telephony_ids)
+            .field("status", &self.status)
+            .field(
+                "provider_data",
+                &self.provider_data.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
 }
 
 /// The vendor's answer to a request to place a call.

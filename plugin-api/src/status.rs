@@ -30,7 +30,7 @@ pub enum CallStatus {
     NoAnswer,
     /// The line was busy.
     Busy,
-    /// The call was canceled before it was answered.
+    /// The call was canceled before it was answered, or hung up through the gateway's API.
     Canceled,
 }
 

@@ -710,7 +710,9 @@ impl CallsApi {
     /// Hang up a call.
     ///
     /// 202 once the provider was asked; the call's status changes when the provider reports the
-    /// end. 409 when the call has already ended or its provider cannot hang up.
+    /// end, and a call that then ends normally is recorded as `canceled` (end reason kept). 409
+    /// when the call has already ended or its provider cannot hang up (e.g. the vendor gave no
+    /// way to control the call).
     #[oai(
         path = "/calls/:id/hangup",
         method = "post",

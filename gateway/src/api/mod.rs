@@ -281,6 +281,9 @@ impl From<DispatchError> for ApiError {
             DispatchError::CallEnded(_) => {
                 ApiError::new(StatusCode::CONFLICT, "call_ended", message)
             }
+            DispatchError::NotPossible(_) => {
+                ApiError::new(StatusCode::CONFLICT, "not_possible", message)
+            }
             DispatchError::ProviderRejected { call_id, message } => Self::build(
                 StatusCode::BAD_GATEWAY,
                 "provider_rejected",

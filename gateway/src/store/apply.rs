@@ -105,13 +105,28 @@ pub(super) async fn apply(
     if context.recording_path.is_some() && applied.call.recording_url.is_none() {
         applied.call.recording_url = Some(format!("/v1/calls/{}/recording", applied.call.id));
     }
-    let mut last_seq: i64 = sqlx::query("SELECT last_seq FROM calls WHERE id = ?")
-        .bind(applied.call.id.to_string())
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("last_seq")?;
+    let row = sqlx::query(
+        "SELECT last_seq, hangup_requested_at IS NOT NULL AS hung_up FROM calls WHERE id = ?",
+    )
+    .bind(applied.call.id.to_string())
+    .fetch_one(&mut *conn)
+    .await?;
+    let mut last_seq: i64 = row.try_get("last_seq")?;
+    let hung_up: bool = row.try_get("hung_up")?;
     for event in events {
         match event {
+            CallEvent::Status(update) if hung_up && update.status == CallStatus::Completed => {
+                // Ended normally after the API asked to hang up: the caller canceled it.
+                let canceled = StatusUpdate {
+                    status: CallStatus::Canceled,
+                    reason: update
+                        .reason
+                        .clone()
+                        .or(Some("hangup_requested".to_owned())),
+                    ..update.clone()
+                };
+                apply_status(conn, &mut applied, &canceled, source, now).await?
+            }
             CallEvent::Status(update) => {
                 apply_status(conn, &mut applied, update, source, now).await?
             }

@@ -270,6 +270,19 @@ impl Store {
             .transpose()
     }
 
+    /// Notes that the API asked the provider to hang up: a call that then ends normally is
+    /// recorded as `canceled`.
+    pub async fn mark_hangup_requested(&self, id: CallId) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE calls SET hangup_requested_at = COALESCE(hangup_requested_at, ?) WHERE id = ?",
+        )
+        .bind(ts(Utc::now()))
+        .bind(id.to_string())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
     /// Where the call's recording is stored, if it has one.
     pub async fn recording_path(&self, id: CallId) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT recording_path FROM calls WHERE id = ?")
