@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use plugin_api::{CallEvent, CallId, Headers, ParsedWebhook, Verification, WebhookRequest};
+use plugin_api::{
+    CallEvent, CallId, Headers, ParsedWebhook, Verification, WebhookError, WebhookRequest,
+};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tracing::{info, warn};
@@ -40,6 +42,9 @@ pub enum IngestError {
     Store(#[from] StoreError),
     #[error("cannot store the recording: {0}")]
     Recording(#[source] std::io::Error),
+    /// The provider failed to handle the webhook (e.g. a plugin panicked): not the sender's fault.
+    #[error("the provider failed to handle this webhook: {0}")]
+    ProviderFailed(String),
 }
 
 /// What became of an accepted webhook.
@@ -88,16 +93,25 @@ fn receipt_headers(headers: &Headers) -> Vec<(String, String)> {
         .collect()
 }
 
-fn new_receipt(gateway: &Gateway, delivery: &Delivery, received_at: DateTime<Utc>) -> NewReceipt {
+/// The receipt of a delivery, before its outcome is known. Its body is what the provider lets
+/// be stored (credentials removed), cut at the configured limit.
+fn new_receipt(
+    gateway: &Gateway,
+    instance: &ProviderInstance,
+    delivery: &Delivery,
+    received_at: DateTime<Utc>,
+) -> NewReceipt {
     let limit =
         usize::try_from(gateway.settings.gateway.receipt_body_limit_bytes).unwrap_or(usize::MAX);
+    let redacted = instance.provider.redact_webhook_body(&delivery.body);
+    let body = redacted.as_deref().unwrap_or(&delivery.body);
     NewReceipt {
         id: uuid::Uuid::now_v7().to_string(),
         provider: delivery.provider.clone(),
         topic: delivery.topic.clone(),
         received_at,
         headers: receipt_headers(&delivery.headers),
-        body: delivery.body[..delivery.body.len().min(limit)].to_vec(),
+        body: body[..body.len().min(limit)].to_vec(),
         body_size: delivery.body.len(),
         signature: SignatureVerdict::Invalid,
         event_type: None,
@@ -109,7 +123,7 @@ fn verify<'a>(
     instance: &'a ProviderInstance,
     delivery: &'a Delivery,
     now: DateTime<Utc>,
-) -> Result<Verified<'a>, String> {
+) -> Result<Verified<'a>, IngestError> {
     let request = WebhookRequest {
         topic: delivery.topic.as_deref(),
         headers: &delivery.headers,
@@ -118,7 +132,8 @@ fn verify<'a>(
     let verdict = match instance.provider.verify_webhook(&request, now) {
         Verification::Verified => SignatureVerdict::Verified,
         Verification::Unsigned => SignatureVerdict::Unsigned,
-        Verification::Rejected(reason) => return Err(reason),
+        Verification::Rejected(reason) => return Err(IngestError::BadSignature(reason)),
+        Verification::Error(reason) => return Err(IngestError::ProviderFailed(reason)),
     };
     Ok(Verified {
         instance,
@@ -127,12 +142,15 @@ fn verify<'a>(
     })
 }
 
-fn parse(verified: &Verified<'_>) -> Result<ParsedWebhook, String> {
+fn parse(verified: &Verified<'_>) -> Result<ParsedWebhook, IngestError> {
     verified
         .instance
         .provider
         .parse_webhook(&verified.request)
-        .map_err(|e| e.to_string())
+        .map_err(|e| match e {
+            WebhookError::Plugin(reason) => IngestError::ProviderFailed(reason),
+            other => IngestError::Malformed(other.to_string()),
+        })
 }
 
 /// A delivery without its own id is identified by its bytes.
@@ -186,29 +204,25 @@ pub async fn ingest(gateway: &Arc<Gateway>, delivery: Delivery) -> Result<Ingest
         .provider(&delivery.provider)
         .ok_or_else(|| IngestError::UnknownProvider(delivery.provider.clone()))?;
     let now = Utc::now();
-    let mut receipt = new_receipt(gateway, &delivery, now);
+    let mut receipt = new_receipt(gateway, instance, &delivery, now);
 
-    let verified = match verify(instance, &delivery, now) {
-        Ok(verified) => verified,
-        Err(reason) => {
-            warn!(%reason, "webhook signature rejected");
-            gateway
-                .store
-                .record_rejected_receipt(&receipt, &reason)
-                .await?;
-            return Err(IngestError::BadSignature(reason));
+    // Refused webhooks are stored too, with why: the receipt is the audit trail.
+    let checked = match verify(instance, &delivery, now) {
+        Ok(verified) => {
+            receipt.signature = verified.verdict;
+            parse(&verified)
         }
+        Err(error) => Err(error),
     };
-    receipt.signature = verified.verdict;
-    let parsed = match parse(&verified) {
+    let parsed = match checked {
         Ok(parsed) => parsed,
-        Err(reason) => {
-            warn!(%reason, "malformed webhook");
+        Err(error) => {
+            warn!(%error, "webhook refused");
             gateway
                 .store
-                .record_rejected_receipt(&receipt, &reason)
+                .record_rejected_receipt(&receipt, &error.to_string())
                 .await?;
-            return Err(IngestError::Malformed(reason));
+            return Err(error);
         }
     };
     receipt.event_type = Some(parsed.event_type.clone());
@@ -250,7 +264,9 @@ pub async fn ingest(gateway: &Arc<Gateway>, delivery: Delivery) -> Result<Ingest
     if let Some(applied) = &applied {
         gateway.hub.publish(applied);
     }
-    if outcome == ReceiptOutcome::UnknownCall {
+    // A message the vendor expects an answer to gets it even for a call this gateway does not
+    // know (e.g. VAPI's inbound assistant-request); its receipt says unknown_call all the same.
+    if outcome == ReceiptOutcome::UnknownCall && parsed.reply.is_none() {
         return Err(IngestError::UnknownCall {
             receipt_id: receipt.id,
         });

@@ -142,6 +142,15 @@ fn ingest_error(e: IngestError) -> Response {
             "storage unavailable; retry later",
             None,
         ),
+        IngestError::ProviderFailed(reason) => {
+            warn!(%reason, "provider failed on a webhook");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "provider_failed",
+                &message,
+                None,
+            )
+        }
         IngestError::Recording(io) => {
             warn!(error = %io, "recording not stored");
             error(

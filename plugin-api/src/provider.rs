@@ -112,11 +112,14 @@ impl Environment {
 }
 
 /// What a provider is told about where it runs when it is built from its config.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderContext {
     /// The instance name from config (`[providers.<name>]`), used in webhook URLs and API requests.
     pub name: String,
     pub environment: Environment,
+    /// The folder of the config file, for paths in config (e.g. a plugin library's `path`).
+    #[serde(default)]
+    pub config_dir: Option<String>,
 }
 
 /// A problem in a provider's config, with the key it concerns (relative to the provider's table).
@@ -149,7 +152,8 @@ pub trait ProviderFactory: Send + Sync {
 }
 
 /// How a provider carries out an outbound operation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Outbound {
     /// Send this request to the vendor and hand the response to the matching `parse_*` method.
     Http(HttpRequest),
@@ -158,7 +162,7 @@ pub enum Outbound {
 }
 
 /// The answer of a provider that needs no network.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LocalOutcome {
     /// Handed to the matching `parse_*` method as if the vendor had sent it.
     pub response: HttpResponse,
@@ -169,7 +173,7 @@ pub struct LocalOutcome {
 }
 
 /// A webhook to deliver to the provider's own endpoint after a delay.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScheduledWebhook {
     pub delay: Duration,
     pub topic: Option<String>,
@@ -178,7 +182,7 @@ pub struct ScheduledWebhook {
 }
 
 /// A vendor accepted a call. `Debug` leaves out `provider_data`, which may hold credentials.
-#[derive(Clone, PartialEq, Default)]
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Acceptance {
     /// The vendor's call id, if its answer carries one.
     pub provider_call_id: Option<String>,
@@ -205,7 +209,8 @@ impl std::fmt::Debug for Acceptance {
 }
 
 /// The vendor's answer to a request to place a call.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CreateCallOutcome {
     Accepted(Acceptance),
     /// The vendor refused. `retryable` is true only where the vendor cannot have acted on the
@@ -222,7 +227,8 @@ pub enum CreateCallOutcome {
 }
 
 /// The vendor's answer to a hang-up request.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum HangupOutcome {
     Accepted,
     Rejected { message: String },
@@ -248,10 +254,12 @@ pub enum Verification {
     Unsigned,
     /// Refuse the webhook; the reason is recorded and returned to the sender.
     Rejected(String),
+    /// The check itself failed (e.g. a provider plugin panicked): a server error, worth retrying.
+    Error(String),
 }
 
 /// A webhook, parsed into normalized events.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ParsedWebhook {
     /// The vendor's event type, for the receipt (`status-update`, `post_call_transcription`, ...).
     pub event_type: String,
@@ -267,10 +275,14 @@ pub struct ParsedWebhook {
 }
 
 /// Errors of a provider operation.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ProviderError {
     #[error("this provider does not support {0}")]
-    Unsupported(&'static str),
+    Unsupported(String),
+    /// A dynamically loaded provider failed (panicked or answered malformed data).
+    #[error("provider plugin failed: {0}")]
+    Plugin(String),
     #[error("invalid request for this provider: {0}")]
     InvalidRequest(String),
     /// The vendor answered with an error; `retryable` if asking again later may succeed (429,
@@ -284,12 +296,16 @@ pub enum ProviderError {
 }
 
 /// Why a webhook body could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum WebhookError {
     #[error("malformed webhook: {0}")]
     Malformed(String),
     #[error("unknown webhook topic '{0}'")]
     UnknownTopic(String),
+    /// A dynamically loaded provider failed (panicked or answered malformed data).
+    #[error("provider plugin failed: {0}")]
+    Plugin(String),
 }
 
 /// A voice provider, as a pure translator between the normalized model and a vendor's wire
@@ -390,6 +406,13 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// The webhook body as it may be stored in the receipt (and shown by the API): providers
+    /// whose vendors put credentials in webhooks (e.g. a call's control URL) return a copy
+    /// without them. `None` stores the body as received.
+    fn redact_webhook_body(&self, _body: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+
     /// Things about this instance's config an operator should know (e.g. unsigned webhooks
     /// allowed); the gateway logs them as warnings at startup.
     fn startup_warnings(&self) -> Vec<String> {
@@ -421,7 +444,7 @@ pub trait Provider: Send + Sync {
 
     /// Describes how to end a running call.
     fn build_hangup(&self, _call: &CallHandle) -> Result<Outbound, ProviderError> {
-        Err(ProviderError::Unsupported("hang-up"))
+        Err(ProviderError::Unsupported("hang-up".into()))
     }
 
     fn parse_hangup_response(&self, _call: &CallHandle, response: &HttpResponse) -> HangupOutcome {
@@ -436,7 +459,7 @@ pub trait Provider: Send + Sync {
 
     /// Describes how to fetch a call's current state from the vendor.
     fn build_fetch_call(&self, _call: &CallHandle) -> Result<Outbound, ProviderError> {
-        Err(ProviderError::Unsupported("fetching a call"))
+        Err(ProviderError::Unsupported("fetching a call".into()))
     }
 
     fn parse_fetch_call_response(
@@ -444,6 +467,6 @@ pub trait Provider: Send + Sync {
         _call: &CallHandle,
         _response: &HttpResponse,
     ) -> Result<Vec<CallEvent>, ProviderError> {
-        Err(ProviderError::Unsupported("fetching a call"))
+        Err(ProviderError::Unsupported("fetching a call".into()))
     }
 }

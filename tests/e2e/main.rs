@@ -12,5 +12,6 @@ mod errors;
 mod harness;
 mod live;
 mod mock_vendor;
+mod vapi;
 mod webhooks;
 mod websocket;

@@ -157,7 +157,12 @@ impl Settings {
             }
         }
         let environment = log.as_ref().map(|l| l.environment).unwrap_or_default();
-        let (providers, declared) = build_providers(&table, registry, environment, &mut problems);
+        let config_dir = source
+            .as_ref()
+            .and_then(|path| path.parent())
+            .map(|dir| dir.display().to_string());
+        let (providers, declared) =
+            build_providers(&table, registry, environment, config_dir, &mut problems);
 
         // Check every section that parsed, so one broken section does not hide the others' problems.
         if let Some(server) = &server {
@@ -280,6 +285,7 @@ fn build_providers(
     table: &Table,
     registry: &Registry,
     environment: plugin_api::Environment,
+    config_dir: Option<String>,
     problems: &mut Vec<Problem>,
 ) -> (BTreeMap<String, ProviderInstance>, Vec<String>) {
     let mut instances = BTreeMap::new();
@@ -376,6 +382,7 @@ fn build_providers(
         let context = ProviderContext {
             name: name.clone(),
             environment,
+            config_dir: config_dir.clone(),
         };
         match factory.validate_config(&context, &serde_json::Value::Object(json)) {
             Ok(provider) => {

@@ -366,6 +366,7 @@ mod tests {
         let context = ProviderContext {
             name: "echo".into(),
             environment: Default::default(),
+            config_dir: None,
         };
         assert!(EchoFactory.validate_config(&context, &json!({})).is_ok());
         let problems = EchoFactory

@@ -384,6 +384,7 @@ mod tests {
         ProviderContext {
             name: "eleven".into(),
             environment,
+            config_dir: None,
         }
     }
 

@@ -437,7 +437,7 @@ mod tests {
         let handle = crate::test_support::handle(Some("conv_abc123"));
         assert_eq!(
             provider.build_hangup(&handle),
-            Err(ProviderError::Unsupported("hang-up"))
+            Err(ProviderError::Unsupported("hang-up".into()))
         );
     }
 }

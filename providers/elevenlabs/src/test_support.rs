@@ -25,6 +25,7 @@ pub(crate) fn context(environment: Environment) -> ProviderContext {
     ProviderContext {
         name: "eleven".into(),
         environment,
+        config_dir: None,
     }
 }
 

@@ -453,6 +453,7 @@ mod tests {
         ProviderContext {
             name: "vapi".into(),
             environment,
+            config_dir: None,
         }
     }
 

@@ -278,6 +278,23 @@ impl Provider for VapiProvider {
         Some(WEBHOOK_MAX_BODY_BYTES)
     }
 
+    /// Server messages carry the call with its `monitor` URLs (`controlUrl` ends or steers the
+    /// call, `listenUrl` streams its audio): stored receipts keep neither.
+    fn redact_webhook_body(&self, body: &[u8]) -> Option<Vec<u8>> {
+        let mut envelope: Value = serde_json::from_slice(body).ok()?;
+        let monitor = envelope
+            .pointer_mut("/message/call/monitor")?
+            .as_object_mut()?;
+        let mut changed = false;
+        for (_, url) in monitor.iter_mut().filter(|(key, _)| key.ends_with("Url")) {
+            *url = Value::String("[redacted]".to_owned());
+            changed = true;
+        }
+        changed
+            .then(|| serde_json::to_vec(&envelope).ok())
+            .flatten()
+    }
+
     fn startup_warnings(&self) -> Vec<String> {
         self.config.startup_warnings()
     }
@@ -486,6 +503,37 @@ mod tests {
         assert!(
             !shown.contains(crate::test_support::WEBHOOK_SECRET),
             "{shown}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use serde_json::{Value, json};
+
+    #[test]
+    fn stored_messages_lose_the_monitor_urls() {
+        let provider = crate::test_support::provider(json!({}));
+        let body = json!({"message": {"type": "status-update", "status": "ringing", "call": {
+            "id": "c1", "monitor": {"controlUrl": "https://control.example/secret", "listenUrl": "wss://listen.example/secret"}}}});
+        let stored = provider
+            .redact_webhook_body(body.to_string().as_bytes())
+            .unwrap();
+        let stored: Value = serde_json::from_slice(&stored).unwrap();
+        assert_eq!(
+            stored["message"]["call"]["monitor"]["controlUrl"],
+            "[redacted]"
+        );
+        assert_eq!(
+            stored["message"]["call"]["monitor"]["listenUrl"],
+            "[redacted]"
+        );
+        assert_eq!(stored["message"]["call"]["id"], "c1");
+        let plain = json!({"message": {"type": "hang", "call": {"id": "c1"}}});
+        assert!(
+            provider
+                .redact_webhook_body(plain.to_string().as_bytes())
+                .is_none()
         );
     }
 }

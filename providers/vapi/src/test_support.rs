@@ -27,6 +27,7 @@ pub(crate) fn context(environment: Environment) -> ProviderContext {
     ProviderContext {
         name: "vapi".into(),
         environment,
+        config_dir: None,
     }
 }
 
