@@ -222,9 +222,17 @@ async fn place(
                     None,
                 )
                 .await?;
-                return Err(DispatchError::InvalidForProvider {
-                    call_id: call.id,
-                    message,
+                // A provider that failed (e.g. a plugin panicked) is the gateway's problem, not
+                // the request's.
+                return Err(match e {
+                    plugin_api::ProviderError::Plugin(_) => DispatchError::ProviderRejected {
+                        call_id: call.id,
+                        message,
+                    },
+                    _ => DispatchError::InvalidForProvider {
+                        call_id: call.id,
+                        message,
+                    },
                 });
             }
         };

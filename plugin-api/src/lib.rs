@@ -7,6 +7,7 @@
 #![warn(missing_debug_implementations)]
 
 pub mod abi;
+pub mod conformance;
 pub mod http;
 pub mod ids;
 pub mod model;
