@@ -32,6 +32,22 @@ pub enum Command {
     /// Manage users (applies migrations first if needed).
     #[command(subcommand)]
     User(UserCommand),
+    /// Work with provider plugins (shared libraries).
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand, Clone, PartialEq, Eq)]
+pub enum PluginCommand {
+    /// Load a plugin, print its manifest and run the conformance suite against it.
+    Check {
+        /// The plugin library (.so, .dylib or .dll).
+        path: PathBuf,
+        /// A TOML file with the plugin's `[config]` and the `[samples]` only its author can give
+        /// (see docs/writing-a-provider.md).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand, Clone, PartialEq, Eq)]

@@ -14,6 +14,7 @@ pub mod gateway;
 pub mod http;
 pub mod ingest;
 pub mod live;
+pub mod plugin_cli;
 pub mod plugins;
 pub mod providers;
 pub mod reconcile;

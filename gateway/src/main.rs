@@ -2,11 +2,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tracing::{error, info};
-use voice_gateway::cli::{Cli, Command};
+use voice_gateway::cli::{Cli, Command, PluginCommand};
 use voice_gateway::config::Settings;
 use voice_gateway::providers::Registry;
 use voice_gateway::store::Store;
-use voice_gateway::{api, server, telemetry, user_cli};
+use voice_gateway::{api, plugin_cli, server, telemetry, user_cli};
 
 /// Exit code for configuration problems.
 const EXIT_CONFIG: u8 = 2;
@@ -15,6 +15,16 @@ const EXIT_CONFIG: u8 = 2;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.clone().unwrap_or(Command::Serve);
+    if let Command::Plugin(PluginCommand::Check { path, config }) = &command {
+        return match plugin_cli::check(path, config.as_deref()) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(message) => {
+                eprintln!("plugin check failed: {message}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if command == Command::Openapi {
         #[allow(clippy::print_stdout)]
         {
@@ -36,7 +46,9 @@ async fn main() -> ExitCode {
     let outcome = match command {
         Command::Migrate => migrate(&settings).await,
         Command::User(action) => user_cli::run(&settings, action).await,
-        Command::Serve | Command::Openapi => serve(settings).await,
+        Command::Serve => serve(settings).await,
+        // Answered above, before any config is read.
+        Command::Openapi | Command::Plugin(_) => Ok(()),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -391,3 +391,28 @@ impl ProviderFactory for DylibFactory {
         Ok(Box::new(provider))
     }
 }
+
+/// A loaded plugin as a factory, for `voice-gateway plugin check`.
+#[derive(Debug, Clone)]
+pub struct PluginFactory {
+    plugin: Plugin,
+    manifest: Manifest,
+}
+
+impl PluginFactory {
+    pub fn load(path: &Path) -> Result<Self, LoadError> {
+        Plugin::load(path).map(|(plugin, manifest)| Self { plugin, manifest })
+    }
+}
+
+impl ProviderFactory for PluginFactory {
+    fn manifest(&self) -> Manifest {
+        self.manifest.clone()
+    }
+
+    fn validate_config(&self, context: &ProviderContext, config: &Value) -> Result<Box<dyn Provider>, Vec<ConfigProblem>> {
+        self.plugin
+            .instantiate(context, config.clone())
+            .map(|provider| Box::new(provider) as Box<dyn Provider>)
+    }
+}
