@@ -12,6 +12,7 @@ mod errors;
 mod harness;
 mod live;
 mod mock_vendor;
+mod plugins;
 mod vapi;
 mod webhooks;
 mod websocket;

@@ -1,0 +1,228 @@
+//! **Acme Voice**, an invented vendor, as a dynamic provider plugin: the same code a built-in
+//! provider is, plus one `export_provider!` line. See `docs/writing-a-provider.md`.
+//!
+//! - `POST {base_url}/v1/dial`, `Authorization: Bearer <api_key>`, `{"phone", "reference":
+//!   <gateway call id>, "variables"}` answers `{"dial_id", "state"}`.
+//! - Webhooks `{"event_id", "dial_id", "reference", "state", "line"?: {"speaker", "text", "at"},
+//!   "summary"?, "cost_usd"?}` carry `x-acme-signature: <hex hmac-sha256(webhook_secret, body)>`.
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use plugin_api::*;
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+pub const SIGNATURE_HEADER: &str = "x-acme-signature";
+pub const DEFAULT_BASE_URL: &str = "https://api.acme-voice.example";
+
+/// Registers the `acme` kind (the export macro needs `Default`).
+#[derive(Debug, Default)]
+pub struct AcmeFactory;
+
+plugin_api::export_provider!(AcmeFactory);
+
+/// One configured instance (no `Debug`: it holds the API key).
+struct Acme {
+    base_url: String,
+    api_key: String,
+    webhook_secret: Option<String>,
+}
+
+fn mac(secret: &str, body: &[u8]) -> Option<Hmac<Sha256>> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).ok()?;
+    mac.update(body);
+    Some(mac)
+}
+
+/// The [`SIGNATURE_HEADER`] value for `body`.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    let mac = mac(secret, body).map(|mac| mac.finalize().into_bytes());
+    mac.map(hex::encode).unwrap_or_default()
+}
+
+fn manifest() -> Manifest {
+    let key = |name, text| ConfigKey::new(name, ConfigValueKind::String, text);
+    Manifest {
+        kind: "acme".to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        description: "Acme Voice (example plugin)".to_owned(),
+        capabilities: Capabilities {
+            outbound_call: true,
+            live_transcript: true,
+            post_call_report: true,
+            ..Capabilities::default()
+        },
+        signature_scheme: Some(format!("hmac-sha256 ({SIGNATURE_HEADER}: hex)")),
+        config_keys: vec![
+            key("base_url", "Acme's API root URL"),
+            key("api_key", "Sent as a Bearer token").required().secret(),
+            key("webhook_secret", "Signs Acme's webhooks").secret(),
+        ],
+    }
+}
+
+impl ProviderFactory for AcmeFactory {
+    fn manifest(&self) -> Manifest {
+        manifest()
+    }
+
+    /// Lists every problem, not just the first.
+    fn validate_config(
+        &self,
+        _context: &ProviderContext,
+        config: &Value,
+    ) -> Result<Box<dyn Provider>, Vec<ConfigProblem>> {
+        let Some(table) = config.as_object() else {
+            return Err(vec![ConfigProblem::new("", "must be a table")]);
+        };
+        let mut problems = Vec::new();
+        for (key, value) in table {
+            if !manifest().config_keys.iter().any(|k| &k.name == key) {
+                problems.push(ConfigProblem::new(key, "unknown key"));
+            } else if value.as_str().is_none_or(str::is_empty) {
+                problems.push(ConfigProblem::new(key, "must be a non-empty string"));
+            }
+        }
+        if !table.contains_key("api_key") {
+            problems.push(ConfigProblem::new("api_key", "missing: Acme's API key"));
+        }
+        let text = |key: &str| table.get(key).and_then(Value::as_str);
+        let base_url = text("base_url").unwrap_or(DEFAULT_BASE_URL);
+        let (scheme, host) = base_url.split_once("://").unwrap_or_default();
+        let bad_host = host.is_empty() || host.starts_with('/') || host.contains(' ');
+        if bad_host || !["http", "https"].contains(&scheme) {
+            problems.push(ConfigProblem::new("base_url", "must be an http(s) URL"));
+        }
+        match text("api_key") {
+            Some(api_key) if problems.is_empty() => Ok(Box::new(Acme {
+                base_url: base_url.trim_end_matches('/').to_owned(),
+                api_key: api_key.to_owned(),
+                webhook_secret: text("webhook_secret").map(str::to_owned),
+            })),
+            _ => Err(problems),
+        }
+    }
+}
+
+impl Provider for Acme {
+    fn manifest(&self) -> Manifest {
+        manifest()
+    }
+
+    fn build_create_call(&self, request: &CallRequest) -> Result<Outbound, ProviderError> {
+        let body = json!({
+            "phone": request.to.as_str(),
+            "reference": request.call_id.to_string(),
+            "variables": request.variables,
+        });
+        let http = HttpRequest::post_json(format!("{}/v1/dial", self.base_url), &body);
+        Ok(Outbound::Http(http.header(
+            "authorization",
+            format!("Bearer {}", self.api_key),
+        )))
+    }
+
+    fn parse_create_call_response(
+        &self,
+        _request: &CallRequest,
+        response: &HttpResponse,
+    ) -> CreateCallOutcome {
+        let body: Value = serde_json::from_slice(&response.body).unwrap_or_default();
+        let status = response.status;
+        let error = body["error"].as_str().unwrap_or("no dial_id in the answer");
+        let message = format!("Acme answered HTTP {status}: {error}");
+        match (status, body["dial_id"].as_str()) {
+            (200..=299, Some(id)) if !id.is_empty() => CreateCallOutcome::Accepted(Acceptance {
+                provider_call_id: Some(id.to_owned()),
+                status: Some(CallStatus::Initiating),
+                ..Acceptance::default()
+            }),
+            // Acme did not act on these: worth retrying only when it was busy.
+            (400..=499 | 503, _) => CreateCallOutcome::Rejected {
+                retryable: matches!(status, 429 | 503),
+                message,
+            },
+            // Any other 5xx, or a 2xx without a `dial_id`: Acme may have dialled.
+            _ => CreateCallOutcome::Indeterminate { message },
+        }
+    }
+
+    fn verify_webhook(&self, webhook: &WebhookRequest<'_>, _now: DateTime<Utc>) -> Verification {
+        let Some(secret) = &self.webhook_secret else {
+            return Verification::Rejected("no webhook_secret is configured".to_owned());
+        };
+        let Some(signature) = webhook.headers.get(SIGNATURE_HEADER) else {
+            return Verification::Rejected(format!("missing {SIGNATURE_HEADER}"));
+        };
+        let signature = hex::decode(signature.trim()).unwrap_or_default();
+        // `verify_slice` compares in constant time.
+        match mac(secret, webhook.body).map(|mac| mac.verify_slice(&signature)) {
+            Some(Ok(())) => Verification::Verified,
+            _ => Verification::Rejected(format!("{SIGNATURE_HEADER} does not match the body")),
+        }
+    }
+
+    fn parse_webhook(&self, webhook: &WebhookRequest<'_>) -> Result<ParsedWebhook, WebhookError> {
+        if let Some(topic) = webhook.topic {
+            return Err(WebhookError::UnknownTopic(topic.to_owned()));
+        }
+        let malformed = |what: &str| WebhookError::Malformed(format!("not an Acme event: {what}"));
+        let body: Value = serde_json::from_slice(webhook.body).unwrap_or_default();
+        let text = |key: &str| body[key].as_str().filter(|s| !s.is_empty());
+        let (Some(event_id), Some(state)) = (text("event_id"), text("state")) else {
+            return Err(malformed("no event_id or state"));
+        };
+        let status = match state {
+            "ringing" => CallStatus::Ringing,
+            "talking" => CallStatus::InProgress,
+            "finished" => CallStatus::Completed,
+            "failed" => CallStatus::Failed,
+            "busy" => CallStatus::Busy,
+            "unanswered" => CallStatus::NoAnswer,
+            _ => return Err(malformed("unknown state")),
+        };
+        let correlation = Correlation {
+            gateway_call_id: text("reference").and_then(|r| r.parse().ok()),
+            provider_call_id: text("dial_id").map(str::to_owned),
+        };
+        if correlation.is_empty() {
+            return Err(malformed("no dial_id or reference"));
+        }
+        let turn = body["line"]["text"].as_str().map(|words| {
+            CallEvent::Turn(Turn {
+                key: Some(event_id.to_owned()),
+                speaker: Speaker::parse(body["line"]["speaker"].as_str().unwrap_or_default()),
+                text: words.to_owned(),
+                offset_secs: body["line"]["at"].as_f64(),
+                is_final: true,
+                source: TranscriptSource::Live,
+            })
+        });
+        let details = CallDetails {
+            summary: text("summary").map(str::to_owned),
+            cost: (body["cost_usd"].as_f64()).map(|amount| Cost {
+                amount,
+                unit: CostUnit::Usd,
+            }),
+            ..CallDetails::default()
+        };
+        let details = (details != CallDetails::default()).then_some(CallEvent::Details(details));
+        let mut events: Vec<_> = turn.into_iter().chain(details).collect();
+        events.push(CallEvent::Status(StatusUpdate {
+            status,
+            at: None,
+            reason: None,
+            vendor_status: Some(state.to_owned()),
+        }));
+        Ok(ParsedWebhook {
+            event_type: state.to_owned(),
+            dedupe_key: Some(event_id.to_owned()),
+            correlation,
+            events,
+            reply: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,168 @@
+//! A test-only plugin whose behaviour its config's `mode` chooses:
+//!
+//! - `"ok"`: a trivial, network-free provider: every call is accepted at once and completed by
+//!   three unsigned webhooks it schedules (`ringing`, `in_progress`, `completed`), bodies
+//!   `{"call_id", "state"}`;
+//! - `"panic"`: panics in `build_create_call`, `verify_webhook` and `parse_webhook`;
+//! - `"panic_on_config"`: panics while validating its config.
+//!
+//! The isolation tests load it beside built-in providers to show that a panicking plugin fails
+//! only its own requests.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use plugin_api::{
+    Acceptance, CallEvent, CallRequest, CallStatus, Capabilities, ConfigKey, ConfigProblem,
+    ConfigValueKind, Correlation, CreateCallOutcome, Headers, HttpResponse, LocalOutcome, Manifest,
+    Outbound, ParsedWebhook, Provider, ProviderContext, ProviderError, ProviderFactory,
+    ScheduledWebhook, StatusUpdate, Verification, WebhookError, WebhookRequest,
+};
+use serde_json::{Value, json};
+
+#[derive(Debug, Default)]
+pub struct FaultyFactory;
+
+plugin_api::export_provider!(FaultyFactory);
+
+struct Faulty {
+    panics: bool,
+}
+
+fn manifest() -> Manifest {
+    Manifest {
+        kind: "faulty".to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        description: "Test plugin: panics or works, as its mode says".to_owned(),
+        capabilities: Capabilities {
+            outbound_call: true,
+            ..Capabilities::default()
+        },
+        signature_scheme: None,
+        config_keys: vec![ConfigKey::new(
+            "mode",
+            ConfigValueKind::String,
+            "ok, panic or panic_on_config",
+        )],
+    }
+}
+
+impl ProviderFactory for FaultyFactory {
+    fn manifest(&self) -> Manifest {
+        manifest()
+    }
+
+    #[allow(clippy::panic)]
+    fn validate_config(
+        &self,
+        _context: &ProviderContext,
+        config: &Value,
+    ) -> Result<Box<dyn Provider>, Vec<ConfigProblem>> {
+        if config["mode"]
+            .as_str()
+            .is_some_and(|mode| mode.starts_with("panic"))
+        {
+            // Its panics are expected: keep them out of the test output. (The hook is this
+            // library's own: a plugin has its own copy of std.)
+            std::panic::set_hook(Box::new(|_| {}));
+        }
+        match config["mode"].as_str() {
+            Some("ok") => Ok(Box::new(Faulty { panics: false })),
+            Some("panic") => Ok(Box::new(Faulty { panics: true })),
+            Some("panic_on_config") => panic!("faulty plugin: validate_config panics"),
+            _ => Err(vec![ConfigProblem::new(
+                "mode",
+                "must be ok, panic or panic_on_config",
+            )]),
+        }
+    }
+}
+
+impl Faulty {
+    #[allow(clippy::panic)]
+    fn maybe_panic(&self, operation: &str) {
+        if self.panics {
+            panic!("faulty plugin: {operation} panics");
+        }
+    }
+}
+
+impl Provider for Faulty {
+    fn manifest(&self) -> Manifest {
+        manifest()
+    }
+
+    fn build_create_call(&self, request: &CallRequest) -> Result<Outbound, ProviderError> {
+        self.maybe_panic("build_create_call");
+        let id = request.call_id.to_string();
+        let scheduled_webhooks = ["ringing", "in_progress", "completed"]
+            .into_iter()
+            .zip(1..)
+            .map(|(state, step)| ScheduledWebhook {
+                delay: Duration::from_millis(20 * step),
+                topic: None,
+                headers: Headers::new(),
+                body: json!({"call_id": id, "state": state})
+                    .to_string()
+                    .into_bytes(),
+            })
+            .collect();
+        Ok(Outbound::Local(LocalOutcome {
+            response: HttpResponse::json(200, &json!({"id": format!("faulty-{id}")})),
+            scheduled_webhooks,
+        }))
+    }
+
+    fn parse_create_call_response(
+        &self,
+        _request: &CallRequest,
+        response: &HttpResponse,
+    ) -> CreateCallOutcome {
+        let body: Value = serde_json::from_slice(&response.body).unwrap_or_default();
+        match body["id"].as_str() {
+            Some(id) if response.is_success() => CreateCallOutcome::Accepted(Acceptance {
+                provider_call_id: Some(id.to_owned()),
+                status: Some(CallStatus::Initiating),
+                ..Acceptance::default()
+            }),
+            _ => CreateCallOutcome::Rejected {
+                retryable: false,
+                message: format!("faulty answered HTTP {}", response.status),
+            },
+        }
+    }
+
+    fn verify_webhook(&self, _webhook: &WebhookRequest<'_>, _now: DateTime<Utc>) -> Verification {
+        self.maybe_panic("verify_webhook");
+        Verification::Unsigned
+    }
+
+    fn parse_webhook(&self, webhook: &WebhookRequest<'_>) -> Result<ParsedWebhook, WebhookError> {
+        self.maybe_panic("parse_webhook");
+        let body: Value = serde_json::from_slice(webhook.body)
+            .map_err(|e| WebhookError::Malformed(e.to_string()))?;
+        let (Some(call_id), Some(status)) = (
+            body["call_id"].as_str().and_then(|id| id.parse().ok()),
+            body["state"].as_str().and_then(|s| s.parse().ok()),
+        ) else {
+            return Err(WebhookError::Malformed(
+                "needs call_id and state".to_owned(),
+            ));
+        };
+        Ok(ParsedWebhook {
+            event_type: "state".to_owned(),
+            dedupe_key: None,
+            correlation: Correlation {
+                gateway_call_id: Some(call_id),
+                provider_call_id: None,
+            },
+            events: vec![CallEvent::Status(StatusUpdate {
+                status,
+                at: None,
+                reason: None,
+                vendor_status: None,
+            })],
+            reply: None,
+        })
+    }
+}
