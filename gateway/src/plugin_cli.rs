@@ -9,7 +9,7 @@
 //! api_key = "test-key"
 //! webhook_secret = "test-secret"
 //!
-//! [invalid_config]           # a config the plugin must refuse (default: an empty table)
+//! [invalid_config]           # a config the plugin must refuse (default: a string, not a table)
 //!
 //! [samples]
 //! now = "2026-01-01T00:00:00Z"          # the clock the signed webhook verifies at
@@ -101,13 +101,17 @@ fn read_check_file(path: Option<&Path>) -> Result<CheckFile, String> {
     let Some(path) = path else {
         return Ok(CheckFile::default());
     };
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))
 }
 
 fn print_manifest(path: &Path, manifest: &Manifest) {
     println!("plugin {}", path.display());
-    println!("  kind {}  version {}  ABI {ABI_VERSION}", manifest.kind, manifest.version);
+    println!(
+        "  kind {}  version {}  ABI {ABI_VERSION}",
+        manifest.kind, manifest.version
+    );
     println!("  {}", manifest.description);
     let c = manifest.capabilities;
     let capabilities: Vec<&str> = [
@@ -121,7 +125,10 @@ fn print_manifest(path: &Path, manifest: &Manifest) {
     .filter_map(|(on, name)| on.then_some(name))
     .collect();
     println!("  capabilities: {}", capabilities.join(", "));
-    println!("  signature: {}", manifest.signature_scheme.as_deref().unwrap_or("none"));
+    println!(
+        "  signature: {}",
+        manifest.signature_scheme.as_deref().unwrap_or("none")
+    );
     println!("  config keys:");
     for key in &manifest.config_keys {
         let mut notes = vec![format!("{:?}", key.kind).to_lowercase()];
@@ -134,7 +141,12 @@ fn print_manifest(path: &Path, manifest: &Manifest) {
         if let Some(env) = &key.env {
             notes.push(format!("env {env}"));
         }
-        println!("    {} ({}): {}", key.name, notes.join(", "), key.description);
+        println!(
+            "    {} ({}): {}",
+            key.name,
+            notes.join(", "),
+            key.description
+        );
     }
 }
 
@@ -144,21 +156,37 @@ pub fn check(path: &Path, check_file: Option<&Path>) -> Result<bool, String> {
     let factory = PluginFactory::load(path).map_err(|e| e.to_string())?;
     print_manifest(path, &factory.manifest());
 
-    let to_json = |table: Option<toml::Table>| serde_json::to_value(table.unwrap_or_default()).unwrap_or(Value::Null);
+    let to_json = |table: Option<toml::Table>| {
+        serde_json::to_value(table.unwrap_or_default()).unwrap_or(Value::Null)
+    };
     let samples = file.samples;
     let have_responses = samples
         .as_ref()
         .is_some_and(|s| s.success_response.is_some() && s.error_response.is_some());
     let (now, success, error, webhook) = match samples {
-        Some(s) => (s.now, s.success_response, s.error_response, s.signed_webhook),
+        Some(s) => (
+            s.now,
+            s.success_response,
+            s.error_response,
+            s.signed_webhook,
+        ),
         None => (None, None, None, None),
     };
-    let placeholder = || HttpResponse { status: 0, headers: Headers::new(), body: Vec::new() };
-    let unsigned = webhook.as_ref().map(|w| headers(w.unsigned_headers.clone())).unwrap_or_default();
+    let placeholder = || HttpResponse {
+        status: 0,
+        headers: Headers::new(),
+        body: Vec::new(),
+    };
+    let unsigned = webhook
+        .as_ref()
+        .map(|w| headers(w.unsigned_headers.clone()))
+        .unwrap_or_default();
     let subject = Subject {
         factory: &factory,
         valid_config: to_json(file.config),
-        invalid_config: file.invalid_config.map_or(Value::String("not a table".into()), |t| to_json(Some(t))),
+        invalid_config: file
+            .invalid_config
+            .map_or(Value::String("not a table".into()), |t| to_json(Some(t))),
         samples: Samples {
             now: now.unwrap_or_else(Utc::now),
             success_response: success.map(response).unwrap_or_else(placeholder),

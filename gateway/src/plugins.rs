@@ -410,7 +410,11 @@ impl ProviderFactory for PluginFactory {
         self.manifest.clone()
     }
 
-    fn validate_config(&self, context: &ProviderContext, config: &Value) -> Result<Box<dyn Provider>, Vec<ConfigProblem>> {
+    fn validate_config(
+        &self,
+        context: &ProviderContext,
+        config: &Value,
+    ) -> Result<Box<dyn Provider>, Vec<ConfigProblem>> {
         self.plugin
             .instantiate(context, config.clone())
             .map(|provider| Box::new(provider) as Box<dyn Provider>)

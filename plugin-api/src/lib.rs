@@ -6,6 +6,9 @@
 
 #![warn(missing_debug_implementations)]
 
+/// Re-exported so plugins use the same version the trait's signatures do.
+pub use chrono;
+
 pub mod abi;
 pub mod conformance;
 pub mod http;

@@ -386,6 +386,8 @@ fn build_providers(
         };
         match factory.validate_config(&context, &serde_json::Value::Object(json)) {
             Ok(provider) => {
+                // The implementation's own kind: a plugin (`kind = "dylib"`) names its vendor.
+                let kind = provider.manifest().kind;
                 instances.insert(
                     name.clone(),
                     ProviderInstance {
