@@ -1,22 +1,8 @@
 //! The `voice-gateway` binary.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
 use serde_json::Value;
 
-use crate::harness::TestGateway;
-
-/// The binary, with an empty environment (so no `PORT`, `DATABASE_URL`, `VOICE_GATEWAY__...`
-/// of the machine interferes) and `dir` as its working directory.
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_voice-gateway"))
-        .args(args)
-        .env_clear()
-        .current_dir(dir)
-        .output()
-        .expect("the binary runs")
-}
+use crate::harness::{TestGateway, run_binary};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -25,7 +11,7 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn version_flag_prints_the_version() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(dir.path(), &["--version"]);
+    let out = run_binary(dir.path(), &["--version"]);
     assert!(out.status.success(), "{out:?}");
     let stdout = text(&out.stdout);
     assert!(
@@ -37,7 +23,7 @@ fn version_flag_prints_the_version() {
 #[test]
 fn missing_config_file_fails() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(dir.path(), &["--config", "/nonexistent.toml", "migrate"]);
+    let out = run_binary(dir.path(), &["--config", "/nonexistent.toml", "migrate"]);
     assert!(!out.status.success(), "{out:?}");
     assert!(
         !dir.path().join("data").exists(),
@@ -64,7 +50,7 @@ default_provider = "missing"
 "#,
     )
     .unwrap();
-    let out = run(
+    let out = run_binary(
         dir.path(),
         &["--config", config.to_str().unwrap(), "migrate"],
     );
@@ -97,7 +83,7 @@ fn migrate_creates_the_database_and_its_folder() {
     )
     .unwrap();
     let args = ["--config", config.to_str().unwrap(), "migrate"];
-    let out = run(dir.path(), &args);
+    let out = run_binary(dir.path(), &args);
     assert!(
         out.status.success(),
         "migrate failed: {}\n{}",
@@ -108,14 +94,14 @@ fn migrate_creates_the_database_and_its_folder() {
     assert!(std::fs::metadata(&db).unwrap().len() > 0);
 
     // Migrating an up-to-date database succeeds too.
-    let again = run(dir.path(), &args);
+    let again = run_binary(dir.path(), &args);
     assert!(again.status.success(), "{}", text(&again.stderr));
 }
 
 #[tokio::test]
 async fn openapi_command_prints_the_served_document() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(dir.path(), &["openapi"]);
+    let out = run_binary(dir.path(), &["openapi"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let printed: Value =
         serde_json::from_slice(&out.stdout).expect("`voice-gateway openapi` prints JSON");

@@ -5,14 +5,10 @@
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use chrono::{DateTime, Utc};
-use reqwest::header::HeaderMap;
+use chrono::DateTime;
 use serde_json::{Value, json};
-use voice_gateway::config::{EnvSource, Settings};
-use voice_gateway::providers::Registry;
-use voice_gateway::server::RunningServer;
 
-use crate::harness::{JWT_SECRET, Reply, TO, id_of};
+use crate::harness::{MockedGateway, Reply, TO, Vendor, edited, id_of, unix_now};
 use crate::mock_vendor::{MockReply, MockVendor, Received};
 
 const API_KEY: &str = "xi_e2e_api_key";
@@ -69,16 +65,21 @@ fn closed_port() -> u16 {
 /// - `eleven_unsigned`: no secrets, unsigned webhooks refused (the default);
 /// - `eleven_open`: no secrets, `allow_unsigned_webhooks = true`;
 /// - `eleven_small`: webhook bodies limited to 4 KiB.
-fn providers_toml(mock: &str) -> String {
-    let common = format!(
-        "kind = \"elevenlabs\"\napi_key = \"{API_KEY}\"\nagent_id = \"{AGENT}\"\n\
+enum ElevenLabs {}
+
+impl Vendor for ElevenLabs {
+    const DEFAULT_PROVIDER: &'static str = "elevenlabs";
+
+    fn providers_toml(mock: &str) -> String {
+        let common = format!(
+            "kind = \"elevenlabs\"\napi_key = \"{API_KEY}\"\nagent_id = \"{AGENT}\"\n\
          agent_phone_number_id = \"{PHONE}\"\n"
-    );
-    let secrets = format!(
-        "webhook_secret = \"{WEBHOOK_SECRET}\"\ntranscription_secret = \"{TRANSCRIPTION_SECRET}\"\n"
-    );
-    format!(
-        r#"
+        );
+        let secrets = format!(
+            "webhook_secret = \"{WEBHOOK_SECRET}\"\ntranscription_secret = \"{TRANSCRIPTION_SECRET}\"\n"
+        );
+        format!(
+            r#"
 [providers.elevenlabs]
 {common}{secrets}base_url = "{mock}"
 telephony = "twilio"
@@ -107,116 +108,15 @@ allow_unsigned_webhooks = true
 {common}{secrets}base_url = "{mock}"
 webhook_max_body_bytes = 4096
 "#,
-        down = closed_port()
-    )
+            down = closed_port()
+        )
+    }
 }
 
 /// A gateway with the ElevenLabs instances above and its mock vendor.
-struct Eleven {
-    mock: MockVendor,
-    base: String,
-    client: reqwest::Client,
-    server: Option<RunningServer>,
-    _dir: tempfile::TempDir,
-}
+type Eleven = MockedGateway<ElevenLabs>;
 
 impl Eleven {
-    /// Reconciliation off: calls change only through the API and webhooks.
-    async fn start() -> Self {
-        Self::start_with(0, 0).await
-    }
-
-    async fn start_with(reconcile_after_secs: u64, reconcile_interval_secs: u64) -> Self {
-        let mock = MockVendor::start().await;
-        let dir = tempfile::tempdir().expect("temp dir");
-        let toml = format!(
-            r#"
-[server]
-host = "127.0.0.1"
-port = 0
-
-[database]
-url = "sqlite://{db}/gw.db"
-
-[gateway]
-default_provider = "elevenlabs"
-recordings_dir = "{db}/recordings"
-reconcile_after_secs = {reconcile_after_secs}
-reconcile_interval_secs = {reconcile_interval_secs}
-
-[auth]
-jwt_secret = "{JWT_SECRET}"
-jwt_secret_file = "{db}/jwt-secret"
-{providers}
-"#,
-            db = dir.path().display(),
-            providers = providers_toml(mock.base_url()),
-        );
-        let settings = Settings::from_parts(
-            &toml,
-            &EnvSource::from_pairs([]),
-            &Registry::builtin(),
-            None,
-        )
-        .expect("the ElevenLabs test config is valid");
-        let server = voice_gateway::server::start(settings)
-            .await
-            .expect("the gateway starts");
-        let base = format!("http://{}", server.addr());
-        let admin_key = admin_api_key(&server).await;
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "authorization",
-            format!("Bearer {admin_key}").parse().expect("header value"),
-        );
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .default_headers(headers)
-            .build()
-            .expect("HTTP client");
-        Self {
-            mock,
-            base,
-            client,
-            server: Some(server),
-            _dir: dir,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
-        let response = request.send().await.expect("request reaches the gateway");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.expect("response body");
-        Reply {
-            status,
-            headers,
-            text,
-        }
-    }
-
-    async fn get(&self, path: &str) -> Reply {
-        self.send(self.client.get(self.url(path))).await
-    }
-
-    async fn get_json(&self, path: &str) -> Value {
-        let reply = self.get(path).await;
-        reply.expect_status(200);
-        reply.json()
-    }
-
-    async fn post_json(&self, path: &str, body: &Value) -> Reply {
-        self.send(self.client.post(self.url(path)).json(body)).await
-    }
-
-    async fn create(&self, body: Value) -> Reply {
-        self.post_json("/v1/calls", &body).await
-    }
-
     /// Places a call on `provider` that the mock accepts with `conversation_id`; returns its id.
     async fn accepted_call(&self, provider: &str, conversation_id: &str) -> String {
         let answer = edited(CREATE_TWILIO, |v| {
@@ -234,67 +134,16 @@ jwt_secret_file = "{db}/jwt-secret"
         id_of(&call)
     }
 
-    async fn call(&self, id: &str) -> Value {
-        self.get_json(&format!("/v1/calls/{id}")).await
-    }
-
-    async fn transcript(&self, id: &str) -> Vec<Value> {
-        let body = self.get_json(&format!("/v1/calls/{id}/transcript")).await;
-        assert_eq!(body["call_id"], id, "{body}");
-        body["turns"].as_array().expect("turns").clone()
-    }
-
-    async fn events(&self, id: &str) -> Vec<Value> {
-        let body = self.get_json(&format!("/v1/calls/{id}/events")).await;
-        body["events"].as_array().expect("events").clone()
-    }
-
-    async fn receipts(&self, query: &str) -> Vec<Value> {
-        let body = self
-            .get_json(&format!("/v1/webhook-receipts?{query}"))
-            .await;
-        body["items"].as_array().expect("items").clone()
-    }
-
-    /// Polls the call every 100 ms until it has `status`; panics after `within`.
-    async fn wait_for_status(&self, id: &str, status: &str, within: Duration) -> Value {
-        let deadline = Instant::now() + within;
-        loop {
-            let call = self.call(id).await;
-            if call["status"] == status {
-                return call;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "call {id} did not reach `{status}` within {within:?}: {call}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Posts raw bytes to `/webhooks/{path}` with `headers`.
-    async fn webhook(&self, path: &str, body: &str, headers: &[(&str, &str)]) -> Reply {
-        let mut request = self
-            .client
-            .post(self.url(&format!("/webhooks/{path}")))
-            .header("content-type", "application/json")
-            .body(body.to_owned());
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        self.send(request).await
-    }
-
     /// Posts `body` to `/webhooks/{path}` signed with `secret` at `t`, as ElevenLabs does.
     async fn signed_at(&self, path: &str, body: &str, secret: &str, t: i64) -> Reply {
         let signature = elevenlabs_provider::signature_header(secret, t, body.as_bytes());
-        self.webhook(path, body, &[("ElevenLabs-Signature", &signature)])
+        self.webhook_raw(path, body, &[("ElevenLabs-Signature", &signature)])
             .await
     }
 
     /// Posts `body` to `/webhooks/{path}` signed now with the `elevenlabs` instance's secret.
     async fn signed(&self, path: &str, body: &Value) -> Reply {
-        self.signed_at(path, &body.to_string(), WEBHOOK_SECRET, now())
+        self.signed_at(path, &body.to_string(), WEBHOOK_SECRET, unix_now())
             .await
     }
 
@@ -313,46 +162,9 @@ jwt_secret_file = "{db}/jwt-secret"
         let headers: Vec<(&str, &str)> = secret
             .map(|s| vec![("x-transcription-secret", s)])
             .unwrap_or_default();
-        self.webhook("elevenlabs/transcription", body, &headers)
+        self.webhook_raw("elevenlabs/transcription", body, &headers)
             .await
     }
-
-    async fn stop(mut self) {
-        if let Some(server) = self.server.take() {
-            server.shutdown().await.expect("clean shutdown");
-        }
-    }
-}
-
-/// Creates an admin API key straight in the store (as `harness::admin_api_key` does).
-async fn admin_api_key(server: &RunningServer) -> String {
-    use voice_gateway::auth::tokens;
-    let key = tokens::new_api_key();
-    server
-        .gateway()
-        .store
-        .create_api_key(
-            "e2e elevenlabs admin",
-            &key[..10],
-            &tokens::digest(&key),
-            "admin",
-            None,
-            None,
-        )
-        .await
-        .expect("admin API key");
-    key
-}
-
-fn now() -> i64 {
-    Utc::now().timestamp()
-}
-
-/// A fixture parsed and changed by `edit`.
-fn edited(raw: &str, edit: impl FnOnce(&mut Value)) -> Value {
-    let mut value: Value = serde_json::from_str(raw).expect("fixture is JSON");
-    edit(&mut value);
-    value
 }
 
 /// The outbound-call requests that carried the gateway call `id` (as `user_id`).
@@ -930,7 +742,7 @@ async fn elevenlabs_reconciler_completes_a_stuck_call_on_its_own() {
     let id = gw.accepted_call("elevenlabs", "conv_stuck").await;
     mock_done_conversation(&gw.mock, "conv_stuck", &id);
 
-    gw.wait_for_status(&id, "completed", Duration::from_secs(10))
+    gw.wait_for_status_within(&id, "completed", Duration::from_secs(10))
         .await;
     let fetches = gw
         .mock
@@ -959,7 +771,7 @@ async fn elevenlabs_reconciler_settles_a_timed_out_create() {
     let id = id_of(&reply.json());
     mock_done_conversation(&gw.mock, "conv_lost", &id);
 
-    gw.wait_for_status(&id, "completed", Duration::from_secs(10))
+    gw.wait_for_status_within(&id, "completed", Duration::from_secs(10))
         .await;
     assert_done_conversation_applied(&gw, &id, "conv_lost").await;
     gw.stop().await;
@@ -1057,7 +869,7 @@ async fn elevenlabs_post_call_transcription_completes_the_call_once() {
         gw.call(&id).await["summary"],
         "Angelo asked for a fun fact and got one."
     );
-    let receipts = gw.receipts(&format!("call_id={id}")).await;
+    let receipts = gw.receipts(&[("call_id", &id)]).await;
     let mut outcomes: Vec<&str> = receipts
         .iter()
         .map(|r| r["outcome"].as_str().unwrap_or_default())
@@ -1122,7 +934,7 @@ async fn elevenlabs_call_initiation_failure_sets_busy_and_no_answer() {
     let busy_id = gw.accepted_call("elevenlabs", "conv_busy").await;
     let busy = edited(INITIATION_FAILURE_BUSY, |v| {
         v["data"]["conversation_id"] = json!("conv_busy");
-        v["event_timestamp"] = json!(now());
+        v["event_timestamp"] = json!(unix_now());
     });
     let answer = gw.apply(&busy).await;
     assert_eq!(answer["call_id"], busy_id.as_str(), "{answer}");
@@ -1181,7 +993,7 @@ async fn elevenlabs_post_call_audio_is_served_as_the_recording() {
     audio.extend((0..=255u8).cycle().take(4000));
     let body = json!({
         "type": "post_call_audio",
-        "event_timestamp": now(),
+        "event_timestamp": unix_now(),
         "data": {
             "agent_id": AGENT,
             "conversation_id": "conv_audio",
@@ -1242,7 +1054,7 @@ async fn elevenlabs_webhook_body_limit_is_the_provider_s() {
     let audio: Vec<u8> = (0..=255u8).cycle().take(1_500_000).collect();
     let body = json!({
         "type": "post_call_audio",
-        "event_timestamp": now(),
+        "event_timestamp": unix_now(),
         "data": {
             "agent_id": AGENT,
             "conversation_id": "conv_big",
@@ -1267,7 +1079,7 @@ async fn elevenlabs_webhook_body_limit_is_the_provider_s() {
     let small_id = gw.accepted_call("eleven_small", "conv_small").await;
     let body = json!({
         "type": "post_call_audio",
-        "event_timestamp": now(),
+        "event_timestamp": unix_now(),
         "data": {
             "agent_id": AGENT,
             "conversation_id": "conv_small",
@@ -1290,7 +1102,7 @@ async fn elevenlabs_bad_stale_or_missing_signatures_are_401() {
     let gw = Eleven::start().await;
     let id = gw.accepted_call("elevenlabs", "conv_sig").await;
     let body = transcription_webhook("conv_sig", None).to_string();
-    let t = now();
+    let t = unix_now();
 
     let wrong_secret = gw.signed_at("elevenlabs", &body, "not-the-secret", t).await;
     let error = wrong_secret.expect_error(401);
@@ -1299,7 +1111,7 @@ async fn elevenlabs_bad_stale_or_missing_signatures_are_401() {
     let signature = elevenlabs_provider::signature_header(WEBHOOK_SECRET, t, body.as_bytes());
     let tampered = body.replace("Angelo asked", "Someone asked");
     assert_ne!(tampered, body);
-    gw.webhook(
+    gw.webhook_raw(
         "elevenlabs",
         &tampered,
         &[("ElevenLabs-Signature", &signature)],
@@ -1307,7 +1119,9 @@ async fn elevenlabs_bad_stale_or_missing_signatures_are_401() {
     .await
     .expect_error(401);
 
-    gw.webhook("elevenlabs", &body, &[]).await.expect_error(401);
+    gw.webhook_raw("elevenlabs", &body, &[])
+        .await
+        .expect_error(401);
 
     let stale = gw
         .signed_at("elevenlabs/post-call", &body, WEBHOOK_SECRET, t - 31 * 60)
@@ -1333,7 +1147,9 @@ async fn elevenlabs_bad_stale_or_missing_signatures_are_401() {
     let call = gw.call(&id).await;
     assert_eq!(call["status"], "initiating", "{call}");
     assert!(gw.transcript(&id).await.is_empty());
-    let rejected = gw.receipts("provider=elevenlabs&outcome=rejected").await;
+    let rejected = gw
+        .receipts(&[("provider", "elevenlabs"), ("outcome", "rejected")])
+        .await;
     assert_eq!(rejected.len(), 8, "{rejected:?}");
 
     // 29 minutes old is still accepted.
@@ -1367,7 +1183,7 @@ async fn elevenlabs_webhook_for_an_unknown_call_is_404() {
         );
     }
     let unknown = gw
-        .receipts("provider=elevenlabs&outcome=unknown_call")
+        .receipts(&[("provider", "elevenlabs"), ("outcome", "unknown_call")])
         .await;
     assert_eq!(unknown.len(), 3, "{unknown:?}");
     assert!(
@@ -1386,16 +1202,16 @@ async fn elevenlabs_without_secrets_unsigned_webhooks_are_refused_unless_allowed
     let body = transcription_webhook("conv_unsigned", Some(&id)).to_string();
 
     for path in ["eleven_unsigned", "eleven_unsigned/post-call"] {
-        gw.webhook(path, &body, &[]).await.expect_error(401);
-        gw.signed_at(path, &body, WEBHOOK_SECRET, now())
+        gw.webhook_raw(path, &body, &[]).await.expect_error(401);
+        gw.signed_at(path, &body, WEBHOOK_SECRET, unix_now())
             .await
             .expect_error(401);
     }
     let live = json!({"call_id": id, "speaker": "user", "message": "hello"}).to_string();
-    gw.webhook("eleven_unsigned/transcription", &live, &[])
+    gw.webhook_raw("eleven_unsigned/transcription", &live, &[])
         .await
         .expect_error(401);
-    gw.webhook(
+    gw.webhook_raw(
         "eleven_unsigned/transcription",
         &live,
         &[("x-transcription-secret", TRANSCRIPTION_SECRET)],
@@ -1407,11 +1223,11 @@ async fn elevenlabs_without_secrets_unsigned_webhooks_are_refused_unless_allowed
     // With allow_unsigned_webhooks = true the same delivery is taken, and recorded as unsigned.
     let open_id = gw.accepted_call("eleven_open", "conv_open").await;
     let body = transcription_webhook("conv_open", None).to_string();
-    let reply = gw.webhook("eleven_open", &body, &[]).await;
+    let reply = gw.webhook_raw("eleven_open", &body, &[]).await;
     reply.expect_status(200);
     assert_eq!(reply.json()["outcome"], "applied", "{}", reply.text);
     assert_eq!(gw.call(&open_id).await["status"], "completed");
-    let receipts = gw.receipts(&format!("call_id={open_id}")).await;
+    let receipts = gw.receipts(&[("call_id", &open_id)]).await;
     assert_eq!(receipts.len(), 1, "{receipts:?}");
     assert_eq!(receipts[0]["signature"], "unsigned", "{receipts:?}");
     gw.stop().await;
@@ -1485,7 +1301,7 @@ async fn elevenlabs_live_turns_then_post_call_transcript_without_duplicates() {
     assert_eq!(reply.json()["outcome"], "duplicate", "{}", reply.text);
 
     // The shared secret is a credential: never stored with the receipts.
-    let receipts = gw.receipts(&format!("call_id={id}")).await;
+    let receipts = gw.receipts(&[("call_id", &id)]).await;
     assert_eq!(receipts.len(), 3, "{receipts:?}");
     for receipt in &receipts {
         assert_eq!(receipt["topic"], "transcription", "{receipt}");

@@ -1,15 +1,24 @@
 //! Starts the real gateway in-process on a free loopback port and talks to it over HTTP.
 
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::path::Path;
+use std::process::{Command, Output};
 use std::time::Duration;
 
+use chrono::Utc;
+use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode, Url};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use voice_gateway::config::{EnvSource, Settings};
+use tokio_tungstenite::tungstenite::Message;
+use voice_gateway::config::{ConfigError, EnvSource, Settings};
 use voice_gateway::providers::Registry;
 use voice_gateway::server::RunningServer;
+
+use crate::mock_vendor::MockVendor;
 
 /// How long a scripted echo call may take to reach a status (its script takes ~300 ms).
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -148,6 +157,94 @@ impl Reply {
     }
 }
 
+/// The config of a test gateway: what every one shares (a free loopback port; the database,
+/// recordings and JWT secret file in the gateway's own dir; [`JWT_SECRET`]) plus what the caller
+/// adds. Nothing but the caller's sections names a provider.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayConfig {
+    server: String,
+    gateway: String,
+    sections: String,
+    file: Option<String>,
+}
+
+impl GatewayConfig {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Extra `[server]` keys (e.g. `max_body_bytes = 2048`).
+    pub fn server(mut self, keys: &str) -> Self {
+        self.server.push_str(keys);
+        self.server.push('\n');
+        self
+    }
+
+    /// `[gateway]` keys besides `recordings_dir` (e.g. `default_provider = "echo"`,
+    /// `reconcile_after_secs = 0`).
+    pub fn gateway(mut self, keys: &str) -> Self {
+        self.gateway.push_str(keys);
+        self.gateway.push('\n');
+        self
+    }
+
+    /// Further tables (e.g. `[providers.*]`), after the shared ones.
+    pub fn sections(mut self, toml: &str) -> Self {
+        self.sections.push_str(toml);
+        self.sections.push('\n');
+        self
+    }
+
+    /// Reads the config as the file `name` in the gateway's dir (written there), so relative
+    /// paths in it (e.g. a plugin's `path`) are relative to that dir.
+    pub fn file(mut self, name: &str) -> Self {
+        self.file = Some(name.to_owned());
+        self
+    }
+
+    /// The whole config file of a gateway whose files live in `dir`.
+    pub fn toml(&self, dir: &Path) -> String {
+        format!(
+            r#"
+[server]
+host = "127.0.0.1"
+port = 0
+{server}
+[database]
+url = "sqlite://{db}/gw.db"
+
+[gateway]
+recordings_dir = "{db}/recordings"
+{gateway}
+[auth]
+jwt_secret = "{JWT_SECRET}"
+jwt_secret_file = "{db}/jwt-secret"
+{sections}"#,
+            server = self.server,
+            gateway = self.gateway,
+            sections = self.sections,
+            db = dir.display(),
+        )
+    }
+
+    /// The config validated with an empty environment, as a gateway in `dir` reads it (from
+    /// the file named by [`GatewayConfig::file`], written first, if any).
+    pub fn settings(&self, dir: &Path) -> Result<Settings, ConfigError> {
+        let toml = self.toml(dir);
+        let file = self.file.as_ref().map(|name| {
+            let file = dir.join(name);
+            std::fs::write(&file, &toml).expect("config written");
+            file
+        });
+        Settings::from_parts(
+            &toml,
+            &EnvSource::from_pairs([]),
+            &Registry::builtin(),
+            file,
+        )
+    }
+}
+
 /// One running gateway with its own database.
 pub struct TestGateway {
     pub base: String,
@@ -169,35 +266,24 @@ impl TestGateway {
 
     /// A gateway with extra `[server]` keys (e.g. `max_body_bytes = 2048`).
     pub async fn start_with(server_extra: &str) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let toml = format!(
-            r#"
-[server]
-host = "127.0.0.1"
-port = 0
-{server_extra}
+        let config = GatewayConfig::new()
+            .server(server_extra)
+            .gateway(r#"default_provider = "echo""#)
+            .sections(PROVIDERS);
+        Self::start_config(&config).await
+    }
 
-[database]
-url = "sqlite://{db}/gw.db"
+    /// A gateway with `config`, in a fresh temp dir.
+    pub async fn start_config(config: &GatewayConfig) -> Self {
+        Self::start_in(tempfile::tempdir().expect("temp dir"), config).await
+    }
 
-[gateway]
-default_provider = "echo"
-recordings_dir = "{db}/recordings"
-
-[auth]
-jwt_secret = "{JWT_SECRET}"
-jwt_secret_file = "{db}/jwt-secret"
-{PROVIDERS}
-"#,
-            db = dir.path().display()
-        );
-        let settings = Settings::from_parts(
-            &toml,
-            &EnvSource::from_pairs([]),
-            &Registry::builtin(),
-            None,
-        )
-        .expect("test config is valid");
+    /// A gateway with `config` whose files (database, recordings, config file) live in `dir`,
+    /// which the caller may have prepared (e.g. with plugin libraries the config names).
+    pub async fn start_in(dir: tempfile::TempDir, config: &GatewayConfig) -> Self {
+        let settings = config
+            .settings(dir.path())
+            .unwrap_or_else(|e| panic!("the test config is valid: {e}"));
         let server = voice_gateway::server::start(settings)
             .await
             .expect("the gateway starts");
@@ -234,6 +320,20 @@ jwt_secret_file = "{db}/jwt-secret"
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// The `ws://` URL of `path`.
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("{}{path}", self.base.replacen("http://", "ws://", 1))
+    }
+
+    /// A connection to the live call-update stream with `token`.
+    pub async fn live_socket(&self, token: &str) -> Socket {
+        let url = self.ws_url(&format!("/ws/calls/transcriptions?token={token}"));
+        let (socket, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .expect("handshake");
+        socket
     }
 
     /// `path` with query parameters, percent-encoded.
@@ -311,9 +411,14 @@ jwt_secret_file = "{db}/jwt-secret"
         self.send(request).await
     }
 
+    /// `POST /v1/calls` with `body`, whatever the answer.
+    pub async fn create(&self, body: Value) -> Reply {
+        self.post_json("/v1/calls", &body).await
+    }
+
     /// Places a call and returns the created call (asserting 201).
     pub async fn create_call(&self, body: Value) -> Value {
-        let reply = self.post_json("/v1/calls", &body).await;
+        let reply = self.create(body).await;
         reply.expect_status(201);
         reply.json()
     }
@@ -332,7 +437,12 @@ jwt_secret_file = "{db}/jwt-secret"
 
     /// Polls the call every 50 ms until it has `status`; panics after [`WAIT`].
     pub async fn wait_for_status(&self, id: &str, status: &str) -> Value {
-        let deadline = tokio::time::Instant::now() + WAIT;
+        self.wait_for_status_within(id, status, WAIT).await
+    }
+
+    /// Polls the call every 50 ms until it has `status`; panics after `within`.
+    pub async fn wait_for_status_within(&self, id: &str, status: &str, within: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
         loop {
             let call = self.call(id).await;
             if call["status"] == status {
@@ -340,7 +450,7 @@ jwt_secret_file = "{db}/jwt-secret"
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "call {id} did not reach `{status}` within {WAIT:?}; it is: {call}"
+                "call {id} did not reach `{status}` within {within:?}; it is: {call}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -359,6 +469,11 @@ jwt_secret_file = "{db}/jwt-secret"
             .as_array()
             .expect("events is an array")
             .clone()
+    }
+
+    /// The webhook receipts that match `query` (e.g. `[("provider", "echo")]`).
+    pub async fn receipts(&self, query: &[(&str, &str)]) -> Vec<Value> {
+        self.list_items("/v1/webhook-receipts", query).await
     }
 
     /// Posts a raw webhook body to `/webhooks/{path}` with extra headers.
@@ -396,12 +511,90 @@ jwt_secret_file = "{db}/jwt-secret"
     }
 }
 
+/// A vendor whose provider instances a [`MockedGateway`] configures, all calling its mock.
+pub trait Vendor {
+    /// The instance calls go to when they name none.
+    const DEFAULT_PROVIDER: &'static str;
+
+    /// The `[providers.*]` tables, every instance calling the mock at `mock_url`.
+    fn providers_toml(mock_url: &str) -> String;
+}
+
+/// A gateway whose providers are `V`'s instances, and the mock of `V`'s API they call. Derefs
+/// to the gateway; each vendor's tests add their own helpers (signing, scripting the mock) in
+/// an `impl MockedGateway<TheirVendor>`.
+pub struct MockedGateway<V> {
+    gw: TestGateway,
+    pub mock: MockVendor,
+    vendor: PhantomData<V>,
+}
+
+impl<V: Vendor> MockedGateway<V> {
+    /// Reconciliation off: calls change only through the API and webhooks.
+    pub async fn start() -> Self {
+        Self::start_with(0, 0).await
+    }
+
+    pub async fn start_with(reconcile_after_secs: u64, reconcile_interval_secs: u64) -> Self {
+        let mock = MockVendor::start().await;
+        let config = GatewayConfig::new()
+            .gateway(&format!(
+                "default_provider = \"{}\"\n\
+                 reconcile_after_secs = {reconcile_after_secs}\n\
+                 reconcile_interval_secs = {reconcile_interval_secs}",
+                V::DEFAULT_PROVIDER
+            ))
+            .sections(&V::providers_toml(mock.base_url()));
+        Self {
+            gw: TestGateway::start_config(&config).await,
+            mock,
+            vendor: PhantomData,
+        }
+    }
+
+    /// Stops the gateway, then the mock.
+    pub async fn stop(self) {
+        self.gw.stop().await;
+    }
+}
+
+impl<V> Deref for MockedGateway<V> {
+    type Target = TestGateway;
+
+    fn deref(&self) -> &TestGateway {
+        &self.gw
+    }
+}
+
+/// The binary, with an empty environment (so no `PORT`, `DATABASE_URL`, `VOICE_GATEWAY__...`
+/// of the machine interferes) and `dir` as its working directory.
+pub fn run_binary(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_voice-gateway"))
+        .args(args)
+        .env_clear()
+        .current_dir(dir)
+        .output()
+        .expect("the binary runs")
+}
+
 /// The `id` of a call (or any object with one).
 pub fn id_of(value: &Value) -> String {
     value["id"]
         .as_str()
         .unwrap_or_else(|| panic!("no string `id` in {value}"))
         .to_owned()
+}
+
+/// The current unix time in seconds.
+pub fn unix_now() -> i64 {
+    Utc::now().timestamp()
+}
+
+/// A JSON fixture parsed and changed by `edit`.
+pub fn edited(raw: &str, edit: impl FnOnce(&mut Value)) -> Value {
+    let mut value: Value = serde_json::from_str(raw).expect("fixture is JSON");
+    edit(&mut value);
+    value
 }
 
 /// A fresh unique string for event ids.
@@ -417,4 +610,37 @@ pub fn echo_signature(secret: &str, timestamp: i64, body: &str) -> String {
         "t={timestamp},v1={}",
         hex::encode(mac.finalize().into_bytes())
     )
+}
+
+/// A connection to the live call-update stream.
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next JSON frame of the live stream (pings are skipped); panics after 10 s.
+pub async fn next_frame(socket: &mut Socket) -> Value {
+    loop {
+        // Generous: only a failing test waits this long, and a loaded CI machine (parallel
+        // tests, each committing with fsync) can be slow.
+        let frame = tokio::time::timeout(Duration::from_secs(30), socket.next())
+            .await
+            .expect("a frame in time")
+            .expect("the socket stays open")
+            .expect("a valid frame");
+        if let Message::Text(text) = frame {
+            return serde_json::from_str(&text).expect("JSON frame");
+        }
+    }
+}
+
+/// Frames until (and including) the first of type `until`.
+pub async fn frames_until(socket: &mut Socket, until: &str) -> Vec<Value> {
+    let mut frames = Vec::new();
+    loop {
+        let frame = next_frame(socket).await;
+        let done = frame["type"] == until;
+        frames.push(frame);
+        if done {
+            return frames;
+        }
+    }
 }

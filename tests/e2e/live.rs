@@ -6,54 +6,13 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::harness::{TO, TestGateway, id_of, unique};
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(gw: &TestGateway, token: &str) -> Socket {
-    let url = format!(
-        "{}/ws/calls/transcriptions?token={token}",
-        gw.base.replacen("http://", "ws://", 1)
-    );
-    let (socket, _) = tokio_tungstenite::connect_async(url.as_str())
-        .await
-        .expect("handshake");
-    socket
-}
+use crate::harness::{Socket, TO, TestGateway, frames_until, id_of, next_frame, unique};
 
 async fn send(socket: &mut Socket, message: Value) {
     socket
         .send(Message::text(message.to_string()))
         .await
         .expect("send");
-}
-
-/// The next JSON frame (pings are skipped).
-async fn next(socket: &mut Socket) -> Value {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a frame in time")
-            .expect("the socket stays open")
-            .expect("a valid frame");
-        if let Message::Text(text) = frame {
-            return serde_json::from_str(&text).expect("JSON frame");
-        }
-    }
-}
-
-/// Frames until (and including) the first of type `until`.
-async fn frames_until(socket: &mut Socket, until: &str) -> Vec<Value> {
-    let mut frames = Vec::new();
-    loop {
-        let frame = next(socket).await;
-        let done = frame["type"] == until;
-        frames.push(frame);
-        if done {
-            return frames;
-        }
-    }
 }
 
 fn kinds(frames: &[Value]) -> Vec<String> {
@@ -66,13 +25,13 @@ fn kinds(frames: &[Value]) -> Vec<String> {
 #[tokio::test]
 async fn a_whole_echo_call_streams_in_order() {
     let gw = TestGateway::start().await;
-    let mut socket = connect(&gw, &gw.admin_key).await;
+    let mut socket = gw.live_socket(&gw.admin_key).await;
     let call = gw
         .create_call(json!({"to": TO, "provider": "slow", "variables": {"customer_name": "Ada"}}))
         .await;
     let id = id_of(&call);
     send(&mut socket, json!({"subscribe": id, "after_seq": 0})).await;
-    let confirmed = next(&mut socket).await;
+    let confirmed = next_frame(&mut socket).await;
     assert_eq!(confirmed["type"], "subscription_confirmed", "{confirmed}");
     assert_eq!(confirmed["call_id"], id);
     assert_eq!(confirmed["provider"], "slow");
@@ -128,7 +87,7 @@ async fn bad_tokens_are_refused_before_the_upgrade() {
 #[tokio::test]
 async fn errors_keep_the_connection_open() {
     let gw = TestGateway::start().await;
-    let mut socket = connect(&gw, &gw.admin_key).await;
+    let mut socket = gw.live_socket(&gw.admin_key).await;
     let cases = [
         (Message::text("not json"), "INVALID_MESSAGE"),
         (
@@ -155,16 +114,19 @@ async fn errors_keep_the_connection_open() {
     ];
     for (frame, code) in cases {
         socket.send(frame).await.unwrap();
-        let error = next(&mut socket).await;
+        let error = next_frame(&mut socket).await;
         assert_eq!(error["type"], "error", "{error}");
         assert_eq!(error["code"], code, "{error}");
     }
     // Still open and working.
     let id = gw.create_call_on("frozen", TO).await;
     send(&mut socket, json!({"subscribe": id})).await;
-    assert_eq!(next(&mut socket).await["type"], "subscription_confirmed");
+    assert_eq!(
+        next_frame(&mut socket).await["type"],
+        "subscription_confirmed"
+    );
     send(&mut socket, json!({"unsubscribe": id})).await;
-    let unsubscribed = next(&mut socket).await;
+    let unsubscribed = next_frame(&mut socket).await;
     assert_eq!(unsubscribed["type"], "unsubscribe_confirmed");
     assert_eq!(unsubscribed["call_id"], id);
     gw.stop().await;
@@ -180,44 +142,44 @@ async fn vendor_ids_two_clients_two_calls_and_resume() {
     let first_id = id_of(&first);
     let vendor_id = first["provider_call_id"].as_str().unwrap().to_owned();
 
-    let mut a = connect(&gw, &gw.admin_key).await;
-    let mut b = connect(&gw, &gw.admin_key).await;
+    let mut a = gw.live_socket(&gw.admin_key).await;
+    let mut b = gw.live_socket(&gw.admin_key).await;
     send(&mut a, json!({"subscribe": vendor_id})).await;
-    let confirmed = next(&mut a).await;
+    let confirmed = next_frame(&mut a).await;
     assert_eq!(confirmed["call_id"], first_id, "{confirmed}");
     send(&mut a, json!({"subscribe": second_id})).await;
-    next(&mut a).await;
+    next_frame(&mut a).await;
     send(&mut b, json!({"subscribe": first_id})).await;
-    next(&mut b).await;
+    next_frame(&mut b).await;
 
     let turn = |call: &str, n: u32| json!({"event_id": unique("t"), "call_id": call, "turn": {"speaker": "user", "text": format!("turn {n}")}});
     gw.apply_webhook("frozen", &turn(&first_id, 1)).await;
     gw.apply_webhook("frozen", &turn(&second_id, 1)).await;
     for socket in [&mut a, &mut b] {
-        let frame = next(socket).await;
+        let frame = next_frame(socket).await;
         assert_eq!(
             (frame["call_id"].as_str(), frame["seq"].as_i64()),
             (Some(first_id.as_str()), Some(1))
         );
     }
-    let other = next(&mut a).await;
+    let other = next_frame(&mut a).await;
     assert_eq!(other["call_id"], second_id);
 
     // b drops; two turns land; b comes back with after_seq = 1 and gets exactly 2 and 3.
     b.close(None).await.unwrap();
     gw.apply_webhook("frozen", &turn(&first_id, 2)).await;
     gw.apply_webhook("frozen", &turn(&first_id, 3)).await;
-    let mut b = connect(&gw, &gw.admin_key).await;
+    let mut b = gw.live_socket(&gw.admin_key).await;
     send(&mut b, json!({"subscribe": first_id, "after_seq": 1})).await;
-    assert_eq!(next(&mut b).await["type"], "subscription_confirmed");
-    let replayed: Vec<i64> = [next(&mut b).await, next(&mut b).await]
+    assert_eq!(next_frame(&mut b).await["type"], "subscription_confirmed");
+    let replayed: Vec<i64> = [next_frame(&mut b).await, next_frame(&mut b).await]
         .iter()
         .map(|f| f["seq"].as_i64().unwrap())
         .collect();
     assert_eq!(replayed, [2, 3]);
     gw.apply_webhook("frozen", &turn(&first_id, 4)).await;
     assert_eq!(
-        next(&mut b).await["seq"],
+        next_frame(&mut b).await["seq"],
         4,
         "no gap and no repeat at the seam"
     );
@@ -229,7 +191,7 @@ async fn subscribing_to_an_ended_call_gets_its_end() {
     let gw = TestGateway::start().await;
     let id = gw.create_call_on("echo", TO).await;
     gw.wait_for_status(&id, "completed").await;
-    let mut socket = connect(&gw, &gw.admin_key).await;
+    let mut socket = gw.live_socket(&gw.admin_key).await;
     send(&mut socket, json!({"subscribe": id, "after_seq": 0})).await;
     let frames = frames_until(&mut socket, "call_completed").await;
     assert_eq!(
@@ -262,8 +224,8 @@ async fn an_expiring_token_ends_the_stream_with_1008() {
         "voice-gateway-api",
     );
     let short = keys.issue(&user_id, "viewer", 0, 2).unwrap();
-    let mut socket = connect(&gw, &short).await;
-    let error = next(&mut socket).await;
+    let mut socket = gw.live_socket(&short).await;
+    let error = next_frame(&mut socket).await;
     assert_eq!(error["code"], "TOKEN_EXPIRED", "{error}");
     let close = tokio::time::timeout(Duration::from_secs(5), socket.next())
         .await
@@ -278,15 +240,18 @@ async fn an_expiring_token_ends_the_stream_with_1008() {
 #[tokio::test]
 async fn subscriptions_per_connection_are_limited() {
     let gw = TestGateway::start().await;
-    let mut socket = connect(&gw, &gw.admin_key).await;
+    let mut socket = gw.live_socket(&gw.admin_key).await;
     for _ in 0..100 {
         let id = gw.create_call_on("frozen", TO).await;
         send(&mut socket, json!({"subscribe": id})).await;
-        assert_eq!(next(&mut socket).await["type"], "subscription_confirmed");
+        assert_eq!(
+            next_frame(&mut socket).await["type"],
+            "subscription_confirmed"
+        );
     }
     let one_more = gw.create_call_on("frozen", TO).await;
     send(&mut socket, json!({"subscribe": one_more})).await;
-    let error = next(&mut socket).await;
+    let error = next_frame(&mut socket).await;
     assert_eq!(error["code"], "TOO_MANY_SUBSCRIPTIONS", "{error}");
     assert_eq!(error["identifier"], one_more);
     gw.stop().await;
@@ -296,17 +261,20 @@ async fn subscriptions_per_connection_are_limited() {
 async fn a_client_that_never_reads_delays_nobody() {
     let gw = TestGateway::start().await;
     let id = gw.create_call_on("frozen", TO).await;
-    let mut stalled = connect(&gw, &gw.admin_key).await;
+    let mut stalled = gw.live_socket(&gw.admin_key).await;
     send(&mut stalled, json!({"subscribe": id})).await;
-    let mut reader = connect(&gw, &gw.admin_key).await;
+    let mut reader = gw.live_socket(&gw.admin_key).await;
     send(&mut reader, json!({"subscribe": id})).await;
-    assert_eq!(next(&mut reader).await["type"], "subscription_confirmed");
+    assert_eq!(
+        next_frame(&mut reader).await["type"],
+        "subscription_confirmed"
+    );
     // The stalled client never reads again; the webhooks and the reading client carry on.
     let turns = 300;
     let reading = tokio::spawn(async move {
         let mut seqs = Vec::new();
         while seqs.len() < turns {
-            let frame = next(&mut reader).await;
+            let frame = next_frame(&mut reader).await;
             seqs.push(frame["seq"].as_i64().unwrap());
         }
         seqs

@@ -17,23 +17,20 @@
 
 use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use plugin_api::conformance::{self, Samples, Subject};
 use plugin_api::{Headers, HttpResponse};
-use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use sha2::Sha256;
-use voice_gateway::config::{ConfigError, EnvSource, Settings};
+use voice_gateway::config::ConfigError;
 use voice_gateway::plugins::PluginFactory;
-use voice_gateway::providers::Registry;
-use voice_gateway::server::RunningServer;
 
-use crate::harness::{JWT_SECRET, Reply, TO, id_of};
+use crate::harness::{GatewayConfig, Reply, TO, TestGateway, id_of, run_binary};
 use crate::mock_vendor::{MockReply, MockVendor};
 
 const EXAMPLE: &str = "voice-gateway-example-plugin";
@@ -175,43 +172,18 @@ fn install(dir: &Path, package: &str) -> String {
 // Gateways
 // ---------------------------------------------------------------------------------------------
 
-/// A whole config file for a gateway in `dir` with `providers` (TOML tables).
-fn config_toml(dir: &Path, default_provider: &str, providers: &str) -> String {
-    format!(
-        r#"
-[server]
-host = "127.0.0.1"
-port = 0
-
-[database]
-url = "sqlite://{db}/gw.db"
-
-[gateway]
-default_provider = "{default_provider}"
-recordings_dir = "{db}/recordings"
-reconcile_after_secs = 0
-reconcile_interval_secs = 0
-
-[auth]
-jwt_secret = "{JWT_SECRET}"
-jwt_secret_file = "{db}/jwt-secret"
-{providers}
-"#,
-        db = dir.display(),
-    )
-}
-
-/// Writes the config to `<dir>/voice-gateway.toml` and validates it as read from there (so
-/// plugin paths are relative to `dir`), with an empty environment.
-fn settings(dir: &Path, toml: &str) -> Result<Settings, ConfigError> {
-    let file = dir.join(CONFIG_FILE);
-    std::fs::write(&file, toml).expect("config written");
-    Settings::from_parts(
-        toml,
-        &EnvSource::from_pairs([]),
-        &Registry::builtin(),
-        Some(file),
-    )
+/// The config of a gateway in a temp dir with `providers` (TOML tables), `default` being the
+/// default provider, read from `<dir>/voice-gateway.toml` (so plugin paths are relative to the
+/// dir); reconciliation off.
+fn config(default: &str, providers: &str) -> GatewayConfig {
+    GatewayConfig::new()
+        .gateway(&format!(
+            "default_provider = \"{default}\"\n\
+             reconcile_after_secs = 0\n\
+             reconcile_interval_secs = 0"
+        ))
+        .sections(providers)
+        .file(CONFIG_FILE)
 }
 
 /// The `[providers.acme]` table of the example plugin, calling Acme at `base_url`.
@@ -231,41 +203,22 @@ webhook_secret = "{WEBHOOK_SECRET}"
 }
 
 /// A running gateway with plugins; the temp dir holds its config, libraries and database.
-struct Gateway {
-    base: String,
-    client: reqwest::Client,
-    server: Option<RunningServer>,
-    _dir: tempfile::TempDir,
+struct Gateway(TestGateway);
+
+impl std::ops::Deref for Gateway {
+    type Target = TestGateway;
+
+    fn deref(&self) -> &TestGateway {
+        &self.0
+    }
 }
 
 impl Gateway {
     /// Starts a gateway whose providers `providers(dir)` gives, `default` being the default.
     async fn start(default: &str, providers: impl FnOnce(&Path) -> String) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let toml = config_toml(dir.path(), default, &providers(dir.path()));
-        let settings = settings(dir.path(), &toml)
-            .unwrap_or_else(|e| panic!("the plugin test config is valid: {e}"));
-        let server = voice_gateway::server::start(settings)
-            .await
-            .expect("the gateway starts");
-        let base = format!("http://{}", server.addr());
-        let admin_key = admin_api_key(&server).await;
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "authorization",
-            format!("Bearer {admin_key}").parse().expect("header value"),
-        );
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .default_headers(headers)
-            .build()
-            .expect("HTTP client");
-        Self {
-            base,
-            client,
-            server: Some(server),
-            _dir: dir,
-        }
+        let config = config(default, &providers(dir.path()));
+        Self(TestGateway::start_in(dir, &config).await)
     }
 
     /// A gateway with the example plugin as `acme` (default) calling `mock`, and an `echo`.
@@ -280,82 +233,11 @@ impl Gateway {
         .await
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
-        let response = request.send().await.expect("request reaches the gateway");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.expect("response body");
-        Reply {
-            status,
-            headers,
-            text,
-        }
-    }
-
-    async fn get_json(&self, path: &str) -> Value {
-        let reply = self.send(self.client.get(self.url(path))).await;
-        reply.expect_status(200);
-        reply.json()
-    }
-
-    async fn create(&self, body: Value) -> Reply {
-        self.send(self.client.post(self.url("/v1/calls")).json(&body))
-            .await
-    }
-
-    async fn call(&self, id: &str) -> Value {
-        self.get_json(&format!("/v1/calls/{id}")).await
-    }
-
-    async fn turns(&self, id: &str) -> Vec<Value> {
-        let body = self.get_json(&format!("/v1/calls/{id}/transcript")).await;
-        body["turns"].as_array().expect("turns").clone()
-    }
-
-    async fn receipts(&self, provider: &str, outcome: &str) -> Vec<Value> {
-        let path = format!("/v1/webhook-receipts?provider={provider}&outcome={outcome}");
-        let body = self.get_json(&path).await;
-        body["items"].as_array().expect("items").clone()
-    }
-
-    /// Polls the call until it has `status`; panics after 10 s.
-    async fn wait_for_status(&self, id: &str, status: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let call = self.call(id).await;
-            if call["status"] == status {
-                return call;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "call {id} did not reach `{status}`: {call}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Posts raw `body` to `/webhooks/{provider}` with `headers`.
-    async fn webhook(&self, provider: &str, body: &str, headers: &[(&str, &str)]) -> Reply {
-        let mut request = self
-            .client
-            .post(self.url(&format!("/webhooks/{provider}")))
-            .header("content-type", "application/json")
-            .body(body.to_owned());
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        self.send(request).await
-    }
-
     /// Posts `body` to the `acme` instance, signed as Acme signs.
     async fn acme_webhook(&self, body: &Value) -> Reply {
         let body = body.to_string();
         let signature = acme_signature(WEBHOOK_SECRET, body.as_bytes());
-        self.webhook("acme", &body, &[(SIGNATURE_HEADER, &signature)])
+        self.webhook_raw("acme", &body, &[(SIGNATURE_HEADER, &signature)])
             .await
     }
 
@@ -374,31 +256,9 @@ impl Gateway {
             .await;
     }
 
-    async fn stop(mut self) {
-        if let Some(server) = self.server.take() {
-            server.shutdown().await.expect("clean shutdown");
-        }
+    async fn stop(self) {
+        self.0.stop().await;
     }
-}
-
-/// Creates an admin API key straight in the store (as `harness::admin_api_key` does).
-async fn admin_api_key(server: &RunningServer) -> String {
-    use voice_gateway::auth::tokens;
-    let key = tokens::new_api_key();
-    server
-        .gateway()
-        .store
-        .create_api_key(
-            "e2e plugins admin",
-            &key[..10],
-            &tokens::digest(&key),
-            "admin",
-            None,
-            None,
-        )
-        .await
-        .expect("admin API key");
-    key
 }
 
 /// Acme's `x-acme-signature`: hex HMAC-SHA256 of the raw body.
@@ -500,7 +360,7 @@ async fn acme_plugin_places_a_call_and_ingests_its_webhooks_like_a_builtin() {
     assert_eq!(call["summary"], "Booked for Tuesday.", "{call}");
     assert_eq!(call["cost"], 0.42, "{call}");
     assert_eq!(call["cost_unit"], "USD", "{call}");
-    let turns = gw.turns(&id).await;
+    let turns = gw.transcript(&id).await;
     let said: Vec<(&str, &str, &str)> = turns
         .iter()
         .map(|t| {
@@ -536,10 +396,20 @@ async fn acme_plugin_places_a_call_and_ingests_its_webhooks_like_a_builtin() {
         ))
         .await;
     assert_eq!(again.json()["outcome"], "duplicate", "{}", again.text);
-    assert_eq!(gw.turns(&id).await.len(), 2);
+    assert_eq!(gw.transcript(&id).await.len(), 2);
     assert_eq!(gw.call(&id).await["status"], "completed");
-    assert_eq!(gw.receipts("acme", "applied").await.len(), 4);
-    assert_eq!(gw.receipts("acme", "duplicate").await.len(), 2);
+    assert_eq!(
+        gw.receipts(&[("provider", "acme"), ("outcome", "applied")])
+            .await
+            .len(),
+        4
+    );
+    assert_eq!(
+        gw.receipts(&[("provider", "acme"), ("outcome", "duplicate")])
+            .await
+            .len(),
+        2
+    );
     gw.stop().await;
 }
 
@@ -559,11 +429,11 @@ async fn acme_plugin_refuses_bad_signatures_and_malformed_events() {
     let body = acme_event("evt-1", "dial-2", &id, "ringing", json!({})).to_string();
     let forged = acme_signature("not-the-secret", body.as_bytes());
     let refused = gw
-        .webhook("acme", &body, &[(SIGNATURE_HEADER, &forged)])
+        .webhook_raw("acme", &body, &[(SIGNATURE_HEADER, &forged)])
         .await
         .expect_error(401);
     assert_eq!(refused["error"]["code"], "invalid_signature", "{refused}");
-    let unsigned = gw.webhook("acme", &body, &[]).await.expect_error(401);
+    let unsigned = gw.webhook_raw("acme", &body, &[]).await.expect_error(401);
     assert!(
         unsigned["error"]["message"]
             .as_str()
@@ -574,7 +444,7 @@ async fn acme_plugin_refuses_bad_signatures_and_malformed_events() {
     let garbage = r#"{"hello": "world"}"#;
     let signature = acme_signature(WEBHOOK_SECRET, garbage.as_bytes());
     let malformed = gw
-        .webhook("acme", garbage, &[(SIGNATURE_HEADER, &signature)])
+        .webhook_raw("acme", garbage, &[(SIGNATURE_HEADER, &signature)])
         .await
         .expect_error(400);
     assert_eq!(
@@ -584,7 +454,9 @@ async fn acme_plugin_refuses_bad_signatures_and_malformed_events() {
 
     // Nothing was applied; every refusal left a receipt saying why.
     assert_eq!(gw.call(&id).await["status"], "initiating");
-    let rejected = gw.receipts("acme", "rejected").await;
+    let rejected = gw
+        .receipts(&[("provider", "acme"), ("outcome", "rejected")])
+        .await;
     assert_eq!(rejected.len(), 3, "{rejected:?}");
     assert!(
         rejected
@@ -729,14 +601,16 @@ async fn a_panicking_plugin_fails_only_its_own_calls() {
 async fn a_panicking_plugin_webhook_answers_500_and_its_receipt_is_rejected() {
     let gw = faulty_gateway().await;
     let body = json!({"call_id": uuid::Uuid::now_v7().to_string(), "state": "ringing"}).to_string();
-    let failed = gw.webhook("faulty", &body, &[]).await.expect_error(500);
+    let failed = gw.webhook_raw("faulty", &body, &[]).await.expect_error(500);
     assert_eq!(failed["error"]["code"], "provider_failed", "{failed}");
     let message = failed["error"]["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("panicked") && message.contains("faulty plugin: verify_webhook panics"),
         "{failed}"
     );
-    let rejected = gw.receipts("faulty", "rejected").await;
+    let rejected = gw
+        .receipts(&[("provider", "faulty"), ("outcome", "rejected")])
+        .await;
     assert_eq!(rejected.len(), 1, "{rejected:?}");
     assert!(
         rejected[0]["reason"]
@@ -781,7 +655,7 @@ async fn a_plugin_answering_malformed_json_fails_each_request_with_a_clear_error
         "{refused}"
     );
     let failed = gw
-        .webhook("garbled", r#"{"state": "ringing"}"#, &[])
+        .webhook_raw("garbled", r#"{"state": "ringing"}"#, &[])
         .await
         .expect_error(500);
     assert_eq!(failed["error"]["code"], "provider_failed", "{failed}");
@@ -791,7 +665,12 @@ async fn a_plugin_answering_malformed_json_fails_each_request_with_a_clear_error
             .is_some_and(|m| m.contains("malformed JSON")),
         "{failed}"
     );
-    assert_eq!(gw.receipts("garbled", "rejected").await.len(), 1);
+    assert_eq!(
+        gw.receipts(&[("provider", "garbled"), ("outcome", "rejected")])
+            .await
+            .len(),
+        1
+    );
     gw.echo_call_completes().await;
     gw.stop().await;
 }
@@ -808,9 +687,9 @@ fn startup_problems(table: impl FnOnce(&Path) -> String) -> (tempfile::TempDir, 
         "[providers.plugin]\nkind = \"dylib\"\n{}",
         table(dir.path())
     );
-    let toml = config_toml(dir.path(), "plugin", &providers);
-    match settings(dir.path(), &toml) {
-        Ok(_) => panic!("the config was accepted:\n{toml}"),
+    let config = config("plugin", &providers);
+    match config.settings(dir.path()) {
+        Ok(_) => panic!("the config was accepted:\n{}", config.toml(dir.path())),
         Err(e) => (dir, e),
     }
 }
@@ -940,11 +819,11 @@ fn a_plugin_panicking_while_validating_its_config_stops_startup() {
 fn the_binary_refuses_to_start_with_a_broken_plugin() {
     let dir = tempfile::tempdir().expect("temp dir");
     let relative = install(dir.path(), WRONG_ABI);
-    let toml = config_toml(
-        dir.path(),
+    let toml = config(
         "plugin",
         &format!("[providers.plugin]\nkind = \"dylib\"\npath = \"{relative}\"\n"),
-    );
+    )
+    .toml(dir.path());
     let config = dir.path().join(CONFIG_FILE);
     std::fs::write(&config, toml).expect("config written");
     let out = run_binary(
@@ -1034,16 +913,6 @@ fn a_panicking_plugin_fails_the_conformance_suite_without_crashing_it() {
             .any(|r| r.name == conformance::WEBHOOK_SIGNED_SAMPLE_VERIFIES),
         "{failed:#?}"
     );
-}
-
-/// The binary, with an empty environment, in `dir`.
-fn run_binary(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_voice-gateway"))
-        .args(args)
-        .env_clear()
-        .current_dir(dir)
-        .output()
-        .expect("the binary runs")
 }
 
 /// A `plugin check` file for the example plugin: its config and the samples only its author

@@ -3,18 +3,15 @@
 //! hands out points at the mock too, so hang-ups reach it. Server messages are played over HTTP,
 //! authenticated as each instance's `webhook_auth` asks.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chrono::Utc;
-use futures_util::{SinkExt, StreamExt};
-use reqwest::header::HeaderMap;
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-use voice_gateway::config::{EnvSource, Settings};
-use voice_gateway::providers::Registry;
-use voice_gateway::server::RunningServer;
 
-use crate::harness::{JWT_SECRET, Reply, TO, id_of};
+use crate::harness::{
+    MockedGateway, Reply, Socket, TO, Vendor, edited, frames_until, id_of, next_frame, unix_now,
+};
 use crate::mock_vendor::{MockReply, MockVendor};
 
 const API_KEY: &str = "vapi_e2e_private_key";
@@ -63,13 +60,18 @@ const ASSISTANT_REQUEST: &str =
 /// - `vapi_unsigned`: no secret, unsigned messages refused (the default);
 /// - `vapi_open`: no secret, `allow_unsigned_webhooks = true`;
 /// - `vapi_quiet`: no default phone number, no `server_url`, `live_transcripts = false`.
-fn providers_toml(mock: &str) -> String {
-    let common = format!(
-        "kind = \"vapi\"\napi_key = \"{API_KEY}\"\nassistant_id = \"{ASSISTANT}\"\n\
+enum VapiVendor {}
+
+impl Vendor for VapiVendor {
+    const DEFAULT_PROVIDER: &'static str = "vapi";
+
+    fn providers_toml(mock: &str) -> String {
+        let common = format!(
+            "kind = \"vapi\"\napi_key = \"{API_KEY}\"\nassistant_id = \"{ASSISTANT}\"\n\
          base_url = \"{mock}\"\nrequest_timeout_ms = 5000\n"
-    );
-    format!(
-        r#"
+        );
+        format!(
+            r#"
 [providers.vapi]
 {common}phone_number_id = "{PHONE}"
 server_url = "{SERVER_URL}"
@@ -98,121 +100,17 @@ allow_unsigned_webhooks = true
 {common}webhook_secret = "{WEBHOOK_SECRET}"
 live_transcripts = false
 "#
-    )
+        )
+    }
 }
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A gateway with the VAPI instances above and its mock VAPI.
-struct Vapi {
-    mock: MockVendor,
-    base: String,
-    client: reqwest::Client,
-    admin_key: String,
-    server: Option<RunningServer>,
-    _dir: tempfile::TempDir,
-}
+type Vapi = MockedGateway<VapiVendor>;
 
 impl Vapi {
-    /// Reconciliation off: calls change only through the API and server messages.
-    async fn start() -> Self {
-        Self::start_with(0, 0).await
-    }
-
-    async fn start_with(reconcile_after_secs: u64, reconcile_interval_secs: u64) -> Self {
-        let mock = MockVendor::start().await;
-        let dir = tempfile::tempdir().expect("temp dir");
-        let toml = format!(
-            r#"
-[server]
-host = "127.0.0.1"
-port = 0
-
-[database]
-url = "sqlite://{db}/gw.db"
-
-[gateway]
-default_provider = "vapi"
-recordings_dir = "{db}/recordings"
-reconcile_after_secs = {reconcile_after_secs}
-reconcile_interval_secs = {reconcile_interval_secs}
-
-[auth]
-jwt_secret = "{JWT_SECRET}"
-jwt_secret_file = "{db}/jwt-secret"
-{providers}
-"#,
-            db = dir.path().display(),
-            providers = providers_toml(mock.base_url()),
-        );
-        let settings = Settings::from_parts(
-            &toml,
-            &EnvSource::from_pairs([]),
-            &Registry::builtin(),
-            None,
-        )
-        .expect("the VAPI test config is valid");
-        let server = voice_gateway::server::start(settings)
-            .await
-            .expect("the gateway starts");
-        let base = format!("http://{}", server.addr());
-        let admin_key = admin_api_key(&server).await;
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "authorization",
-            format!("Bearer {admin_key}").parse().expect("header value"),
-        );
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .default_headers(headers)
-            .build()
-            .expect("HTTP client");
-        Self {
-            mock,
-            base,
-            client,
-            admin_key,
-            server: Some(server),
-            _dir: dir,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
     /// The control URL the mock hands out for VAPI call `vapi_id`: on the mock itself.
     fn control_url(&self, vapi_id: &str) -> String {
         format!("{}{}", self.mock.base_url(), control_path(vapi_id))
-    }
-
-    async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
-        let response = request.send().await.expect("request reaches the gateway");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.expect("response body");
-        Reply {
-            status,
-            headers,
-            text,
-        }
-    }
-
-    async fn get_json(&self, path: &str) -> Value {
-        let reply = self.send(self.client.get(self.url(path))).await;
-        reply.expect_status(200);
-        reply.json()
-    }
-
-    async fn post(&self, path: &str) -> Reply {
-        self.send(self.client.post(self.url(path)).json(&json!({})))
-            .await
-    }
-
-    async fn create(&self, body: Value) -> Reply {
-        self.send(self.client.post(self.url("/v1/calls")).json(&body))
-            .await
     }
 
     /// Places a call on `provider` that the mock accepts as VAPI call `vapi_id` (status
@@ -231,60 +129,9 @@ jwt_secret_file = "{db}/jwt-secret"
         id_of(&call)
     }
 
-    async fn call(&self, id: &str) -> Value {
-        self.get_json(&format!("/v1/calls/{id}")).await
-    }
-
-    async fn transcript(&self, id: &str) -> Vec<Value> {
-        let body = self.get_json(&format!("/v1/calls/{id}/transcript")).await;
-        assert_eq!(body["call_id"], id, "{body}");
-        body["turns"].as_array().expect("turns").clone()
-    }
-
-    async fn events(&self, id: &str) -> Vec<Value> {
-        let body = self.get_json(&format!("/v1/calls/{id}/events")).await;
-        body["events"].as_array().expect("events").clone()
-    }
-
-    async fn receipts(&self, query: &str) -> Vec<Value> {
-        let body = self
-            .get_json(&format!("/v1/webhook-receipts?{query}"))
-            .await;
-        body["items"].as_array().expect("items").clone()
-    }
-
-    /// Polls the call every 100 ms until it has `status`; panics after `within`.
-    async fn wait_for_status(&self, id: &str, status: &str, within: Duration) -> Value {
-        let deadline = Instant::now() + within;
-        loop {
-            let call = self.call(id).await;
-            if call["status"] == status {
-                return call;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "call {id} did not reach `{status}` within {within:?}: {call}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Posts raw bytes to `/webhooks/{path}` with `headers`.
-    async fn webhook(&self, path: &str, body: &str, headers: &[(&str, &str)]) -> Reply {
-        let mut request = self
-            .client
-            .post(self.url(&format!("/webhooks/{path}")))
-            .header("content-type", "application/json")
-            .body(body.to_owned());
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        self.send(request).await
-    }
-
     /// Posts `body` to the `vapi` instance with its shared secret, as VAPI does.
     async fn message(&self, body: &Value) -> Reply {
-        self.webhook(
+        self.webhook_raw(
             "vapi",
             &body.to_string(),
             &[("x-vapi-secret", WEBHOOK_SECRET)],
@@ -306,7 +153,7 @@ jwt_secret_file = "{db}/jwt-secret"
     async fn hmac_signed(&self, path: &str, body: &str, secret: &str, t: i64) -> Reply {
         let timestamp = t.to_string();
         let signature = vapi_provider::hmac_signature(secret, &timestamp, body.as_bytes());
-        self.webhook(
+        self.webhook_raw(
             path,
             body,
             &[("x-signature", &signature), ("x-timestamp", &timestamp)],
@@ -316,14 +163,7 @@ jwt_secret_file = "{db}/jwt-secret"
 
     /// A live-stream connection with the admin key, subscribed to call `id`.
     async fn subscribe(&self, id: &str) -> Socket {
-        let url = format!(
-            "{}/ws/calls/transcriptions?token={}",
-            self.base.replacen("http://", "ws://", 1),
-            self.admin_key
-        );
-        let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
-            .await
-            .expect("handshake");
+        let mut socket = self.live_socket(&self.admin_key).await;
         socket
             .send(Message::text(json!({"subscribe": id}).to_string()))
             .await
@@ -333,74 +173,10 @@ jwt_secret_file = "{db}/jwt-secret"
         assert_eq!(confirmed["call_id"], id, "{confirmed}");
         socket
     }
-
-    async fn stop(mut self) {
-        if let Some(server) = self.server.take() {
-            server.shutdown().await.expect("clean shutdown");
-        }
-    }
-}
-
-/// Creates an admin API key straight in the store (as `harness::admin_api_key` does).
-async fn admin_api_key(server: &RunningServer) -> String {
-    use voice_gateway::auth::tokens;
-    let key = tokens::new_api_key();
-    server
-        .gateway()
-        .store
-        .create_api_key(
-            "e2e vapi admin",
-            &key[..10],
-            &tokens::digest(&key),
-            "admin",
-            None,
-            None,
-        )
-        .await
-        .expect("admin API key");
-    key
-}
-
-/// The next JSON frame of the live stream (pings are skipped).
-async fn next_frame(socket: &mut Socket) -> Value {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a frame in time")
-            .expect("the socket stays open")
-            .expect("a valid frame");
-        if let Message::Text(text) = frame {
-            return serde_json::from_str(&text).expect("JSON frame");
-        }
-    }
-}
-
-/// Frames until (and including) the first of type `until`.
-async fn frames_until(socket: &mut Socket, until: &str) -> Vec<Value> {
-    let mut frames = Vec::new();
-    loop {
-        let frame = next_frame(socket).await;
-        let done = frame["type"] == until;
-        frames.push(frame);
-        if done {
-            return frames;
-        }
-    }
 }
 
 fn control_path(vapi_id: &str) -> String {
     format!("/control/{vapi_id}")
-}
-
-fn now() -> i64 {
-    Utc::now().timestamp()
-}
-
-/// A fixture parsed and changed by `edit`.
-fn edited(raw: &str, edit: impl FnOnce(&mut Value)) -> Value {
-    let mut value: Value = serde_json::from_str(raw).expect("fixture is JSON");
-    edit(&mut value);
-    value
 }
 
 /// A server-message fixture about VAPI call `vapi_id` and gateway call `gateway_id` (the
@@ -771,15 +547,15 @@ async fn vapi_shared_secret_header_is_checked() {
     let body = message_for(IN_PROGRESS, vapi_id, &id, "").to_string();
 
     let wrong = gw
-        .webhook("vapi", &body, &[("x-vapi-secret", "not-the-secret")])
+        .webhook_raw("vapi", &body, &[("x-vapi-secret", "not-the-secret")])
         .await;
     assert_eq!(
         wrong.expect_error(401)["error"]["code"],
         "invalid_signature"
     );
-    gw.webhook("vapi", &body, &[]).await.expect_error(401);
+    gw.webhook_raw("vapi", &body, &[]).await.expect_error(401);
     // The right secret in another scheme's header is not this instance's credential.
-    gw.webhook(
+    gw.webhook_raw(
         "vapi",
         &body,
         &[("authorization", &format!("Bearer {WEBHOOK_SECRET}"))],
@@ -787,7 +563,7 @@ async fn vapi_shared_secret_header_is_checked() {
     .await
     .expect_error(401);
     // VAPI posts to /webhooks/<name>: a topic is refused.
-    gw.webhook("vapi/status", &body, &[("x-vapi-secret", WEBHOOK_SECRET)])
+    gw.webhook_raw("vapi/status", &body, &[("x-vapi-secret", WEBHOOK_SECRET)])
         .await
         .expect_error(401);
 
@@ -802,7 +578,7 @@ async fn vapi_shared_secret_header_is_checked() {
             .to_string(),
     ] {
         let reply = gw
-            .webhook("vapi", &bad, &[("x-vapi-secret", WEBHOOK_SECRET)])
+            .webhook_raw("vapi", &bad, &[("x-vapi-secret", WEBHOOK_SECRET)])
             .await;
         let error = reply.expect_error(400);
         assert_eq!(
@@ -817,7 +593,7 @@ async fn vapi_shared_secret_header_is_checked() {
     );
 
     let reply = gw
-        .webhook("vapi", &body, &[("x-vapi-secret", WEBHOOK_SECRET)])
+        .webhook_raw("vapi", &body, &[("x-vapi-secret", WEBHOOK_SECRET)])
         .await;
     reply.expect_status(200);
     let answer = reply.json();
@@ -826,9 +602,11 @@ async fn vapi_shared_secret_header_is_checked() {
     assert!(answer["receipt_id"].is_string(), "{answer}");
     assert_eq!(gw.call(&id).await["status"], "in_progress");
 
-    let rejected = gw.receipts("provider=vapi&outcome=rejected").await;
+    let rejected = gw
+        .receipts(&[("provider", "vapi"), ("outcome", "rejected")])
+        .await;
     assert_eq!(rejected.len(), 10, "{rejected:?}");
-    let applied = gw.receipts(&format!("call_id={id}")).await;
+    let applied = gw.receipts(&[("call_id", &id)]).await;
     assert_eq!(applied.len(), 1, "{applied:?}");
     assert_eq!(applied[0]["signature"], "verified", "{applied:?}");
     assert_eq!(applied[0]["event_type"], "status-update", "{applied:?}");
@@ -854,7 +632,7 @@ async fn vapi_bearer_token_is_checked() {
         vec![],
     ] {
         let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        let reply = gw.webhook("vapi_bearer", &body, &headers).await;
+        let reply = gw.webhook_raw("vapi_bearer", &body, &headers).await;
         assert_eq!(
             reply.expect_error(401)["error"]["code"],
             "invalid_signature",
@@ -864,7 +642,7 @@ async fn vapi_bearer_token_is_checked() {
     assert_eq!(gw.call(&id).await["status"], "initiating");
 
     let reply = gw
-        .webhook(
+        .webhook_raw(
             "vapi_bearer",
             &body,
             &[("authorization", &format!("Bearer {WEBHOOK_SECRET}"))],
@@ -882,7 +660,7 @@ async fn vapi_hmac_signature_is_checked() {
     let vapi_id = "c2a8b1f0-1111-4c2e-9d35-00000000c001";
     let id = gw.accepted_call("vapi_hmac", vapi_id).await;
     let body = message_for(IN_PROGRESS, vapi_id, &id, "").to_string();
-    let t = now();
+    let t = unix_now();
 
     let wrong_key = gw
         .hmac_signed("vapi_hmac", &body, "not-the-secret", t)
@@ -896,7 +674,7 @@ async fn vapi_hmac_signature_is_checked() {
     let signature = vapi_provider::hmac_signature(WEBHOOK_SECRET, &timestamp, body.as_bytes());
     let tampered = body.replace("in-progress", "ringing");
     assert_ne!(tampered, body);
-    gw.webhook(
+    gw.webhook_raw(
         "vapi_hmac",
         &tampered,
         &[("x-signature", &signature), ("x-timestamp", &timestamp)],
@@ -904,7 +682,7 @@ async fn vapi_hmac_signature_is_checked() {
     .await
     .expect_error(401);
     // The signature covers the timestamp.
-    gw.webhook(
+    gw.webhook_raw(
         "vapi_hmac",
         &body,
         &[
@@ -915,13 +693,15 @@ async fn vapi_hmac_signature_is_checked() {
     .await
     .expect_error(401);
     // Missing signature, missing timestamp, nothing at all.
-    gw.webhook("vapi_hmac", &body, &[("x-timestamp", &timestamp)])
+    gw.webhook_raw("vapi_hmac", &body, &[("x-timestamp", &timestamp)])
         .await
         .expect_error(401);
-    gw.webhook("vapi_hmac", &body, &[("x-signature", &signature)])
+    gw.webhook_raw("vapi_hmac", &body, &[("x-signature", &signature)])
         .await
         .expect_error(401);
-    gw.webhook("vapi_hmac", &body, &[]).await.expect_error(401);
+    gw.webhook_raw("vapi_hmac", &body, &[])
+        .await
+        .expect_error(401);
     // Older than 5 minutes, or as far in the future: stale.
     gw.hmac_signed("vapi_hmac", &body, WEBHOOK_SECRET, t - 6 * 60)
         .await
@@ -930,7 +710,9 @@ async fn vapi_hmac_signature_is_checked() {
         .await
         .expect_error(401);
     assert_eq!(gw.call(&id).await["status"], "initiating");
-    let rejected = gw.receipts("provider=vapi_hmac&outcome=rejected").await;
+    let rejected = gw
+        .receipts(&[("provider", "vapi_hmac"), ("outcome", "rejected")])
+        .await;
     assert_eq!(rejected.len(), 8, "{rejected:?}");
 
     // Four minutes old is still accepted.
@@ -955,11 +737,11 @@ async fn vapi_without_a_secret_messages_are_refused_unless_allowed() {
         vec![("authorization", format!("Bearer {WEBHOOK_SECRET}"))],
     ] {
         let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        gw.webhook("vapi_unsigned", &body, &headers)
+        gw.webhook_raw("vapi_unsigned", &body, &headers)
             .await
             .expect_error(401);
     }
-    gw.hmac_signed("vapi_unsigned", &body, WEBHOOK_SECRET, now())
+    gw.hmac_signed("vapi_unsigned", &body, WEBHOOK_SECRET, unix_now())
         .await
         .expect_error(401);
     assert_eq!(gw.call(&id).await["status"], "initiating");
@@ -968,11 +750,11 @@ async fn vapi_without_a_secret_messages_are_refused_unless_allowed() {
     let open_vapi_id = "c2a8b1f0-1111-4c2e-9d35-00000000d002";
     let open_id = gw.accepted_call("vapi_open", open_vapi_id).await;
     let body = message_for(IN_PROGRESS, open_vapi_id, &open_id, "").to_string();
-    let reply = gw.webhook("vapi_open", &body, &[]).await;
+    let reply = gw.webhook_raw("vapi_open", &body, &[]).await;
     reply.expect_status(200);
     assert_eq!(reply.json()["outcome"], "applied", "{}", reply.text);
     assert_eq!(gw.call(&open_id).await["status"], "in_progress");
-    let receipts = gw.receipts(&format!("call_id={open_id}")).await;
+    let receipts = gw.receipts(&[("call_id", &open_id)]).await;
     assert_eq!(receipts.len(), 1, "{receipts:?}");
     assert_eq!(receipts[0]["signature"], "unsigned", "{receipts:?}");
     gw.stop().await;
@@ -1190,7 +972,7 @@ async fn vapi_full_call_live_turns_then_report_without_duplicates() {
         "{completed_events:?}"
     );
 
-    let receipts = gw.receipts(&format!("call_id={id}")).await;
+    let receipts = gw.receipts(&[("call_id", &id)]).await;
     let mut outcomes: Vec<(&str, &str)> = receipts
         .iter()
         .map(|r| {
@@ -1254,7 +1036,7 @@ async fn vapi_request_response_messages_and_unknown_calls() {
         reply.expect_status(200);
         assert_eq!(reply.json(), json!({}), "{kind}: {}", reply.text);
     }
-    let receipts = gw.receipts(&format!("call_id={id}")).await;
+    let receipts = gw.receipts(&[("call_id", &id)]).await;
     let mut kinds: Vec<&str> = receipts
         .iter()
         .map(|r| r["event_type"].as_str().unwrap_or_default())
@@ -1303,7 +1085,9 @@ async fn vapi_request_response_messages_and_unknown_calls() {
     let reply = gw.message(&inbound).await;
     reply.expect_status(200);
     assert_eq!(reply.json(), json!({}));
-    let unknown = gw.receipts("provider=vapi&outcome=unknown_call").await;
+    let unknown = gw
+        .receipts(&[("provider", "vapi"), ("outcome", "unknown_call")])
+        .await;
     assert_eq!(unknown.len(), 3, "{unknown:?}");
     assert!(
         unknown
@@ -1388,7 +1172,9 @@ async fn vapi_hangup_posts_end_call_to_the_control_url() {
         MockReply::json(200, r#"{"ok":true}"#),
     );
 
-    let reply = gw.post(&format!("/v1/calls/{id}/hangup")).await;
+    let reply = gw
+        .post_json(&format!("/v1/calls/{id}/hangup"), &json!({}))
+        .await;
     reply.expect_status(202);
     assert_no_control_url(&reply.text, &control_url, "the hang-up answer");
     let answer = reply.json();
@@ -1428,7 +1214,9 @@ async fn vapi_hangup_posts_end_call_to_the_control_url() {
     assert_eq!(call["end_reason"], "manually-canceled", "{call}");
 
     // An ended call is not hung up again.
-    let reply = gw.post(&format!("/v1/calls/{id}/hangup")).await;
+    let reply = gw
+        .post_json(&format!("/v1/calls/{id}/hangup"), &json!({}))
+        .await;
     reply.expect_error(409);
     assert_eq!(gw.mock.requests("POST", &control_path(vapi_id)).len(), 1);
 
@@ -1441,7 +1229,9 @@ async fn vapi_hangup_posts_end_call_to_the_control_url() {
     let reply = gw.create(json!({"to": TO})).await;
     reply.expect_status(201);
     let bare_id = id_of(&reply.json());
-    let reply = gw.post(&format!("/v1/calls/{bare_id}/hangup")).await;
+    let reply = gw
+        .post_json(&format!("/v1/calls/{bare_id}/hangup"), &json!({}))
+        .await;
     reply.expect_error(409);
     let sent: Vec<String> = gw
         .mock
@@ -1536,14 +1326,18 @@ async fn vapi_refresh_fetches_the_call_and_applies_it() {
     // A VAPI error leaves the call as it was.
     gw.mock
         .enqueue("GET", &path, MockReply::json(404, ERROR_404));
-    let reply = gw.post(&format!("/v1/calls/{id}/refresh")).await;
+    let reply = gw
+        .post_json(&format!("/v1/calls/{id}/refresh"), &json!({}))
+        .await;
     let error = reply.expect_error(502);
     assert_eq!(error_call_id(&error), id, "{error}");
     assert_eq!(gw.call(&id).await["status"], "in_progress");
 
     // The report never came; VAPI has the ended call.
     mock_ended_call(&gw.mock, vapi_id);
-    let reply = gw.post(&format!("/v1/calls/{id}/refresh")).await;
+    let reply = gw
+        .post_json(&format!("/v1/calls/{id}/refresh"), &json!({}))
+        .await;
     reply.expect_status(200);
     assert_eq!(reply.json()["status"], "completed", "{}", reply.text);
     let fetches = gw.mock.requests("GET", &path);
@@ -1584,7 +1378,7 @@ async fn vapi_reconciler_settles_a_call_on_its_own() {
     mock_ended_call(&gw.mock, vapi_id);
     let id = gw.accepted_call("vapi", vapi_id).await;
 
-    gw.wait_for_status(&id, "completed", Duration::from_secs(10))
+    gw.wait_for_status_within(&id, "completed", Duration::from_secs(10))
         .await;
     let fetches = gw.mock.requests("GET", &format!("/call/{vapi_id}"));
     assert!(!fetches.is_empty());
@@ -1642,7 +1436,7 @@ async fn vapi_control_url_is_not_in_stored_receipt_bodies() {
         gw.apply(&message_for(raw, vapi_id, &id, &control_url))
             .await;
     }
-    let receipts = gw.receipts(&format!("call_id={id}")).await;
+    let receipts = gw.receipts(&[("call_id", &id)]).await;
     assert_eq!(receipts.len(), 2, "{receipts:?}");
     for receipt in &receipts {
         let receipt_id = receipt["id"].as_str().expect("receipt id");
