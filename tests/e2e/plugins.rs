@@ -994,6 +994,35 @@ fn plugin_check_passes_the_example_plugin() {
     assert!(!stdout.contains("FAIL"), "{stdout}");
 }
 
+/// The check file shipped beside the example plugin (the one the docs show) passes as it is.
+#[test]
+fn plugin_check_passes_the_example_plugin_with_its_shipped_check_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let shipped =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/provider-plugin/plugin-check.toml");
+    let library = library(EXAMPLE);
+    let out = run_binary(
+        dir.path(),
+        &[
+            "plugin",
+            "check",
+            library.to_str().expect("UTF-8 path"),
+            "--config",
+            shipped.to_str().expect("UTF-8 path"),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("17 passed, 0 failed, 0 skipped"),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn plugin_check_fails_the_faulty_plugins() {
     let dir = tempfile::tempdir().expect("temp dir");
