@@ -618,18 +618,23 @@ pub type Socket =
 
 /// The next JSON frame of the live stream (pings are skipped); panics after 10 s.
 pub async fn next_frame(socket: &mut Socket) -> Value {
-    loop {
-        // Generous: only a failing test waits this long, and a loaded CI machine (parallel
-        // tests, each committing with fsync) can be slow.
-        let frame = tokio::time::timeout(Duration::from_secs(30), socket.next())
-            .await
-            .expect("a frame in time")
-            .expect("the socket stays open")
-            .expect("a valid frame");
-        if let Message::Text(text) = frame {
-            return serde_json::from_str(&text).expect("JSON frame");
+    // One deadline for the next JSON frame, pings included: a ping must not keep a test waiting
+    // for a frame that never comes. Generous, since a loaded CI machine can be slow.
+    let frame = async {
+        loop {
+            let frame = socket
+                .next()
+                .await
+                .expect("the socket stays open")
+                .expect("a valid frame");
+            if let Message::Text(text) = frame {
+                return serde_json::from_str(&text).expect("JSON frame");
+            }
         }
-    }
+    };
+    tokio::time::timeout(Duration::from_secs(30), frame)
+        .await
+        .expect("a frame in time")
 }
 
 /// Frames until (and including) the first of type `until`.

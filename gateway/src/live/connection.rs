@@ -272,14 +272,22 @@ impl Conn {
             );
             return self.send(message).map(|()| true);
         }
-        // Listen first, then read the store: whatever commits in between arrives as an update
-        // and is told apart by its sequence number or status.
+        // Where to start: after `after_seq`, or after the newest turn stored now. Then listen,
+        // then send from the store what came after the start: a turn committed in between is
+        // both in the store and in the feed, and its sequence number tells the copies apart.
+        let start = match after_seq {
+            Some(after) => after,
+            None => match self.gateway.store.transcript(call.id, 0).await {
+                Ok(turns) => turns.last().map_or(0, |t| t.seq),
+                Err(e) => return self.store_failed(e, Some(&identifier)),
+            },
+        };
         self.live.subscribe(self.id, call.id);
         self.subscriptions.insert(
             call.id,
             Subscription {
                 identifier: identifier.clone(),
-                last_seq: after_seq.unwrap_or(i64::MAX),
+                last_seq: start,
                 last_status: Some(call.status),
             },
         );
@@ -290,22 +298,8 @@ impl Conn {
             provider_call_id: call.provider_call_id.clone(),
             status: call.status,
         })?;
-        match after_seq {
-            Some(after) => {
-                if let Err(e) = self.catch_up(call.id, after).await {
-                    return self.store_failed(e, Some(&identifier));
-                }
-            }
-            None => {
-                // No replay asked: follow from the newest stored turn on.
-                let newest = match self.gateway.store.transcript(call.id, 0).await {
-                    Ok(turns) => turns.last().map_or(0, |t| t.seq),
-                    Err(e) => return self.store_failed(e, Some(&identifier)),
-                };
-                if let Some(sub) = self.subscriptions.get_mut(&call.id) {
-                    sub.last_seq = newest;
-                }
-            }
+        if let Err(e) = self.catch_up(call.id, start).await? {
+            return self.store_failed(e, Some(&identifier));
         }
         if call.status.is_terminal() {
             let previous = self
@@ -349,25 +343,25 @@ impl Conn {
     }
 
     /// Sends the stored turns after `after` that this subscription has not sent yet.
-    async fn catch_up(&mut self, call: CallId, after: i64) -> Result<(), StoreError> {
-        let turns = self.gateway.store.transcript(call, after).await?;
+    /// Sends the stored turns after `after` that this subscription has not sent yet. The outer
+    /// error ends the connection (its queue is full); the inner one is the store's.
+    async fn catch_up(&mut self, call: CallId, after: i64) -> Result<Result<(), StoreError>, End> {
+        let turns = match self.gateway.store.transcript(call, after).await {
+            Ok(turns) => turns,
+            Err(e) => return Ok(Err(e)),
+        };
         let Some(sub) = self.subscriptions.get_mut(&call) else {
-            return Ok(());
+            return Ok(Ok(()));
         };
         sub.last_seq = after;
-        for turn in turns {
-            if turn.seq > sub.last_seq {
-                sub.last_seq = turn.seq;
-                if self
-                    .out
-                    .try_send(Message::Text(ServerMessage::turn(&turn).to_text()))
-                    .is_err()
-                {
-                    break;
-                }
-            }
+        for turn in turns.iter().filter(|t| t.seq > after) {
+            // A turn that cannot be queued is never counted as sent: the client resumes from it.
+            self.out
+                .try_send(Message::Text(ServerMessage::turn(turn).to_text()))
+                .map_err(|_| End::Overflow)?;
+            sub.last_seq = turn.seq;
         }
-        Ok(())
+        Ok(Ok(()))
     }
 
     async fn on_feed(&mut self, feed: Feed) -> Result<(), End> {
@@ -400,7 +394,7 @@ impl Conn {
                 }
                 // A gap: some turns never reached us; the store has them.
                 let after = sub.last_seq;
-                if let Err(e) = self.catch_up(turn.call_id, after).await {
+                if let Err(e) = self.catch_up(turn.call_id, after).await? {
                     warn!(error = %e, "cannot fill a gap in the live transcript");
                 }
                 Ok(())
@@ -449,7 +443,7 @@ impl Conn {
         let Some(after) = self.subscriptions.get(&call).map(|s| s.last_seq) else {
             return Ok(());
         };
-        if let Err(e) = self.catch_up(call, after).await {
+        if let Err(e) = self.catch_up(call, after).await? {
             warn!(error = %e, "cannot resync a live subscription");
             return Ok(());
         }
