@@ -538,14 +538,7 @@ impl AdminApi {
         cursor: Query<Option<String>>,
     ) -> Result<Json<AuditPage>, ListError> {
         auth.require(Role::Admin)?;
-        let before_id = cursor
-            .0
-            .map(|c| {
-                cursor::decode(&c).ok_or_else(|| {
-                    ApiError::invalid("cursor", "cursor is not one this API returned")
-                })
-            })
-            .transpose()?;
+        let before_id = cursor::parse(cursor.0)?;
         let filter = AuditFilter {
             action: action.0,
             actor_id: actor_id.0,

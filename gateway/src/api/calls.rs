@@ -579,16 +579,7 @@ impl CallsApi {
                     })
             })
             .transpose()?;
-        let before_id = cursor
-            .0
-            .map(|c| {
-                cursor::decode(&c)
-                    .and_then(|id| id.parse::<CallId>().ok())
-                    .ok_or_else(|| {
-                        ApiError::invalid("cursor", "cursor is not one this API returned")
-                    })
-            })
-            .transpose()?;
+        let before_id = cursor::parse(cursor.0)?;
         let filter = CallFilter {
             status,
             provider: provider.0,

@@ -319,6 +319,19 @@ pub(crate) mod cursor {
             .strip_prefix("v1:")
             .map(str::to_owned)
     }
+
+    /// The `cursor` query parameter as a position of type `T`; 422 if this API did not make it.
+    pub fn parse<T: std::str::FromStr>(cursor: Option<String>) -> super::ApiResult<Option<T>> {
+        cursor
+            .map(|c| {
+                decode(&c)
+                    .and_then(|position| position.parse().ok())
+                    .ok_or_else(|| {
+                        super::ApiError::invalid("cursor", "cursor is not one this API returned")
+                    })
+            })
+            .transpose()
+    }
 }
 
 /// The `limit` query parameter: 1..=200, default 50.

@@ -157,14 +157,7 @@ impl ReceiptsApi {
                     .map_err(|_| ApiError::invalid("call_id", "call_id must be a UUID"))
             })
             .transpose()?;
-        let before_id = cursor
-            .0
-            .map(|c| {
-                cursor::decode(&c).ok_or_else(|| {
-                    ApiError::invalid("cursor", "cursor is not one this API returned")
-                })
-            })
-            .transpose()?;
+        let before_id = cursor::parse(cursor.0)?;
         let filter = ReceiptFilter {
             provider: provider.0,
             outcome,

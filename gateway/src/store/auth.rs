@@ -425,7 +425,7 @@ impl Store {
             .push(" ORDER BY id DESC LIMIT ")
             .push_bind(i64::from(filter.limit) + 1);
         let rows = query.build().fetch_all(&self.reader).await?;
-        let mut entries = rows
+        let entries = rows
             .iter()
             .map(|row| {
                 Ok(AuditEntry {
@@ -443,13 +443,7 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let more = entries.len() > filter.limit as usize;
-        entries.truncate(filter.limit as usize);
-        let next = if more {
-            entries.last().map(|e| e.id.clone())
-        } else {
-            None
-        };
+        let (entries, next) = super::page(entries, filter.limit, |e| e.id.clone());
         Ok((entries, next))
     }
 }

@@ -187,17 +187,11 @@ impl Store {
             .push(" ORDER BY id DESC LIMIT ")
             .push_bind(i64::from(filter.limit) + 1);
         let rows = query.build().fetch_all(&self.reader).await?;
-        let mut items = rows
+        let items = rows
             .iter()
             .map(call_from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        let more = items.len() > filter.limit as usize;
-        items.truncate(filter.limit as usize);
-        let next = if more {
-            items.last().map(|c| c.id)
-        } else {
-            None
-        };
+        let (items, next) = super::page(items, filter.limit, |c| c.id);
         Ok(CallPage { items, next })
     }
 

@@ -32,6 +32,20 @@ pub use receipts::{
 
 use crate::config::DatabaseConfig;
 
+/// Cuts a page fetched with one row more than `limit` (`ORDER BY id DESC LIMIT limit + 1`):
+/// the extra row only says whether another page exists; the cursor is the last kept row's key.
+pub(crate) fn page<T, K>(
+    mut rows: Vec<T>,
+    limit: u32,
+    key: impl Fn(&T) -> K,
+) -> (Vec<T>, Option<K>) {
+    let limit = limit as usize;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = if more { rows.last().map(key) } else { None };
+    (rows, next)
+}
+
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
