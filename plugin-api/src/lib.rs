@@ -13,6 +13,7 @@ pub mod abi;
 pub mod conformance;
 pub mod http;
 pub mod ids;
+pub mod json;
 pub mod model;
 pub mod provider;
 pub mod status;

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::config::Config;
 use crate::conversation;
-use crate::lenient::{Object, text, truncate};
+use plugin_api::json::{Object, text, truncate};
 
 /// The header carrying the API key.
 pub const API_KEY_HEADER: &str = "xi-api-key";

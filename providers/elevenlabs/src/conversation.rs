@@ -9,7 +9,7 @@ use plugin_api::{
 };
 use serde_json::{Map, Value};
 
-use crate::lenient::{Object, number_at, object, plus_secs, text, unix_time};
+use plugin_api::json::{Object, number_at, object, plus_secs, text, unix_time};
 
 /// Which call a vendor payload belongs to: the conversation id, and the gateway's id from
 /// `user_id`, the `gateway_call_id` dynamic variable, or the client data's `user_id` (the first

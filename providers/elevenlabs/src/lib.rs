@@ -148,7 +148,6 @@
 mod call;
 mod config;
 mod conversation;
-mod lenient;
 pub mod webhook;
 
 use std::time::Duration;

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::conversation;
-use crate::lenient::{Object, integer, number_at, object, text, unix_time};
+use plugin_api::json::{Object, integer, number_at, object, text, unix_time};
 
 /// The header carrying the post-call webhook's signature: `t=<unix secs>,v0=<hex>`.
 pub const SIGNATURE_HEADER: &str = "ElevenLabs-Signature";

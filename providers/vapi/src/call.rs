@@ -8,9 +8,9 @@ use serde_json::{Map, Value, json};
 
 use crate::config::Config;
 use crate::control::ControlUrl;
-use crate::json::{Object, obj, str_at, truncate};
 use crate::record::{self, Record};
 use crate::status;
+use plugin_api::json::{Object, object, text, truncate};
 
 /// The `assistantOverrides.metadata` key carrying the gateway's call id to VAPI and back.
 pub const GATEWAY_CALL_ID_KEY: &str = "gateway_call_id";
@@ -114,7 +114,7 @@ pub(crate) fn vendor_message(body: &[u8]) -> Option<String> {
         _ => None,
     }
     .filter(|m| !m.is_empty());
-    let error = str_at(object, "error").map(str::trim);
+    let error = text(object, "error").map(str::trim);
     let text = match (error, message) {
         (Some(error), Some(message)) if error != message => format!("{error}: {message}"),
         (_, Some(message)) => message,
@@ -169,7 +169,7 @@ fn parse_created(response: &HttpResponse) -> CreateCallOutcome {
             ),
         };
     };
-    let Some(id) = str_at(Some(&call), "id") else {
+    let Some(id) = text(Some(&call), "id") else {
         return CreateCallOutcome::Indeterminate {
             message: format!("VAPI answered HTTP {} without a call id", response.status),
         };
@@ -178,7 +178,7 @@ fn parse_created(response: &HttpResponse) -> CreateCallOutcome {
         provider_call_id: Some(id.trim().to_owned()),
         telephony_ids: record::telephony_ids(Some(&call)),
         status: Some(accepted_status(&call)),
-        provider_data: str_at(obj(Some(&call), "monitor"), "controlUrl")
+        provider_data: text(object(Some(&call), "monitor"), "controlUrl")
             .and_then(ControlUrl::new)
             .map(|url| url.to_provider_data()),
     })
@@ -187,8 +187,8 @@ fn parse_created(response: &HttpResponse) -> CreateCallOutcome {
 /// The status of a just-created call: VAPI's `queued`/`scheduled` (and anything unknown) mean
 /// the gateway's `initiating`.
 fn accepted_status(call: &Object) -> CallStatus {
-    let vapi_status = str_at(Some(call), "status").map(str::trim);
-    let ended_reason = str_at(Some(call), "endedReason");
+    let vapi_status = text(Some(call), "status").map(str::trim);
+    let ended_reason = text(Some(call), "endedReason");
     match vapi_status.and_then(|s| status::from_vapi_status(s, ended_reason)) {
         None | Some(CallStatus::Queued) => CallStatus::Initiating,
         Some(other) => other,
@@ -278,7 +278,7 @@ pub(crate) fn parse_fetch_call_response(
         });
     };
     let expected = set(call.provider_call_id.as_deref());
-    if let Some(id) = str_at(Some(&fetched), "id").map(str::trim) {
+    if let Some(id) = text(Some(&fetched), "id").map(str::trim) {
         if Some(id) != expected {
             return Err(ProviderError::Vendor {
                 status: response.status,
@@ -287,7 +287,7 @@ pub(crate) fn parse_fetch_call_response(
             });
         }
     }
-    let vapi_status = str_at(Some(&fetched), "status").map(str::trim);
+    let vapi_status = text(Some(&fetched), "status").map(str::trim);
     let mut events = record::events(
         Record {
             source: &fetched,

@@ -180,7 +180,6 @@ mod auth;
 mod call;
 mod config;
 mod control;
-mod json;
 mod message;
 mod record;
 mod status;

@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::call::GATEWAY_CALL_ID_KEY;
-use crate::json::{Object, millis_time, num_at, obj, raw_text, str_at, time_at};
 use crate::record::{self, Record};
 use crate::status;
+use plugin_api::json::{Object, millis_time, number_at, object, raw_text, rfc3339_at, text};
 
 /// Message types VAPI waits on for an answer. The gateway does not handle them: it answers
 /// `200 {}` and records the receipt.
@@ -30,12 +30,12 @@ fn malformed(message: impl Into<String>) -> WebhookError {
 /// Which call a message is about: `message.call.id`, and the gateway's id from
 /// `message.call.assistantOverrides.metadata.gateway_call_id` (when it is a UUID).
 pub(crate) fn correlation(message: &Object) -> Correlation {
-    let call = obj(Some(message), "call");
-    let metadata = obj(obj(call, "assistantOverrides"), "metadata");
+    let call = object(Some(message), "call");
+    let metadata = object(object(call, "assistantOverrides"), "metadata");
     Correlation {
-        gateway_call_id: str_at(metadata, GATEWAY_CALL_ID_KEY)
+        gateway_call_id: text(metadata, GATEWAY_CALL_ID_KEY)
             .and_then(|raw| raw.trim().parse::<CallId>().ok()),
-        provider_call_id: str_at(call, "id").map(|id| id.trim().to_owned()),
+        provider_call_id: text(call, "id").map(|id| id.trim().to_owned()),
     }
 }
 
@@ -77,14 +77,14 @@ pub(crate) fn parse(body: &[u8]) -> Result<ParsedWebhook, WebhookError> {
         // serde_json's errors name a line and column, never the content.
         Err(e) => return Err(malformed(format!("body is not JSON: {e}"))),
     };
-    let message = obj(Some(&envelope), "message")
+    let message = object(Some(&envelope), "message")
         .ok_or_else(|| malformed("missing the \"message\" object"))?;
-    let kind = str_at(Some(message), "type")
+    let kind = text(Some(message), "type")
         .map(str::trim)
         .ok_or_else(|| malformed("message.type is missing"))?;
     let correlation = correlation(message);
     let timestamp = message.get("timestamp").and_then(raw_text);
-    let sent_at = num_at(Some(message), "timestamp").and_then(millis_time);
+    let sent_at = number_at(Some(message), "timestamp").and_then(millis_time);
 
     let mut discriminator = None;
     let mut reply = None;
@@ -104,7 +104,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<ParsedWebhook, WebhookError> {
         "end-of-call-report" => record::events(
             Record {
                 source: message,
-                call: obj(Some(message), "call"),
+                call: object(Some(message), "call"),
             },
             Some("ended"),
             sent_at,
@@ -137,19 +137,19 @@ fn status_update(
     message: &Object,
     sent_at: Option<DateTime<Utc>>,
 ) -> Result<(Vec<CallEvent>, String), WebhookError> {
-    let vapi_status = str_at(Some(message), "status")
+    let vapi_status = text(Some(message), "status")
         .map(str::trim)
         .ok_or_else(|| malformed("status-update: status is missing"))?;
-    let call = obj(Some(message), "call");
-    let ended_reason = str_at(Some(message), "endedReason")
-        .or_else(|| str_at(call, "endedReason"))
+    let call = object(Some(message), "call");
+    let ended_reason = text(Some(message), "endedReason")
+        .or_else(|| text(call, "endedReason"))
         .map(str::trim);
     let mut events = Vec::new();
     let telephony_ids = record::telephony_ids(call);
     let ended = vapi_status == "ended";
     if !telephony_ids.is_empty() || (ended && ended_reason.is_some()) {
         events.push(CallEvent::Details(CallDetails {
-            provider_call_id: str_at(call, "id").map(|id| id.trim().to_owned()),
+            provider_call_id: text(call, "id").map(|id| id.trim().to_owned()),
             telephony_ids,
             end_reason: ended_reason.filter(|_| ended).map(str::to_owned),
             ..CallDetails::default()
@@ -157,8 +157,8 @@ fn status_update(
     }
     if let Some(normalized) = status::from_vapi_status(vapi_status, ended_reason) {
         let at = match normalized {
-            s if s.is_terminal() => time_at(call, "endedAt").or(sent_at),
-            CallStatus::InProgress => sent_at.or_else(|| time_at(call, "startedAt")),
+            s if s.is_terminal() => rfc3339_at(call, "endedAt").or(sent_at),
+            CallStatus::InProgress => sent_at.or_else(|| rfc3339_at(call, "startedAt")),
             _ => sent_at,
         };
         events.push(CallEvent::Status(StatusUpdate {
@@ -178,14 +178,14 @@ fn transcript(
     message: &Object,
     sent_at: Option<DateTime<Utc>>,
 ) -> Result<(Vec<CallEvent>, String), WebhookError> {
-    let role = str_at(Some(message), "role")
+    let role = text(Some(message), "role")
         .map(str::trim)
         .ok_or_else(|| malformed("transcript: role is missing"))?;
     let text = match message.get("transcript") {
         Some(Value::String(text)) => text.trim(),
         _ => return Err(malformed("transcript: transcript must be a string")),
     };
-    let transcript_type = str_at(Some(message), "transcriptType").map(str::trim);
+    let transcript_type = plugin_api::json::text(Some(message), "transcriptType").map(str::trim);
     let is_final = match transcript_type {
         Some(t) => t == "final",
         // Without `transcriptType`, only the type's own spelling can say it is final.
@@ -199,7 +199,7 @@ fn transcript(
     if text.is_empty() {
         return Ok((Vec::new(), key));
     }
-    let started_at = time_at(obj(Some(message), "call"), "startedAt");
+    let started_at = rfc3339_at(object(Some(message), "call"), "startedAt");
     let offset_secs = started_at.zip(sent_at).and_then(|(start, at)| {
         let millis = (at - start).num_milliseconds();
         (millis >= 0).then(|| millis as f64 / 1000.0)

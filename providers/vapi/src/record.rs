@@ -10,8 +10,8 @@ use plugin_api::{
 };
 use serde_json::{Map, Value};
 
-use crate::json::{Object, array_at, first_str, num_at, obj, str_at, time_at};
 use crate::status;
+use plugin_api::json::{Object, array_at, first_text, number_at, object, rfc3339_at, text};
 
 /// Where a record's facts are: `source` is the report message (or the fetched `Call` itself),
 /// `call` the `Call` object (the report's `message.call`). A fact is taken from `source` first,
@@ -24,19 +24,19 @@ pub(crate) struct Record<'a> {
 
 impl<'a> Record<'a> {
     fn str(&self, key: &str) -> Option<&'a str> {
-        str_at(Some(self.source), key).or_else(|| str_at(self.call, key))
+        text(Some(self.source), key).or_else(|| text(self.call, key))
     }
 
     fn num(&self, key: &str) -> Option<f64> {
-        num_at(Some(self.source), key).or_else(|| num_at(self.call, key))
+        number_at(Some(self.source), key).or_else(|| number_at(self.call, key))
     }
 
     fn time(&self, key: &str) -> Option<DateTime<Utc>> {
-        time_at(Some(self.source), key).or_else(|| time_at(self.call, key))
+        rfc3339_at(Some(self.source), key).or_else(|| rfc3339_at(self.call, key))
     }
 
     fn object(&self, key: &str) -> Option<&'a Object> {
-        obj(Some(self.source), key).or_else(|| obj(self.call, key))
+        object(Some(self.source), key).or_else(|| object(self.call, key))
     }
 
     pub(crate) fn ended_reason(&self) -> Option<&'a str> {
@@ -48,10 +48,10 @@ impl<'a> Record<'a> {
 /// (`twilio_call_sid` for Twilio, `<provider>_call_id` for the others, `phone_call_provider_id`
 /// when the provider is not given).
 pub(crate) fn telephony_ids(call: Option<&Object>) -> TelephonyIds {
-    let Some(id) = str_at(call, "phoneCallProviderId") else {
+    let Some(id) = text(call, "phoneCallProviderId") else {
         return TelephonyIds::default();
     };
-    let name = match str_at(call, "phoneCallProvider").map(str::trim) {
+    let name = match text(call, "phoneCallProvider").map(str::trim) {
         Some("twilio") => "twilio_call_sid".to_owned(),
         Some(provider)
             if provider
@@ -96,26 +96,26 @@ pub(crate) fn speaker(role: &str) -> Speaker {
 /// The words of one `artifact.messages` entry. A tool call without a `message` reads as
 /// `name(arguments)` per call; a tool result as `name: result`.
 fn message_text(message: &Object) -> Option<String> {
-    if let Some(text) = str_at(Some(message), "message") {
+    if let Some(text) = text(Some(message), "message") {
         return Some(text.trim().to_owned());
     }
-    match str_at(Some(message), "role") {
+    match text(Some(message), "role") {
         Some("tool_calls") => {
             let calls: Vec<String> = array_at(Some(message), "toolCalls")
                 .iter()
                 .filter_map(Value::as_object)
                 .filter_map(|call| {
-                    let function = obj(Some(call), "function");
-                    let name = str_at(function, "name")?;
-                    let arguments = str_at(function, "arguments").unwrap_or("");
+                    let function = object(Some(call), "function");
+                    let name = text(function, "name")?;
+                    let arguments = text(function, "arguments").unwrap_or("");
                     Some(format!("{name}({arguments})"))
                 })
                 .collect();
             (!calls.is_empty()).then(|| calls.join("; "))
         }
         Some("tool_call_result") => {
-            let result = str_at(Some(message), "result")?;
-            Some(match str_at(Some(message), "name") {
+            let result = text(Some(message), "result")?;
+            Some(match text(Some(message), "name") {
                 Some(name) => format!("{name}: {}", result.trim()),
                 None => result.trim().to_owned(),
             })
@@ -134,9 +134,11 @@ fn transcript(artifact: &Object) -> Option<Vec<Turn>> {
             let text = message_text(message)?;
             Some(Turn {
                 key: None,
-                speaker: speaker(str_at(Some(message), "role").unwrap_or("unknown")),
+                speaker: speaker(
+                    plugin_api::json::text(Some(message), "role").unwrap_or("unknown"),
+                ),
                 text,
-                offset_secs: num_at(Some(message), "secondsFromStart").filter(|s| *s >= 0.0),
+                offset_secs: number_at(Some(message), "secondsFromStart").filter(|s| *s >= 0.0),
                 is_final: true,
                 source: TranscriptSource::PostCall,
             })
@@ -148,10 +150,10 @@ fn transcript(artifact: &Object) -> Option<Vec<Turn>> {
 /// The main recording: `artifact.recordingUrl`, else the combined mono recording, else a
 /// top-level `recordingUrl` (older reports).
 fn recording_url(record: &Record<'_>, artifact: Option<&Object>) -> Option<String> {
-    let mono = obj(obj(artifact, "recording"), "mono");
-    str_at(artifact, "recordingUrl")
-        .or_else(|| str_at(mono, "combinedUrl"))
-        .or_else(|| str_at(Some(record.source), "recordingUrl"))
+    let mono = object(object(artifact, "recording"), "mono");
+    text(artifact, "recordingUrl")
+        .or_else(|| text(mono, "combinedUrl"))
+        .or_else(|| text(Some(record.source), "recordingUrl"))
         .map(|s| s.trim().to_owned())
 }
 
@@ -212,8 +214,8 @@ fn duration_secs(record: &Record<'_>) -> Option<f64> {
 fn details(record: &Record<'_>) -> CallDetails {
     let artifact = record.object("artifact");
     let analysis = record.object("analysis");
-    let cost_breakdown = obj(record.call, "costBreakdown")
-        .or_else(|| obj(Some(record.source), "costBreakdown"))
+    let cost_breakdown = object(record.call, "costBreakdown")
+        .or_else(|| object(Some(record.source), "costBreakdown"))
         .map(|b| Value::Object(b.clone()))
         .or_else(|| {
             let costs = array_at(Some(record.source), "costs");
@@ -225,7 +227,7 @@ fn details(record: &Record<'_>) -> CallDetails {
             (!costs.is_empty()).then(|| Value::Array(costs.to_vec()))
         });
     CallDetails {
-        provider_call_id: str_at(record.call, "id").map(|s| s.trim().to_owned()),
+        provider_call_id: text(record.call, "id").map(|s| s.trim().to_owned()),
         telephony_ids: telephony_ids(record.call),
         started_at: record.time("startedAt"),
         ended_at: record.time("endedAt"),
@@ -234,8 +236,8 @@ fn details(record: &Record<'_>) -> CallDetails {
             amount,
             unit: CostUnit::Usd,
         }),
-        summary: first_str(analysis, &["summary"])
-            .or_else(|| str_at(Some(record.source), "summary"))
+        summary: first_text(analysis, &["summary"])
+            .or_else(|| text(Some(record.source), "summary"))
             .map(|s| s.trim().to_owned()),
         success: success(analysis),
         analysis: analysis
