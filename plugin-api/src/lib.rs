@@ -16,6 +16,7 @@ pub mod ids;
 pub mod json;
 pub mod model;
 pub mod provider;
+pub mod signature;
 pub mod status;
 
 pub use http::{Headers, HttpRequest, HttpResponse, Method};

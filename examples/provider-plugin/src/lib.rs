@@ -7,10 +7,9 @@
 //!   "summary"?, "cost_usd"?}` carry `x-acme-signature: <hex hmac-sha256(webhook_secret, body)>`.
 
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
+use plugin_api::signature::{hex_mac_matches, hmac_sha256};
 use plugin_api::*;
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 pub const SIGNATURE_HEADER: &str = "x-acme-signature";
 pub const DEFAULT_BASE_URL: &str = "https://api.acme-voice.example";
@@ -28,16 +27,9 @@ struct Acme {
     webhook_secret: Option<String>,
 }
 
-fn mac(secret: &str, body: &[u8]) -> Option<Hmac<Sha256>> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).ok()?;
-    mac.update(body);
-    Some(mac)
-}
-
 /// The [`SIGNATURE_HEADER`] value for `body`.
 pub fn sign(secret: &str, body: &[u8]) -> String {
-    let mac = mac(secret, body).map(|mac| mac.finalize().into_bytes());
-    mac.map(hex::encode).unwrap_or_default()
+    hex::encode(hmac_sha256(secret, &[body]))
 }
 
 fn manifest() -> Manifest {
@@ -154,11 +146,11 @@ impl Provider for Acme {
         let Some(signature) = webhook.headers.get(SIGNATURE_HEADER) else {
             return Verification::Rejected(format!("missing {SIGNATURE_HEADER}"));
         };
-        let signature = hex::decode(signature.trim()).unwrap_or_default();
-        // `verify_slice` compares in constant time.
-        match mac(secret, webhook.body).map(|mac| mac.verify_slice(&signature)) {
-            Some(Ok(())) => Verification::Verified,
-            _ => Verification::Rejected(format!("{SIGNATURE_HEADER} does not match the body")),
+        // Compared in constant time.
+        if hex_mac_matches(signature, &hmac_sha256(secret, &[webhook.body])) {
+            Verification::Verified
+        } else {
+            Verification::Rejected(format!("{SIGNATURE_HEADER} does not match the body"))
         }
     }
 

@@ -15,14 +15,12 @@
 //! HMAC-SHA256 over `"<t>.<raw body>"`, with `t` at most five minutes from the gateway's clock.
 
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
+use plugin_api::signature::{hex_mac_matches, timestamped_hmac_sha256};
 use plugin_api::{
     CallDetails, CallEvent, CallId, CallStatus, Correlation, Cost, CostUnit, ParsedWebhook,
     Speaker, StatusUpdate, TranscriptSource, Turn, Verification, WebhookError, WebhookRequest,
 };
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
-use subtle::ConstantTimeEq;
 
 pub const SIGNATURE_HEADER: &str = "x-echo-signature";
 
@@ -181,19 +179,9 @@ fn events(hook: EchoWebhook) -> Vec<CallEvent> {
     events
 }
 
-fn mac(secret: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
-    // HMAC takes keys of any length, so this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac
-}
-
 /// The `x-echo-signature` value for `body` signed at `timestamp` (unix seconds).
 pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    let digest = mac(secret, timestamp, body).finalize().into_bytes();
+    let digest = timestamped_hmac_sha256(secret, &timestamp.to_string(), body);
     format!("t={timestamp},v1={}", hex::encode(digest))
 }
 
@@ -207,7 +195,7 @@ pub fn verify(secret: &str, webhook: &WebhookRequest<'_>, now: DateTime<Utc>) ->
     for part in header.split(',') {
         match part.trim().split_once('=') {
             Some(("t", t)) => timestamp = t.parse::<i64>().ok(),
-            Some(("v1", sig)) => signatures.extend(hex::decode(sig).ok()),
+            Some(("v1", sig)) => signatures.push(sig),
             _ => {}
         }
     }
@@ -217,10 +205,11 @@ pub fn verify(secret: &str, webhook: &WebhookRequest<'_>, now: DateTime<Utc>) ->
     if (now.timestamp() - timestamp).abs() > SIGNATURE_TOLERANCE_SECS {
         return Verification::Rejected("signature timestamp outside the tolerance window".into());
     }
-    let expected = mac(secret, timestamp, webhook.body).finalize().into_bytes();
-    let matches = signatures.iter().fold(false, |found, sig| {
-        found | bool::from(sig.ct_eq(&expected[..]))
-    });
+    let expected = timestamped_hmac_sha256(secret, &timestamp.to_string(), webhook.body);
+    // Every candidate is compared, so timing does not tell which one matched.
+    let matches = signatures
+        .iter()
+        .fold(false, |found, sig| found | hex_mac_matches(sig, &expected));
     if matches {
         Verification::Verified
     } else {

@@ -4,17 +4,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::{DecodePaddingMode, general_purpose};
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
 use plugin_api::{
     CallDetails, CallEvent, CallId, CallStatus, Correlation, ParsedWebhook, Recording, Speaker,
     StatusUpdate, TelephonyIds, TranscriptSource, Turn, Verification, WebhookError,
 };
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::conversation;
 use plugin_api::json::{Object, integer, number_at, object, text, unix_time};
+use plugin_api::signature::{hex_mac_matches, same_secret, timestamped_hmac_sha256};
 
 /// The header carrying the post-call webhook's signature: `t=<unix secs>,v0=<hex>`.
 pub const SIGNATURE_HEADER: &str = "ElevenLabs-Signature";
@@ -50,20 +48,8 @@ impl Topic {
 /// The `ElevenLabs-Signature` header value for `body` signed with `secret` at `timestamp` (unix
 /// seconds): what ElevenLabs sends. Handy for tests and local tooling that play the vendor.
 pub fn signature_header(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    let digest = mac(secret, &timestamp.to_string(), body);
+    let digest = timestamped_hmac_sha256(secret, &timestamp.to_string(), body);
     format!("t={timestamp},v0={}", hex::encode(digest))
-}
-
-/// HMAC-SHA256 over `"{t}.{body}"`, keyed with the secret's UTF-8 bytes.
-fn mac(secret: &str, timestamp: &str, body: &[u8]) -> Vec<u8> {
-    // HMAC takes keys of any length, so this never fails.
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
-        return Vec::new();
-    };
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac.finalize().into_bytes().to_vec()
 }
 
 /// Checks an `ElevenLabs-Signature` header against the raw body: `t=` and one or more `v0=`
@@ -113,10 +99,10 @@ pub(crate) fn verify_signature(
     if signatures.is_empty() {
         return reject("signature header has no v0= signature");
     }
-    let expected = mac(secret, timestamp, body);
-    let matches = signatures.iter().any(|candidate| {
-        hex::decode(candidate).is_ok_and(|given| bool::from(given.ct_eq(&expected)))
-    });
+    let expected = timestamped_hmac_sha256(secret, timestamp, body);
+    let matches = signatures
+        .iter()
+        .any(|candidate| hex_mac_matches(candidate, &expected));
     if matches {
         Verification::Verified
     } else {
@@ -130,9 +116,7 @@ pub(crate) fn verify_shared_secret(secret: &str, header: Option<&str>) -> Verifi
     let Some(given) = header else {
         return Verification::Rejected(format!("missing {TRANSCRIPTION_SECRET_HEADER} header"));
     };
-    let given = Sha256::digest(given.trim().as_bytes());
-    let expected = Sha256::digest(secret.as_bytes());
-    if bool::from(given.ct_eq(&expected)) {
+    if same_secret(given.trim(), secret) {
         Verification::Verified
     } else {
         Verification::Rejected(format!("{TRANSCRIPTION_SECRET_HEADER} does not match"))

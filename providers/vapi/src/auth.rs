@@ -2,10 +2,8 @@
 //! HMAC-SHA256 signature over `"{timestamp}.{raw body}"`. Every comparison is constant-time.
 
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
+use plugin_api::signature::{hex_mac_matches, same_secret, timestamped_hmac_sha256};
 use plugin_api::{Headers, Verification};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::config::{Config, WebhookAuth};
 
@@ -19,25 +17,7 @@ const MILLIS_THRESHOLD: i64 = 100_000_000_000;
 /// The hex HMAC-SHA256 VAPI sends for `body` signed at `timestamp` (the header's exact text):
 /// what a mock VAPI or local tooling needs to sign a message.
 pub fn hmac_signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
-    hex::encode(mac(secret, timestamp, body))
-}
-
-fn mac(secret: &str, timestamp: &str, body: &[u8]) -> Vec<u8> {
-    // HMAC accepts keys of any length, so this never fails.
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
-        return Vec::new();
-    };
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac.finalize().into_bytes().to_vec()
-}
-
-/// Compares two secrets in constant time whatever their lengths: both are hashed first.
-fn same_secret(given: &str, expected: &str) -> bool {
-    let given = Sha256::digest(given.as_bytes());
-    let expected = Sha256::digest(expected.as_bytes());
-    bool::from(given.ct_eq(&expected))
+    hex::encode(timestamped_hmac_sha256(secret, timestamp, body))
 }
 
 fn reject(reason: impl Into<String>) -> Verification {
@@ -142,8 +122,8 @@ fn verify_hmac(
         .strip_prefix("sha256=")
         .or_else(|| signature.strip_prefix("v1="))
         .unwrap_or(signature);
-    let expected = mac(secret, timestamp.trim(), body);
-    let matches = hex::decode(signature).is_ok_and(|given| bool::from(given.ct_eq(&expected)));
+    let expected = timestamped_hmac_sha256(secret, timestamp.trim(), body);
+    let matches = hex_mac_matches(signature, &expected);
     if matches {
         Verification::Verified
     } else {
