@@ -124,7 +124,7 @@ pub async fn create_call(
     created_by: Option<String>,
 ) -> Result<Created, DispatchError> {
     let instance = resolve(gateway, request.provider.as_deref())?;
-    if !instance.provider.manifest().capabilities.outbound_call {
+    if !instance.manifest.capabilities.outbound_call {
         return Err(DispatchError::Unsupported(
             instance.name.clone(),
             "place outbound calls",
@@ -390,7 +390,7 @@ pub async fn hangup(gateway: &Arc<Gateway>, id: CallId) -> Result<Call, Dispatch
         .ok_or(DispatchError::CallNotFound)?;
     let instance = resolve(gateway, Some(&call.provider))?;
     let unsupported = || DispatchError::Unsupported(instance.name.clone(), "hang up calls");
-    if !instance.provider.manifest().capabilities.hangup {
+    if !instance.manifest.capabilities.hangup {
         return Err(unsupported());
     }
     let outbound = instance

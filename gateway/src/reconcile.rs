@@ -55,7 +55,7 @@ async fn fetch_once(gateway: &Arc<Gateway>, id: CallId) -> Result<Call, Dispatch
     let instance = gateway
         .provider(&call.provider)
         .ok_or_else(|| DispatchError::UnknownProvider(call.provider.clone()))?;
-    if !instance.provider.manifest().capabilities.fetch_call {
+    if !instance.manifest.capabilities.fetch_call {
         return Err(DispatchError::Unsupported(
             instance.name.clone(),
             "fetch calls",
@@ -149,7 +149,7 @@ async fn round(
     let fetchable: Vec<String> = gateway
         .providers()
         .values()
-        .filter(|i| i.provider.manifest().capabilities.fetch_call)
+        .filter(|i| i.manifest.capabilities.fetch_call)
         .map(|i| i.name.clone())
         .collect();
     let before = Utc::now() - stale_after;

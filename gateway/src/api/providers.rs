@@ -66,7 +66,7 @@ impl ProvidersApi {
             .providers()
             .values()
             .map(|instance| {
-                let manifest = instance.provider.manifest();
+                let manifest = instance.manifest.clone();
                 let c = manifest.capabilities;
                 ProviderInfo {
                     name: instance.name.clone(),

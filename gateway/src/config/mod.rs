@@ -13,7 +13,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use plugin_api::{ConfigValueKind, Provider, ProviderContext};
+use plugin_api::{ConfigValueKind, Manifest, Provider, ProviderContext};
 use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
@@ -77,6 +77,8 @@ pub struct ProviderInstance {
     /// The `[providers.<name>]` name: used in API requests and webhook URLs.
     pub name: String,
     pub kind: String,
+    /// The implementation's manifest, read once when the instance was built.
+    pub manifest: Manifest,
     pub provider: Arc<dyn Provider>,
 }
 
@@ -387,12 +389,13 @@ fn build_providers(
         match factory.validate_config(&context, &serde_json::Value::Object(json)) {
             Ok(provider) => {
                 // The implementation's own kind: a plugin (`kind = "dylib"`) names its vendor.
-                let kind = provider.manifest().kind;
+                let manifest = provider.manifest();
                 instances.insert(
                     name.clone(),
                     ProviderInstance {
                         name,
-                        kind,
+                        kind: manifest.kind.clone(),
+                        manifest,
                         provider: Arc::from(provider),
                     },
                 );
