@@ -375,7 +375,7 @@ fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
 
 /// Asks the call's provider to end it. The status changes when the provider reports it.
 pub async fn hangup(gateway: &Arc<Gateway>, id: CallId) -> Result<Call, DispatchError> {
-    let handle = gateway
+    let (call, handle) = gateway
         .store
         .call_handle(id)
         .await?
@@ -383,11 +383,6 @@ pub async fn hangup(gateway: &Arc<Gateway>, id: CallId) -> Result<Call, Dispatch
     if handle.status.is_terminal() {
         return Err(DispatchError::CallEnded(handle.status));
     }
-    let call = gateway
-        .store
-        .get_call(id)
-        .await?
-        .ok_or(DispatchError::CallNotFound)?;
     let instance = resolve(gateway, Some(&call.provider))?;
     let unsupported = || DispatchError::Unsupported(instance.name.clone(), "hang up calls");
     if !instance.manifest.capabilities.hangup {

@@ -42,14 +42,9 @@ pub async fn refresh(gateway: &Arc<Gateway>, id: CallId) -> Result<Call, Dispatc
 }
 
 async fn fetch_once(gateway: &Arc<Gateway>, id: CallId) -> Result<Call, DispatchError> {
-    let handle = gateway
+    let (call, handle) = gateway
         .store
         .call_handle(id)
-        .await?
-        .ok_or(DispatchError::CallNotFound)?;
-    let call = gateway
-        .store
-        .get_call(id)
         .await?
         .ok_or(DispatchError::CallNotFound)?;
     let instance = gateway

@@ -115,25 +115,27 @@ impl Store {
         fetch_call(&mut conn, id).await
     }
 
-    /// What a provider needs to act on a stored call (hang-up, fetch), including its private data.
-    pub async fn call_handle(&self, id: CallId) -> Result<Option<CallHandle>, StoreError> {
-        let mut conn = self.reader.acquire().await?;
-        let Some(call) = fetch_call(&mut conn, id).await? else {
+    /// A stored call and what a provider needs to act on it (hang-up, fetch), including its
+    /// private data, in one read.
+    pub async fn call_handle(&self, id: CallId) -> Result<Option<(Call, CallHandle)>, StoreError> {
+        let sql = format!("SELECT {CALL_COLUMNS}, provider_data FROM calls WHERE id = ?");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        let Some(row) = row else {
             return Ok(None);
         };
-        let provider_data: Option<String> =
-            sqlx::query("SELECT provider_data FROM calls WHERE id = ?")
-                .bind(id.to_string())
-                .fetch_one(&mut *conn)
-                .await?
-                .try_get("provider_data")?;
-        Ok(Some(CallHandle {
+        let call = call_from_row(&row)?;
+        let provider_data: Option<String> = row.try_get("provider_data")?;
+        let handle = CallHandle {
             call_id: call.id,
-            provider_call_id: call.provider_call_id,
-            telephony_ids: call.telephony_ids,
+            provider_call_id: call.provider_call_id.clone(),
+            telephony_ids: call.telephony_ids.clone(),
             status: call.status,
             provider_data: provider_data.and_then(|d| serde_json::from_str(&d).ok()),
-        }))
+        };
+        Ok(Some((call, handle)))
     }
 
     /// Applies events to a call outside of any webhook (e.g. the provider's answer to a create).
