@@ -147,3 +147,20 @@ fn provider_without_kind_needs_a_known_name() {
 fn toml_syntax_errors_are_reported() {
     assert!(load("[server\nport = 1", &[]).is_err());
 }
+
+#[test]
+fn the_shipped_config_file_is_valid_and_states_the_defaults() {
+    let shipped = include_str!("../../../config/voice-gateway.toml");
+    let from_file = load(shipped, &[]).unwrap();
+    let built_in = load("", &[]).unwrap();
+    assert_eq!(from_file.server, built_in.server);
+    assert_eq!(from_file.log, built_in.log);
+    assert_eq!(from_file.database, built_in.database);
+    assert_eq!(from_file.gateway, built_in.gateway);
+    assert_eq!(from_file.auth, built_in.auth);
+    assert_eq!(from_file.live, built_in.live);
+    assert_eq!(
+        from_file.providers.keys().collect::<Vec<_>>(),
+        built_in.providers.keys().collect::<Vec<_>>()
+    );
+}

@@ -3,7 +3,8 @@
 //! SQLite (WAL, `synchronous = FULL`, foreign keys on) is the embedded backend. All writes go
 //! through one connection, so writers queue in the pool instead of fighting over SQLite's single
 //! write lock; reads use a pool of read-only connections. The SQL sticks to what PostgreSQL also
-//! speaks, so a second backend can sit behind the same methods.
+//! speaks (except `json_each` in `find_call` and `?` placeholders), so a second backend can sit
+//! behind the same methods.
 
 mod apply;
 mod auth;
