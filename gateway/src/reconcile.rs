@@ -147,8 +147,16 @@ async fn round(
         .filter(|i| i.manifest.capabilities.fetch_call)
         .map(|i| i.name.clone())
         .collect();
-    let before = Utc::now() - stale_after;
-    let ids = match gateway.store.stale_calls(&fetchable, before, BATCH).await {
+    let now = Utc::now();
+    let before = now - stale_after;
+    // Claimed calls are this instance's until the lease ends: long enough for this round's
+    // fetches, short enough that a crashed instance's calls go to another soon.
+    let lease = TimeDelta::from_std(interval * 2).unwrap_or(TimeDelta::minutes(1));
+    let claimed = gateway
+        .store
+        .claim_stale_calls(&fetchable, before, now + lease, BATCH)
+        .await;
+    let ids = match claimed {
         Ok(ids) => ids,
         Err(e) => {
             warn!(error = %e, "cannot look for stale calls");

@@ -210,8 +210,7 @@ impl GatewayConfig {
 host = "127.0.0.1"
 port = 0
 {server}
-[database]
-url = "sqlite://{db}/gw.db"
+{database}
 
 [gateway]
 recordings_dir = "{db}/recordings"
@@ -223,6 +222,7 @@ jwt_secret_file = "{db}/jwt-secret"
             server = self.server,
             gateway = self.gateway,
             sections = self.sections,
+            database = database_section(dir),
             db = dir.display(),
         )
     }
@@ -242,6 +242,28 @@ jwt_secret_file = "{db}/jwt-secret"
             &Registry::builtin(),
             file,
         )
+    }
+}
+
+/// The PostgreSQL server the suite runs on instead of SQLite, if `TEST_DATABASE_URL` names one
+/// (`scripts/with-postgres` starts a throwaway one and sets it).
+pub fn test_database_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// The `[database]` table of a gateway whose files live in `dir`: a SQLite file in `dir`, or,
+/// on PostgreSQL, a schema of its own named after `dir` (so a gateway restarted on the same
+/// dir finds its data, and tests running side by side never see each other's).
+pub fn database_section(dir: &Path) -> String {
+    match test_database_url() {
+        Some(url) => {
+            let digest = <Sha256 as sha2::Digest>::digest(dir.display().to_string().as_bytes());
+            let schema = format!("e2e_{}", &hex::encode(digest)[..20]);
+            format!("[database]\nurl = \"{url}\"\nschema = \"{schema}\"\n")
+        }
+        None => format!("[database]\nurl = \"sqlite://{}/gw.db\"\n", dir.display()),
     }
 }
 

@@ -87,12 +87,27 @@ impl LogConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DatabaseConfig {
-    /// `sqlite://path` (env `DATABASE_URL`). The file and its folder are created if missing.
+    /// `sqlite://PATH` or `postgres://...` / `postgresql://...` (env `DATABASE_URL`): the
+    /// scheme picks the backend. A SQLite file and its folder are created if missing.
     pub url: String,
-    /// Connections in the read pool.
+    /// Pool size: PostgreSQL's connections, or SQLite's read connections (SQLite writes use
+    /// one dedicated connection).
     pub max_connections: u32,
-    /// How long a write waits for SQLite's lock before failing.
+    /// How long an operation waits for a free (or new) connection before answering 503.
+    pub acquire_timeout_ms: u64,
+    /// PostgreSQL: the schema holding the gateway's tables (created if missing).
+    pub schema: String,
+    /// PostgreSQL: longest a statement may run (`statement_timeout`); 0 = no limit.
+    pub statement_timeout_ms: u64,
+    /// SQLite: how long a statement waits for the database lock.
     pub busy_timeout_ms: u64,
+    /// Tries in all for an operation that meets a transient error (connection lost, deadlock,
+    /// serialization failure, database locked); 1 = no retry.
+    pub retry_attempts: u32,
+    /// Wait before the first retry; doubles after each one.
+    pub retry_backoff_ms: u64,
+    /// Longest wait between two tries.
+    pub retry_max_backoff_ms: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -100,18 +115,21 @@ impl Default for DatabaseConfig {
         Self {
             url: "sqlite://data/voice-gateway.db".to_owned(),
             max_connections: 8,
+            acquire_timeout_ms: 3000,
+            schema: "public".to_owned(),
+            statement_timeout_ms: 10_000,
             busy_timeout_ms: 5000,
+            retry_attempts: 3,
+            retry_backoff_ms: 50,
+            retry_max_backoff_ms: 1000,
         }
     }
 }
 
 impl DatabaseConfig {
     pub(super) fn check(&self, problems: &mut Vec<Problem>) {
-        if !self.url.starts_with("sqlite:") {
-            problems.push(Problem::new(
-                "database.url",
-                "only sqlite:// URLs are supported by this build",
-            ));
+        if let Err(message) = crate::store::Backend::from_url(&self.url) {
+            problems.push(Problem::new("database.url", message));
         }
         if self.max_connections == 0 {
             problems.push(Problem::new(
@@ -119,7 +137,33 @@ impl DatabaseConfig {
                 "must be at least 1",
             ));
         }
+        if self.acquire_timeout_ms == 0 {
+            problems.push(Problem::new(
+                "database.acquire_timeout_ms",
+                "must be at least 1",
+            ));
+        }
+        if !valid_schema(&self.schema) {
+            problems.push(Problem::new(
+                "database.schema",
+                "must be 1 to 63 lowercase letters, digits or '_', starting with a letter or '_'",
+            ));
+        }
+        if self.retry_attempts == 0 {
+            problems.push(Problem::new(
+                "database.retry_attempts",
+                "must be at least 1 (1 = no retry)",
+            ));
+        }
     }
+}
+
+/// An unquoted PostgreSQL identifier, so the schema means the same quoted or not.
+fn valid_schema(schema: &str) -> bool {
+    let mut bytes = schema.bytes();
+    matches!(bytes.next(), Some(b'a'..=b'z' | b'_'))
+        && schema.len() <= 63
+        && bytes.all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_'))
 }
 
 /// `[gateway]`

@@ -10,10 +10,12 @@ use plugin_api::{
     Transition, Turn,
 };
 use serde_json::Value;
-use sqlx::{Row, SqliteConnection};
+use sqlx::AnyConnection;
+use sqlx::Row;
 
 use super::StoreError;
 use super::codec::{json, ts};
+use super::sql::Float;
 
 /// Who caused a change, for the status history.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +94,7 @@ pub(super) struct Context<'a> {
 
 /// Applies `events` to `call` and writes the result.
 pub(super) async fn apply(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     call: Call,
     events: &[CallEvent],
     context: &Context<'_>,
@@ -106,13 +108,13 @@ pub(super) async fn apply(
         applied.call.recording_url = Some(format!("/v1/calls/{}/recording", applied.call.id));
     }
     let row = sqlx::query(
-        "SELECT last_seq, hangup_requested_at IS NOT NULL AS hung_up FROM calls WHERE id = ?",
+        "SELECT last_seq, hangup_requested_at IS NOT NULL AS hung_up FROM calls WHERE id = $1",
     )
     .bind(applied.call.id.to_string())
     .fetch_one(&mut *conn)
     .await?;
     let mut last_seq: i64 = row.try_get("last_seq")?;
-    let hung_up: bool = row.try_get("hung_up")?;
+    let hung_up = super::sql::flag(&row, "hung_up")?;
     for event in events {
         match event {
             CallEvent::Status(update) if hung_up && update.status == CallStatus::Completed => {
@@ -155,7 +157,7 @@ pub(super) async fn apply(
 }
 
 async fn apply_status(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     applied: &mut Applied,
     update: &StatusUpdate,
     source: &EventSource,
@@ -211,7 +213,7 @@ async fn apply_status(
 
 /// Adds a row to the call's status history.
 pub(super) async fn record_status_event(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     call: &Call,
     from: Option<CallStatus>,
     update: &StatusUpdate,
@@ -221,7 +223,7 @@ pub(super) async fn record_status_event(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO call_status_events (call_id, from_status, to_status, applied, reason, vendor_status, \
-         source, receipt_id, occurred_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         source, receipt_id, occurred_at, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(call.id.to_string())
     .bind(from.map(CallStatus::as_str))
@@ -271,16 +273,16 @@ fn finish_call(call: &mut Call) {
 }
 
 async fn write_call(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     call: &Call,
     last_seq: i64,
     context: &Context<'_>,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE calls SET provider_call_id = ?, telephony_ids = ?, status = ?, status_reason = ?, updated_at = ?, \
-         started_at = ?, ended_at = ?, duration_secs = ?, cost = ?, cost_unit = ?, summary = ?, success = ?, \
-         analysis = ?, recording_url = ?, end_reason = ?, failure_reason = ?, cost_breakdown = ?, vendor_metadata = ?, last_seq = ?, \
-         provider_data = COALESCE(?, provider_data), recording_path = COALESCE(?, recording_path) WHERE id = ?",
+        "UPDATE calls SET provider_call_id = $1, telephony_ids = $2, status = $3, status_reason = $4, updated_at = $5, \
+         started_at = $6, ended_at = $7, duration_secs = $8, cost = $9, cost_unit = $10, summary = $11, success = $12, \
+         analysis = $13, recording_url = $14, end_reason = $15, failure_reason = $16, cost_breakdown = $17, vendor_metadata = $18, last_seq = $19, \
+         provider_data = COALESCE($20, provider_data), recording_path = COALESCE($21, recording_path) WHERE id = $22",
     )
     .bind(&call.provider_call_id)
     .bind(json(&call.telephony_ids))
@@ -289,8 +291,8 @@ async fn write_call(
     .bind(ts(call.updated_at))
     .bind(call.started_at.map(ts))
     .bind(call.ended_at.map(ts))
-    .bind(call.duration_secs)
-    .bind(call.cost.map(|c| c.amount))
+    .bind(Float(call.duration_secs))
+    .bind(Float(call.cost.map(|c| c.amount)))
     .bind(call.cost.map(|c| c.unit.as_str()))
     .bind(&call.summary)
     .bind(call.success)
@@ -310,7 +312,7 @@ async fn write_call(
 }
 
 async fn insert_turn(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     call: &Call,
     turn: &Turn,
     last_seq: &mut i64,
@@ -319,13 +321,13 @@ async fn insert_turn(
     *last_seq += 1;
     sqlx::query(
         "INSERT INTO transcript_turns (call_id, seq, speaker, text, offset_secs, is_final, source, turn_key, \
-         created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(call.id.to_string())
     .bind(*last_seq)
     .bind(turn.speaker.as_str())
     .bind(&turn.text)
-    .bind(turn.offset_secs)
+    .bind(Float(turn.offset_secs))
     .bind(turn.is_final)
     .bind(turn.source.as_str())
     .bind(&turn.key)
@@ -347,7 +349,7 @@ async fn insert_turn(
 
 /// Stores a live turn; a turn whose key is already stored is updated in place, not repeated.
 async fn upsert_turn(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     call: &Call,
     turn: &Turn,
     last_seq: &mut i64,
@@ -355,11 +357,11 @@ async fn upsert_turn(
 ) -> Result<Option<TranscriptTurn>, StoreError> {
     if let Some(key) = &turn.key {
         let updated = sqlx::query(
-            "UPDATE transcript_turns SET text = ?, offset_secs = COALESCE(?, offset_secs), updated_at = ? \
-             WHERE call_id = ? AND turn_key = ?",
+            "UPDATE transcript_turns SET text = $1, offset_secs = COALESCE($2, offset_secs), updated_at = $3 \
+             WHERE call_id = $4 AND turn_key = $5",
         )
         .bind(&turn.text)
-        .bind(turn.offset_secs)
+        .bind(Float(turn.offset_secs))
         .bind(ts(now))
         .bind(call.id.to_string())
         .bind(key)
@@ -395,14 +397,14 @@ struct StoredTurn {
 /// Matches each turn of a complete transcript to a stored turn (same key, or same speaker and
 /// words, each stored turn used once) and stores only the turns that were never received.
 async fn reconcile_transcript(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     call: &Call,
     turns: &[Turn],
     last_seq: &mut i64,
     now: DateTime<Utc>,
 ) -> Result<Vec<TranscriptTurn>, StoreError> {
     let rows = sqlx::query(
-        "SELECT seq, speaker, text, turn_key, offset_secs FROM transcript_turns WHERE call_id = ? ORDER BY seq",
+        "SELECT seq, speaker, text, turn_key, offset_secs FROM transcript_turns WHERE call_id = $1 ORDER BY seq",
     )
     .bind(call.id.to_string())
     .fetch_all(&mut *conn)
@@ -430,8 +432,8 @@ async fn reconcile_transcript(
             Some(index) => {
                 let matched = stored.remove(index);
                 if !matched.has_offset && turn.offset_secs.is_some() {
-                    sqlx::query("UPDATE transcript_turns SET offset_secs = ?, updated_at = ? WHERE call_id = ? AND seq = ?")
-                        .bind(turn.offset_secs)
+                    sqlx::query("UPDATE transcript_turns SET offset_secs = $1, updated_at = $2 WHERE call_id = $3 AND seq = $4")
+                        .bind(Float(turn.offset_secs))
                         .bind(ts(now))
                         .bind(call.id.to_string())
                         .bind(matched.seq)

@@ -1,10 +1,11 @@
 //! Users, refresh tokens, API keys and the audit log.
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
 
 use super::codec::{parse_ts, ts};
+use super::sql::{Statement, flag};
 use super::{Store, StoreError};
 
 /// A stored user (the password hash stays in the store unless asked for).
@@ -93,27 +94,27 @@ pub struct AuditFilter {
 const USER_COLUMNS: &str =
     "id, username, email, role, disabled, token_generation, created_at, updated_at";
 
-fn user_from_row(row: &SqliteRow) -> Result<UserRecord, StoreError> {
+fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
     Ok(UserRecord {
         id: row.try_get("id")?,
         username: row.try_get("username")?,
         email: row.try_get("email")?,
         role: row.try_get("role")?,
-        disabled: row.try_get("disabled")?,
+        disabled: flag(row, "disabled")?,
         token_generation: row.try_get("token_generation")?,
         created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
         updated_at: parse_ts(&row.try_get::<String, _>("updated_at")?)?,
     })
 }
 
-fn opt_ts(row: &SqliteRow, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+fn opt_ts(row: &AnyRow, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
     row.try_get::<Option<String>, _>(column)?
         .as_deref()
         .map(parse_ts)
         .transpose()
 }
 
-fn api_key_from_row(row: &SqliteRow) -> Result<ApiKeyRecord, StoreError> {
+fn api_key_from_row(row: &AnyRow) -> Result<ApiKeyRecord, StoreError> {
     Ok(ApiKeyRecord {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -134,33 +135,39 @@ pub fn is_conflict(error: &StoreError) -> bool {
 
 impl Store {
     pub async fn create_user(&self, user: &NewUser) -> Result<UserRecord, StoreError> {
-        let now = Utc::now();
-        let id = uuid::Uuid::now_v7().to_string();
-        sqlx::query(
-            "INSERT INTO users (id, username, email, password_hash, role, disabled, token_generation, created_at, \
-             updated_at) VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?)",
-        )
-        .bind(&id)
-        .bind(&user.username)
-        .bind(&user.email)
-        .bind(&user.password_hash)
-        .bind(&user.role)
-        .bind(ts(now))
-        .bind(ts(now))
-        .execute(&self.writer)
-        .await?;
-        self.user_by_id(&id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("user vanished after insert".into()))
+        self.retrying("create_user", || async {
+            let now = Utc::now();
+            let id = uuid::Uuid::now_v7().to_string();
+            sqlx::query(
+                "INSERT INTO users (id, username, email, password_hash, role, disabled, token_generation, created_at, \
+                 updated_at) VALUES ($1, $2, $3, $4, $5, FALSE, 0, $6, $7)",
+            )
+            .bind(&id)
+            .bind(&user.username)
+            .bind(&user.email)
+            .bind(&user.password_hash)
+            .bind(&user.role)
+            .bind(ts(now))
+            .bind(ts(now))
+            .execute(&self.writer)
+            .await?;
+            self.user_by_id(&id)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt("user vanished after insert".into()))
+        })
+        .await
     }
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(user_from_row).transpose()
+        self.retrying("user_by_id", || async {
+            let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .fetch_optional(&self.reader)
+                .await?;
+            row.as_ref().map(user_from_row).transpose()
+        })
+        .await
     }
 
     /// The user whose username or email is `login` (case-insensitive), with its password hash.
@@ -168,25 +175,31 @@ impl Store {
         &self,
         login: &str,
     ) -> Result<Option<(UserRecord, String)>, StoreError> {
-        let sql = format!(
-            "SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = ? OR email = ?"
-        );
-        let login = login.trim().to_lowercase();
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&login)
-            .bind(&login)
-            .fetch_optional(&self.reader)
-            .await?;
-        row.map(|row| Ok((user_from_row(&row)?, row.try_get("password_hash")?)))
-            .transpose()
+        self.retrying("user_for_login", || async {
+            let sql = format!(
+                "SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = $1 OR email = $2"
+            );
+            let login = login.trim().to_lowercase();
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&login)
+                .bind(&login)
+                .fetch_optional(&self.reader)
+                .await?;
+            row.map(|row| Ok((user_from_row(&row)?, row.try_get("password_hash")?)))
+                .transpose()
+        })
+        .await
     }
 
     pub async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter().map(user_from_row).collect()
+        self.retrying("list_users", || async {
+            let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&self.reader)
+                .await?;
+            rows.iter().map(user_from_row).collect()
+        })
+        .await
     }
 
     /// Applies `change`. Disabling a user or changing the password also revokes every token they
@@ -196,43 +209,49 @@ impl Store {
         id: &str,
         change: &UserChange,
     ) -> Result<Option<UserRecord>, StoreError> {
-        let now = Utc::now();
-        let revoke = change.disabled == Some(true) || change.password_hash.is_some();
-        let mut tx = self.writer.begin().await?;
-        let updated = sqlx::query(
-            "UPDATE users SET role = COALESCE(?, role), disabled = COALESCE(?, disabled), \
-             password_hash = COALESCE(?, password_hash), \
-             token_generation = token_generation + CASE WHEN ? THEN 1 ELSE 0 END, updated_at = ? WHERE id = ?",
-        )
-        .bind(&change.role)
-        .bind(change.disabled)
-        .bind(&change.password_hash)
-        .bind(revoke)
-        .bind(ts(now))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() == 0 {
-            return Ok(None);
-        }
-        if revoke {
-            sqlx::query(
-                "UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+        self.retrying("update_user", || async {
+            let now = Utc::now();
+            let revoke = change.disabled == Some(true) || change.password_hash.is_some();
+            let mut tx = self.writer.begin().await?;
+            let updated = sqlx::query(
+                "UPDATE users SET role = COALESCE($1, role), disabled = COALESCE($2, disabled), \
+                 password_hash = COALESCE($3, password_hash), \
+                 token_generation = token_generation + CASE WHEN $4 THEN 1 ELSE 0 END, updated_at = $5 WHERE id = $6",
             )
+            .bind(&change.role)
+            .bind(change.disabled)
+            .bind(&change.password_hash)
+            .bind(revoke)
             .bind(ts(now))
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        }
-        tx.commit().await?;
-        self.user_by_id(id).await
+            if updated.rows_affected() == 0 {
+                return Ok(None);
+            }
+            if revoke {
+                sqlx::query(
+                    "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(ts(now))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            self.user_by_id(id).await
+        })
+        .await
     }
 
     pub async fn count_users(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query("SELECT COUNT(*) AS n FROM users")
-            .fetch_one(&self.reader)
-            .await?
-            .try_get("n")?)
+        self.retrying("count_users", || async {
+            Ok(sqlx::query("SELECT COUNT(*) AS n FROM users")
+                .fetch_one(&self.reader)
+                .await?
+                .try_get("n")?)
+        })
+        .await
     }
 
     /// Stores a refresh token's hash in `family_id`.
@@ -243,56 +262,64 @@ impl Store {
         token_hash: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(family_id)
-        .bind(user_id)
-        .bind(token_hash)
-        .bind(ts(Utc::now()))
-        .bind(ts(expires_at))
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        self.retrying("insert_refresh_token", || async {
+            sqlx::query(
+                "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(family_id)
+            .bind(user_id)
+            .bind(token_hash)
+            .bind(ts(Utc::now()))
+            .bind(ts(expires_at))
+            .execute(&self.writer)
+            .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Retires a presented refresh token (one use each). Presenting one already used or revoked
     /// revokes its whole family: someone else has a copy.
     pub async fn use_refresh_token(&self, token_hash: &str) -> Result<RefreshLookup, StoreError> {
-        let now = Utc::now();
-        let mut tx = self.writer.begin().await?;
-        let row = sqlx::query(
-            "SELECT family_id, user_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = ?",
-        )
-        .bind(token_hash)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Ok(RefreshLookup::Invalid);
-        };
-        let family_id: String = row.try_get("family_id")?;
-        let user_id: String = row.try_get("user_id")?;
-        if opt_ts(&row, "used_at")?.is_some() {
-            // Used before: someone else holds a copy.
-            revoke_family(&mut tx, &family_id, now).await?;
-            tx.commit().await?;
-            return Ok(RefreshLookup::Reused { user_id });
-        }
-        if opt_ts(&row, "revoked_at")?.is_some() {
-            return Ok(RefreshLookup::Invalid);
-        }
-        if parse_ts(&row.try_get::<String, _>("expires_at")?)? <= now {
-            return Ok(RefreshLookup::Invalid);
-        }
-        sqlx::query("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ?")
-            .bind(ts(now))
+        self.retrying("use_refresh_token", || async {
+            let now = Utc::now();
+            let mut tx = self.writer.begin().await?;
+            let row = sqlx::query(AssertSqlSafe(format!(
+                "SELECT family_id, user_id, expires_at, used_at, revoked_at FROM refresh_tokens \
+                     WHERE token_hash = $1{}",
+                self.backend.for_update()
+            )))
             .bind(token_hash)
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
-        tx.commit().await?;
-        Ok(RefreshLookup::Rotated { user_id, family_id })
+            let Some(row) = row else {
+                return Ok(RefreshLookup::Invalid);
+            };
+            let family_id: String = row.try_get("family_id")?;
+            let user_id: String = row.try_get("user_id")?;
+            if opt_ts(&row, "used_at")?.is_some() {
+                // Used before: someone else holds a copy.
+                revoke_family(&mut tx, &family_id, now).await?;
+                tx.commit().await?;
+                return Ok(RefreshLookup::Reused { user_id });
+            }
+            if opt_ts(&row, "revoked_at")?.is_some() {
+                return Ok(RefreshLookup::Invalid);
+            }
+            if parse_ts(&row.try_get::<String, _>("expires_at")?)? <= now {
+                return Ok(RefreshLookup::Invalid);
+            }
+            sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2")
+                .bind(ts(now))
+                .bind(token_hash)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(RefreshLookup::Rotated { user_id, family_id })
+        })
+        .await
     }
 
     /// Revokes the family of a refresh token (logout). Returns the token's user, if known.
@@ -300,17 +327,21 @@ impl Store {
         &self,
         token_hash: &str,
     ) -> Result<Option<String>, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let row = sqlx::query("SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = ?")
-            .bind(token_hash)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        revoke_family(&mut tx, &row.try_get::<String, _>("family_id")?, Utc::now()).await?;
-        tx.commit().await?;
-        Ok(Some(row.try_get("user_id")?))
+        self.retrying("revoke_refresh_family", || async {
+            let mut tx = self.writer.begin().await?;
+            let row =
+                sqlx::query("SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            revoke_family(&mut tx, &row.try_get::<String, _>("family_id")?, Utc::now()).await?;
+            tx.commit().await?;
+            Ok(Some(row.try_get("user_id")?))
+        })
+        .await
     }
 
     pub async fn create_api_key(
@@ -322,32 +353,38 @@ impl Store {
         created_by: Option<&str>,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<ApiKeyRecord, StoreError> {
-        let id = uuid::Uuid::now_v7().to_string();
-        sqlx::query(
-            "INSERT INTO api_keys (id, name, prefix, key_hash, role, created_by, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&id)
-        .bind(name)
-        .bind(prefix)
-        .bind(key_hash)
-        .bind(role)
-        .bind(created_by)
-        .bind(ts(Utc::now()))
-        .bind(expires_at.map(ts))
-        .execute(&self.writer)
-        .await?;
-        self.api_key(&id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("API key vanished after insert".into()))
+        self.retrying("create_api_key", || async {
+            let id = uuid::Uuid::now_v7().to_string();
+            sqlx::query(
+                "INSERT INTO api_keys (id, name, prefix, key_hash, role, created_by, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&id)
+            .bind(name)
+            .bind(prefix)
+            .bind(key_hash)
+            .bind(role)
+            .bind(created_by)
+            .bind(ts(Utc::now()))
+            .bind(expires_at.map(ts))
+            .execute(&self.writer)
+            .await?;
+            self.api_key(&id)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt("API key vanished after insert".into()))
+        })
+        .await
     }
 
     pub async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM api_keys WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(api_key_from_row).transpose()
+        self.retrying("api_key", || async {
+            let row = sqlx::query("SELECT * FROM api_keys WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.reader)
+                .await?;
+            row.as_ref().map(api_key_from_row).transpose()
+        })
+        .await
     }
 
     /// The live (not revoked, not expired) key with this hash.
@@ -355,51 +392,64 @@ impl Store {
         &self,
         key_hash: &str,
     ) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)")
-            .bind(key_hash)
-            .bind(ts(Utc::now()))
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(api_key_from_row).transpose()
+        self.retrying("api_key_by_hash", || async {
+            let row = sqlx::query("SELECT * FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)")
+                .bind(key_hash)
+                .bind(ts(Utc::now()))
+                .fetch_optional(&self.reader)
+                .await?;
+            row.as_ref().map(api_key_from_row).transpose()
+        })
+        .await
     }
 
     pub async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM api_keys ORDER BY id DESC")
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter().map(api_key_from_row).collect()
+        self.retrying("list_api_keys", || async {
+            let rows = sqlx::query("SELECT * FROM api_keys ORDER BY id DESC")
+                .fetch_all(&self.reader)
+                .await?;
+            rows.iter().map(api_key_from_row).collect()
+        })
+        .await
     }
 
     /// Revokes a key; `false` if there is no such key.
     pub async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
-                .bind(ts(Utc::now()))
-                .bind(id)
-                .execute(&self.writer)
-                .await?;
-        Ok(done.rows_affected() > 0)
+        self.retrying("revoke_api_key", || async {
+            let done = sqlx::query(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2",
+            )
+            .bind(ts(Utc::now()))
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+            Ok(done.rows_affected() > 0)
+        })
+        .await
     }
 
     pub async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit_log (id, at, actor_type, actor_id, actor_name, action, target, client_addr, \
-             request_id, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&entry.id)
-        .bind(ts(entry.at))
-        .bind(&entry.actor_type)
-        .bind(&entry.actor_id)
-        .bind(&entry.actor_name)
-        .bind(&entry.action)
-        .bind(&entry.target)
-        .bind(&entry.client_addr)
-        .bind(&entry.request_id)
-        .bind(&entry.outcome)
-        .bind(&entry.detail)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        self.retrying("append_audit", || async {
+            sqlx::query(
+                "INSERT INTO audit_log (id, at, actor_type, actor_id, actor_name, action, target, client_addr, \
+                 request_id, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(&entry.id)
+            .bind(ts(entry.at))
+            .bind(&entry.actor_type)
+            .bind(&entry.actor_id)
+            .bind(&entry.actor_name)
+            .bind(&entry.action)
+            .bind(&entry.target)
+            .bind(&entry.client_addr)
+            .bind(&entry.request_id)
+            .bind(&entry.outcome)
+            .bind(&entry.detail)
+            .execute(&self.writer)
+            .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// The audit log, newest first.
@@ -407,54 +457,48 @@ impl Store {
         &self,
         filter: &AuditFilter,
     ) -> Result<(Vec<AuditEntry>, Option<String>), StoreError> {
-        let mut query: QueryBuilder<Sqlite> =
-            QueryBuilder::new("SELECT * FROM audit_log WHERE 1 = 1");
-        if let Some(action) = &filter.action {
-            query.push(" AND action = ").push_bind(action.clone());
-        }
-        if let Some(actor) = &filter.actor_id {
-            query.push(" AND actor_id = ").push_bind(actor.clone());
-        }
-        if let Some(outcome) = &filter.outcome {
-            query.push(" AND outcome = ").push_bind(outcome.clone());
-        }
-        if let Some(before) = &filter.before_id {
-            query.push(" AND id < ").push_bind(before.clone());
-        }
-        query
-            .push(" ORDER BY id DESC LIMIT ")
-            .push_bind(i64::from(filter.limit) + 1);
-        let rows = query.build().fetch_all(&self.reader).await?;
-        let entries = rows
-            .iter()
-            .map(|row| {
-                Ok(AuditEntry {
-                    id: row.try_get("id")?,
-                    at: parse_ts(&row.try_get::<String, _>("at")?)?,
-                    actor_type: row.try_get("actor_type")?,
-                    actor_id: row.try_get("actor_id")?,
-                    actor_name: row.try_get("actor_name")?,
-                    action: row.try_get("action")?,
-                    target: row.try_get("target")?,
-                    client_addr: row.try_get("client_addr")?,
-                    request_id: row.try_get("request_id")?,
-                    outcome: row.try_get("outcome")?,
-                    detail: row.try_get("detail")?,
+        self.retrying("list_audit", || async {
+            let mut query = Statement::new("SELECT * FROM audit_log WHERE 1 = 1");
+            query
+                .and("action", "=", filter.action.clone())
+                .and("actor_id", "=", filter.actor_id.clone())
+                .and("outcome", "=", filter.outcome.clone())
+                .and("id", "<", filter.before_id.clone())
+                .push(" ORDER BY id DESC LIMIT ")
+                .bind(i64::from(filter.limit) + 1);
+            let rows = query.build().fetch_all(&self.reader).await?;
+            let entries = rows
+                .iter()
+                .map(|row| {
+                    Ok(AuditEntry {
+                        id: row.try_get("id")?,
+                        at: parse_ts(&row.try_get::<String, _>("at")?)?,
+                        actor_type: row.try_get("actor_type")?,
+                        actor_id: row.try_get("actor_id")?,
+                        actor_name: row.try_get("actor_name")?,
+                        action: row.try_get("action")?,
+                        target: row.try_get("target")?,
+                        client_addr: row.try_get("client_addr")?,
+                        request_id: row.try_get("request_id")?,
+                        outcome: row.try_get("outcome")?,
+                        detail: row.try_get("detail")?,
+                    })
                 })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let (entries, next) = super::page(entries, filter.limit, |e| e.id.clone());
-        Ok((entries, next))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let (entries, next) = super::page(entries, filter.limit, |e| e.id.clone());
+            Ok((entries, next))
+        })
+        .await
     }
 }
 
 async fn revoke_family(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     family_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE family_id = ?",
+        "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE family_id = $2",
     )
     .bind(ts(now))
     .bind(family_id)

@@ -3,13 +3,15 @@
 use chrono::{DateTime, Utc};
 use plugin_api::{Call, CallEvent, CallHandle, CallId, CallStatus, StatusUpdate, TranscriptTurn};
 use serde_json::Value;
-use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::AnyConnection;
+use sqlx::{AssertSqlSafe, Row};
 
 use super::apply::{Applied, Context, EventSource, apply, record_status_event};
 use super::codec::{
     CALL_COLUMNS, TURN_COLUMNS, call_from_row, json, opt_parse_ts, parse_ts, status, ts,
     turn_from_row,
 };
+use super::sql::{Statement, flag};
 use super::{Store, StoreError};
 
 /// A call to store before the provider is asked to place it.
@@ -51,12 +53,15 @@ pub struct StatusEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
+/// Reads a call; `lock` is `""` or the backend's row lock (see [`Backend::for_update`]) when
+/// the caller's transaction is about to change the call.
 pub(super) async fn fetch_call(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     id: CallId,
+    lock: &str,
 ) -> Result<Option<Call>, StoreError> {
     let row = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {CALL_COLUMNS} FROM calls WHERE id = ?"
+        "SELECT {CALL_COLUMNS} FROM calls WHERE id = $1{lock}"
     )))
     .bind(id.to_string())
     .fetch_optional(&mut *conn)
@@ -64,14 +69,11 @@ pub(super) async fn fetch_call(
     row.as_ref().map(call_from_row).transpose()
 }
 
-pub(super) async fn insert_call(
-    conn: &mut SqliteConnection,
-    call: &Call,
-) -> Result<(), StoreError> {
+pub(super) async fn insert_call(conn: &mut AnyConnection, call: &Call) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO calls (id, provider, provider_kind, provider_call_id, telephony_ids, status, to_number, \
          from_number_id, agent_id, variables, metadata, first_message, created_at, updated_at, idempotency_key, \
-         created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(call.id.to_string())
     .bind(&call.provider)
@@ -111,17 +113,24 @@ pub(super) async fn insert_call(
 
 impl Store {
     pub async fn get_call(&self, id: CallId) -> Result<Option<Call>, StoreError> {
-        let mut conn = self.reader.acquire().await?;
-        fetch_call(&mut conn, id).await
+        self.retrying("get_call", || async {
+            let mut conn = self.reader.acquire().await?;
+            fetch_call(&mut conn, id, "").await
+        })
+        .await
     }
 
     /// A stored call and what a provider needs to act on it (hang-up, fetch), including its
     /// private data, in one read.
     pub async fn call_handle(&self, id: CallId) -> Result<Option<(Call, CallHandle)>, StoreError> {
-        let sql = format!("SELECT {CALL_COLUMNS}, provider_data FROM calls WHERE id = ?");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
+        let sql = format!("SELECT {CALL_COLUMNS}, provider_data FROM calls WHERE id = $1");
+        let row = self
+            .retrying("call_handle", || async {
+                Ok(sqlx::query(AssertSqlSafe(sql.clone()))
+                    .bind(id.to_string())
+                    .fetch_optional(&self.reader)
+                    .await?)
+            })
             .await?;
         let Some(row) = row else {
             return Ok(None);
@@ -147,48 +156,43 @@ impl Store {
         provider_data: Option<&Value>,
         source: EventSource,
     ) -> Result<Option<Applied>, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let Some(call) = fetch_call(&mut tx, id).await? else {
-            return Ok(None);
-        };
-        let context = Context {
-            source: &source,
-            now: Utc::now(),
-            provider_call_id: None,
-            provider_data,
-            recording_path: None,
-        };
-        let applied = apply(&mut tx, call, events, &context).await?;
-        tx.commit().await?;
-        Ok(Some(applied))
+        self.retrying("apply_events", || async {
+            let mut tx = self.writer.begin().await?;
+            let Some(call) = fetch_call(&mut tx, id, self.backend.for_update()).await? else {
+                return Ok(None);
+            };
+            let context = Context {
+                source: &source,
+                now: Utc::now(),
+                provider_call_id: None,
+                provider_data,
+                recording_path: None,
+            };
+            let applied = apply(&mut tx, call, events, &context).await?;
+            tx.commit().await?;
+            Ok(Some(applied))
+        })
+        .await
     }
 
     pub async fn list_calls(&self, filter: &CallFilter) -> Result<CallPage, StoreError> {
-        let mut query: QueryBuilder<Sqlite> =
-            QueryBuilder::new(format!("SELECT {CALL_COLUMNS} FROM calls WHERE 1 = 1"));
-        if let Some(status) = filter.status {
-            query.push(" AND status = ").push_bind(status.as_str());
-        }
-        if let Some(provider) = &filter.provider {
-            query.push(" AND provider = ").push_bind(provider.clone());
-        }
-        if let Some(to) = &filter.to {
-            query.push(" AND to_number = ").push_bind(to.clone());
-        }
-        if let Some(after) = filter.created_after {
-            query.push(" AND created_at > ").push_bind(ts(after));
-        }
-        if let Some(before) = filter.created_before {
-            query.push(" AND created_at < ").push_bind(ts(before));
-        }
-        if let Some(cursor) = filter.before_id {
-            query.push(" AND id < ").push_bind(cursor.to_string());
-        }
-        // One extra row tells whether another page exists.
-        query
-            .push(" ORDER BY id DESC LIMIT ")
-            .push_bind(i64::from(filter.limit) + 1);
-        let rows = query.build().fetch_all(&self.reader).await?;
+        let rows = self
+            .retrying("list_calls", || async {
+                let mut query =
+                    Statement::new(format!("SELECT {CALL_COLUMNS} FROM calls WHERE 1 = 1"));
+                query
+                    .and("status", "=", filter.status.map(CallStatus::as_str))
+                    .and("provider", "=", filter.provider.clone())
+                    .and("to_number", "=", filter.to.clone())
+                    .and("created_at", ">", filter.created_after.map(ts))
+                    .and("created_at", "<", filter.created_before.map(ts))
+                    .and("id", "<", filter.before_id.map(|id| id.to_string()))
+                    // One extra row tells whether another page exists.
+                    .push(" ORDER BY id DESC LIMIT ")
+                    .bind(i64::from(filter.limit) + 1);
+                Ok(query.build().fetch_all(&self.reader).await?)
+            })
+            .await?;
         let items = rows
             .iter()
             .map(call_from_row)
@@ -197,32 +201,48 @@ impl Store {
         Ok(CallPage { items, next })
     }
 
-    /// The call's stored transcript, in sequence order, optionally only after `after_seq`.
-    /// Calls not yet ended, of the given providers, whose last change is older than `before`: the
-    /// candidates for reconciliation, stalest first. Calls without a vendor id are included: the
-    /// provider may find them by the gateway's id.
-    pub async fn stale_calls(
+    /// Claims up to `limit` calls for reconciliation: not yet ended, of the given providers,
+    /// unchanged since `before`, and not claimed by anyone (this instance or another) until
+    /// `lease_until`. Stalest first. Calls without a vendor id are included: the provider may
+    /// find them by the gateway's id. On PostgreSQL, rows another instance is claiming at the
+    /// same moment are skipped, so each call is reconciled by one instance at a time.
+    pub async fn claim_stale_calls(
         &self,
         providers: &[String],
         before: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<CallId>, StoreError> {
         if providers.is_empty() {
             return Ok(Vec::new());
         }
-        let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT id FROM calls WHERE status IN ('queued', 'initiating', 'ringing', 'in_progress') \
-             AND updated_at < ",
-        );
-        query.push_bind(ts(before)).push(" AND provider IN (");
-        let mut names = query.separated(", ");
-        for provider in providers {
-            names.push_bind(provider.clone());
-        }
-        query
-            .push(") ORDER BY updated_at LIMIT ")
-            .push_bind(i64::from(limit));
-        let rows = query.build().fetch_all(&self.reader).await?;
+        let rows = self
+            .retrying("claim_stale_calls", || async {
+                let now = ts(Utc::now());
+                let mut query = Statement::new("UPDATE calls SET reconcile_lease_until = ");
+                query.bind(ts(lease_until)).push(
+                    " WHERE id IN (SELECT id FROM calls \
+                     WHERE status IN ('queued', 'initiating', 'ringing', 'in_progress') AND updated_at < ",
+                );
+                query
+                    .bind(ts(before))
+                    .push(" AND (reconcile_lease_until IS NULL OR reconcile_lease_until < ")
+                    .bind(now)
+                    .push(") AND provider IN (");
+                for (index, provider) in providers.iter().enumerate() {
+                    if index > 0 {
+                        query.push(", ");
+                    }
+                    query.bind(provider.clone());
+                }
+                query
+                    .push(") ORDER BY updated_at LIMIT ")
+                    .bind(i64::from(limit))
+                    .push(self.backend.for_update_skip_locked())
+                    .push(") RETURNING id");
+                Ok(query.build().fetch_all(&self.writer).await?)
+            })
+            .await?;
         rows.iter()
             .map(|row| super::codec::call_id(&row.try_get::<String, _>("id")?))
             .collect()
@@ -237,27 +257,34 @@ impl Store {
             }
         }
         let sql = format!(
-            "SELECT {CALL_COLUMNS} FROM calls WHERE provider_call_id = ? \
-             OR EXISTS (SELECT 1 FROM json_each(calls.telephony_ids) WHERE json_each.value = ?) \
-             ORDER BY id DESC LIMIT 1"
+            "SELECT {CALL_COLUMNS} FROM calls WHERE provider_call_id = $1 OR {} \
+             ORDER BY id DESC LIMIT 1",
+            self.backend.telephony_id_matches("$1")
         );
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(identifier)
-            .bind(identifier)
-            .fetch_optional(&self.reader)
+        let row = self
+            .retrying("find_call", || async {
+                Ok(sqlx::query(AssertSqlSafe(sql.clone()))
+                    .bind(identifier)
+                    .fetch_optional(&self.reader)
+                    .await?)
+            })
             .await?;
         row.as_ref().map(call_from_row).transpose()
     }
 
     /// The status the call had before its current one (from its history).
     pub async fn previous_status(&self, id: CallId) -> Result<Option<CallStatus>, StoreError> {
-        let row = sqlx::query(
-            "SELECT from_status FROM call_status_events WHERE call_id = ? AND applied = 1 \
-             ORDER BY id DESC LIMIT 1",
-        )
-        .bind(id.to_string())
-        .fetch_optional(&self.reader)
-        .await?;
+        let row = self
+            .retrying("previous_status", || async {
+                Ok(sqlx::query(
+                    "SELECT from_status FROM call_status_events WHERE call_id = $1 AND applied = TRUE \
+                     ORDER BY id DESC LIMIT 1",
+                )
+                .bind(id.to_string())
+                .fetch_optional(&self.reader)
+                .await?)
+            })
+            .await?;
         row.map(|r| r.try_get::<Option<String>, _>("from_status"))
             .transpose()?
             .flatten()
@@ -269,21 +296,30 @@ impl Store {
     /// Notes that the API asked the provider to hang up: a call that then ends normally is
     /// recorded as `canceled`.
     pub async fn mark_hangup_requested(&self, id: CallId) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE calls SET hangup_requested_at = COALESCE(hangup_requested_at, ?) WHERE id = ?",
-        )
-        .bind(ts(Utc::now()))
-        .bind(id.to_string())
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        self.retrying("mark_hangup_requested", || async {
+            sqlx::query(
+                "UPDATE calls SET hangup_requested_at = COALESCE(hangup_requested_at, $1) WHERE id = $2",
+            )
+            .bind(ts(Utc::now()))
+            .bind(id.to_string())
+            .execute(&self.writer)
+            .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Where the call's recording is stored, if it has one.
     pub async fn recording_path(&self, id: CallId) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT recording_path FROM calls WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
+        let row = self
+            .retrying("recording_path", || async {
+                Ok(
+                    sqlx::query("SELECT recording_path FROM calls WHERE id = $1")
+                        .bind(id.to_string())
+                        .fetch_optional(&self.reader)
+                        .await?,
+                )
+            })
             .await?;
         Ok(row
             .map(|r| r.try_get("recording_path"))
@@ -291,30 +327,40 @@ impl Store {
             .flatten())
     }
 
+    /// The call's stored transcript, in sequence order, optionally only after `after_seq`.
     pub async fn transcript(
         &self,
         id: CallId,
         after_seq: i64,
     ) -> Result<Vec<TranscriptTurn>, StoreError> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {TURN_COLUMNS} FROM transcript_turns WHERE call_id = ? AND seq > ? ORDER BY seq"
-        )))
-        .bind(id.to_string())
-        .bind(after_seq)
-        .fetch_all(&self.reader)
-        .await?;
+        let sql = format!(
+            "SELECT {TURN_COLUMNS} FROM transcript_turns WHERE call_id = $1 AND seq > $2 ORDER BY seq"
+        );
+        let rows = self
+            .retrying("transcript", || async {
+                Ok(sqlx::query(AssertSqlSafe(sql.clone()))
+                    .bind(id.to_string())
+                    .bind(after_seq)
+                    .fetch_all(&self.reader)
+                    .await?)
+            })
+            .await?;
         rows.iter().map(turn_from_row).collect()
     }
 
     /// The call's status history, oldest first.
     pub async fn status_events(&self, id: CallId) -> Result<Vec<StatusEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, from_status, to_status, applied, reason, vendor_status, source, receipt_id, occurred_at, \
-             recorded_at FROM call_status_events WHERE call_id = ? ORDER BY id",
-        )
-        .bind(id.to_string())
-        .fetch_all(&self.reader)
-        .await?;
+        let rows = self
+            .retrying("status_events", || async {
+                Ok(sqlx::query(
+                    "SELECT id, from_status, to_status, applied, reason, vendor_status, source, receipt_id, \
+                     occurred_at, recorded_at FROM call_status_events WHERE call_id = $1 ORDER BY id",
+                )
+                .bind(id.to_string())
+                .fetch_all(&self.reader)
+                .await?)
+            })
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(StatusEvent {
@@ -325,7 +371,7 @@ impl Store {
                         .map(status)
                         .transpose()?,
                     to_status: status(&row.try_get::<String, _>("to_status")?)?,
-                    applied: row.try_get("applied")?,
+                    applied: flag(row, "applied")?,
                     reason: row.try_get("reason")?,
                     vendor_status: row.try_get("vendor_status")?,
                     source: row.try_get("source")?,

@@ -7,7 +7,7 @@ use plugin_api::{
 };
 use serde::de::DeserializeOwned;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use super::StoreError;
 
@@ -50,7 +50,7 @@ pub(crate) const CALL_COLUMNS: &str = "id, provider, provider_kind, provider_cal
     started_at, ended_at, duration_secs, cost, cost_unit, summary, success, analysis, recording_url, \
     end_reason, failure_reason, cost_breakdown, vendor_metadata, idempotency_key, created_by";
 
-pub(crate) fn call_from_row(row: &SqliteRow) -> Result<Call, StoreError> {
+pub(crate) fn call_from_row(row: &AnyRow) -> Result<Call, StoreError> {
     let to: String = row.try_get("to_number")?;
     let cost = match (
         row.try_get::<Option<f64>, _>("cost")?,
@@ -91,7 +91,7 @@ pub(crate) fn call_from_row(row: &SqliteRow) -> Result<Call, StoreError> {
         duration_secs: row.try_get("duration_secs")?,
         cost,
         summary: row.try_get("summary")?,
-        success: row.try_get::<Option<bool>, _>("success")?,
+        success: super::sql::opt_flag(row, "success")?,
         analysis: json_column("analysis")?,
         recording_url: row.try_get("recording_url")?,
         end_reason: row.try_get("end_reason")?,
@@ -106,7 +106,7 @@ pub(crate) fn call_from_row(row: &SqliteRow) -> Result<Call, StoreError> {
 pub(crate) const TURN_COLUMNS: &str =
     "call_id, seq, speaker, text, offset_secs, is_final, source, created_at";
 
-pub(crate) fn turn_from_row(row: &SqliteRow) -> Result<TranscriptTurn, StoreError> {
+pub(crate) fn turn_from_row(row: &AnyRow) -> Result<TranscriptTurn, StoreError> {
     let source: String = row.try_get("source")?;
     Ok(TranscriptTurn {
         call_id: call_id(&row.try_get::<String, _>("call_id")?)?,
@@ -114,7 +114,7 @@ pub(crate) fn turn_from_row(row: &SqliteRow) -> Result<TranscriptTurn, StoreErro
         speaker: Speaker::parse(&row.try_get::<String, _>("speaker")?),
         text: row.try_get("text")?,
         offset_secs: row.try_get("offset_secs")?,
-        is_final: row.try_get("is_final")?,
+        is_final: super::sql::flag(row, "is_final")?,
         source: TranscriptSource::parse(&source)
             .ok_or_else(|| StoreError::Corrupt(format!("transcript source '{source}'")))?,
         created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,

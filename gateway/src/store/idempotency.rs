@@ -6,7 +6,8 @@ use sqlx::Row;
 
 use super::calls::{NewCall, fetch_call, insert_call};
 use super::codec::{call_id, ts};
-use super::{Store, StoreError};
+use super::sql::flag;
+use super::{Store, StoreError, is_conflict};
 
 /// A client's `Idempotency-Key`, scoped to the caller, with a hash of the request it came with.
 #[derive(Debug, Clone)]
@@ -37,11 +38,29 @@ impl Store {
         call: NewCall,
         key: Option<&IdempotencyKey>,
     ) -> Result<Claim, StoreError> {
+        self.retrying("create_call", || async {
+            match self.create_call_once(&call, key).await {
+                // Another request (maybe on another instance) claimed the key between our check
+                // and our insert: the second look finds its claim.
+                Err(error) if key.is_some() && is_conflict(&error) => {
+                    self.create_call_once(&call, key).await
+                }
+                outcome => outcome,
+            }
+        })
+        .await
+    }
+
+    async fn create_call_once(
+        &self,
+        call: &NewCall,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Claim, StoreError> {
         let mut tx = self.writer.begin().await?;
         let now = Utc::now();
         if let Some(key) = key {
             sqlx::query(
-                "DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND expires_at <= ?",
+                "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND expires_at <= $3",
             )
             .bind(&key.scope)
             .bind(&key.key)
@@ -49,7 +68,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             let existing = sqlx::query(
-                "SELECT request_hash, call_id, completed FROM idempotency_keys WHERE scope = ? AND key = ?",
+                "SELECT request_hash, call_id, completed FROM idempotency_keys WHERE scope = $1 AND key = $2",
             )
             .bind(&key.scope)
             .bind(&key.key)
@@ -60,22 +79,22 @@ impl Store {
                 if hash != key.request_hash {
                     return Ok(Claim::Mismatch);
                 }
-                if !row.try_get::<bool, _>("completed")? {
+                if !flag(&row, "completed")? {
                     return Ok(Claim::InFlight);
                 }
                 let id = call_id(&row.try_get::<String, _>("call_id")?)?;
-                let call = fetch_call(&mut tx, id).await?.ok_or_else(|| {
+                let call = fetch_call(&mut tx, id, "").await?.ok_or_else(|| {
                     StoreError::Corrupt(format!("idempotency key points at missing call {id}"))
                 })?;
                 return Ok(Claim::Replay(call));
             }
         }
-        insert_call(&mut tx, &call).await?;
+        insert_call(&mut tx, call).await?;
         if let Some(key) = key {
             let ttl = TimeDelta::from_std(key.ttl).unwrap_or(TimeDelta::days(1));
             sqlx::query(
                 "INSERT INTO idempotency_keys (scope, key, request_hash, call_id, completed, created_at, expires_at) \
-                 VALUES (?, ?, ?, ?, 0, ?, ?)",
+                 VALUES ($1, $2, $3, $4, FALSE, $5, $6)",
             )
             .bind(&key.scope)
             .bind(&key.key)
@@ -87,16 +106,21 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        Ok(Claim::Created(call))
+        Ok(Claim::Created(call.clone()))
     }
 
     /// Marks the key's request as answered, so later requests with it replay the call.
     pub async fn complete_idempotency_key(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
-        sqlx::query("UPDATE idempotency_keys SET completed = 1 WHERE scope = ? AND key = ?")
+        self.retrying("complete_idempotency_key", || async {
+            sqlx::query(
+                "UPDATE idempotency_keys SET completed = TRUE WHERE scope = $1 AND key = $2",
+            )
             .bind(&key.scope)
             .bind(&key.key)
             .execute(&self.writer)
             .await?;
-        Ok(())
+            Ok(())
+        })
+        .await
     }
 }

@@ -1,35 +1,42 @@
 //! The store: every call, status change, transcript turn, webhook receipt and idempotency key.
 //!
-//! SQLite (WAL, `synchronous = FULL`, foreign keys on) is the embedded backend. All writes go
-//! through one connection, so writers queue in the pool instead of fighting over SQLite's single
-//! write lock; reads use a pool of read-only connections. The SQL sticks to what PostgreSQL also
-//! speaks (except `json_each` in `find_call` and `?` placeholders), so a second backend can sit
-//! behind the same methods.
+//! One interface over two backends, picked by the URL's scheme: SQLite (embedded default) and
+//! PostgreSQL (production, several gateway instances on one database). Queries go through
+//! sqlx's `Any` driver with `$N` placeholders, which both backends accept; the few statements
+//! that differ between them ask [`Backend`]. Values are stored as text, integers, floats and
+//! bytes only (timestamps as fixed-width RFC 3339 text, JSON as text), so rows read the same
+//! from either backend.
+//!
+//! SQLite (WAL, `synchronous = FULL`, foreign keys on): all writes go through one connection,
+//! so writers queue in the pool instead of fighting over SQLite's single write lock; reads use
+//! a pool of read-only connections. PostgreSQL: one pool; writes that read before they write
+//! lock the rows they change (`FOR UPDATE`), because several writers run at once.
 
 mod apply;
 mod auth;
+mod backend;
 mod calls;
 mod codec;
 mod idempotency;
 mod receipts;
-
-use std::str::FromStr;
-use std::time::Duration;
-
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+mod retry;
+mod sql;
 
 pub use apply::{Applied, EventSource, StatusChange};
 pub use auth::{
     ApiKeyRecord, AuditEntry, AuditFilter, NewUser, RefreshLookup, UserChange, UserRecord,
     is_conflict,
 };
+pub use backend::Backend;
 pub use calls::{CallFilter, CallPage, NewCall, StatusEvent};
 pub use idempotency::{Claim, IdempotencyKey};
 pub use receipts::{
     Ingestion, NewReceipt, Receipt, ReceiptFilter, ReceiptOutcome, ReceiptPage, SignatureVerdict,
 };
+pub use retry::RetryPolicy;
+
+use sqlx::AnyPool;
+use sqlx::AssertSqlSafe;
 
 use crate::config::DatabaseConfig;
 
@@ -66,16 +73,7 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
-        let transient = match &error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
-            // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
-            sqlx::Error::Database(db) => db
-                .code()
-                .and_then(|code| code.parse::<i32>().ok())
-                .is_some_and(|code| matches!(code & 0xff, 5 | 6)),
-            _ => false,
-        };
-        if transient {
+        if backend::is_transient(&error) {
             StoreError::Unavailable(error)
         } else {
             StoreError::Database(error)
@@ -83,55 +81,82 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+impl StoreError {
+    /// Whether trying again may succeed (the database is down, busy or restarting).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
 /// The gateway's database.
 #[derive(Debug, Clone)]
 pub struct Store {
-    writer: SqlitePool,
-    reader: SqlitePool,
+    backend: Backend,
+    /// Writes (and reads inside write transactions).
+    writer: AnyPool,
+    /// Plain reads. With PostgreSQL, the same pool as `writer`.
+    reader: AnyPool,
+    retry: RetryPolicy,
+    /// PostgreSQL's schema, also naming the channel live updates cross instances on.
+    schema: String,
 }
 
 impl Store {
-    /// Opens (creating the file and its folder if missing) the database at `config.url`.
+    /// Connects to the database at `config.url` (a SQLite file and its folder are created if
+    /// missing). Does not migrate: see [`Store::migrate`].
     pub async fn open(config: &DatabaseConfig) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(&config.url)
-            .map_err(|e| StoreError::Url(e.to_string()))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_millis(config.busy_timeout_ms));
-        if let Some(parent) = options
-            .get_filename()
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-        {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|e| StoreError::Url(format!("cannot create {}: {e}", parent.display())))?;
-        }
-        let acquire = Duration::from_millis(config.busy_timeout_ms.max(1000));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(acquire)
-            .connect_with(options.clone())
-            .await?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(config.max_connections)
-            .acquire_timeout(acquire)
-            .connect_with(options.read_only(true))
-            .await?;
-        Ok(Self { writer, reader })
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(&config.url).map_err(StoreError::Url)?;
+        let (writer, reader) = match backend {
+            Backend::Sqlite => backend::open_sqlite(config).await?,
+            Backend::Postgres => {
+                let pool = backend::open_postgres(config).await?;
+                (pool.clone(), pool)
+            }
+        };
+        Ok(Self {
+            backend,
+            writer,
+            reader,
+            retry: RetryPolicy::from_config(config),
+            schema: config.schema.clone(),
+        })
     }
 
-    /// Applies pending migrations.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The PostgreSQL schema the tables live in (`public` unless configured).
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// Applies pending migrations (creating PostgreSQL's schema first if it is missing).
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("../migrations/sqlite")
-            .run(&self.writer)
-            .await?;
+        match self.backend {
+            Backend::Sqlite => {
+                sqlx::migrate!("../migrations/sqlite")
+                    .run(&self.writer)
+                    .await?
+            }
+            Backend::Postgres => {
+                let create = format!(
+                    "CREATE SCHEMA IF NOT EXISTS {}",
+                    backend::quote_ident(&self.schema)
+                );
+                sqlx::query(AssertSqlSafe(create))
+                    .execute(&self.writer)
+                    .await?;
+                sqlx::migrate!("../migrations/postgres")
+                    .run(&self.writer)
+                    .await?
+            }
+        }
         Ok(())
     }
 
-    /// Whether the database answers (readiness).
+    /// Whether the database answers (readiness). Not retried: readiness reports the moment.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())

@@ -2,12 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use plugin_api::{CallEvent, CallId, Correlation};
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::AnyConnection;
+use sqlx::Row;
 
 use super::apply::{Applied, Context, EventSource, apply};
 use super::calls::fetch_call;
 use super::codec::{call_id, json, parse_ts, ts};
-use super::{Store, StoreError};
+use super::sql::{Statement, flag};
+use super::{Backend, Store, StoreError};
 
 /// The signature check's verdict, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +125,7 @@ pub struct ReceiptPage {
 }
 
 async fn insert_receipt(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     receipt: &NewReceipt,
     call: Option<CallId>,
     outcome: ReceiptOutcome,
@@ -131,7 +133,7 @@ async fn insert_receipt(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO webhook_receipts (id, provider, topic, received_at, headers, body, body_size, body_truncated, \
-         signature, event_type, dedupe_key, call_id, outcome, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         signature, event_type, dedupe_key, call_id, outcome, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(&receipt.id)
     .bind(&receipt.provider)
@@ -155,12 +157,14 @@ async fn insert_receipt(
 /// Finds the call a webhook is about: by the gateway's id, else by the vendor's id, always
 /// within the provider instance the webhook came to.
 async fn resolve_call(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
+    backend: Backend,
     provider: &str,
     correlation: &Correlation,
 ) -> Result<Option<plugin_api::Call>, StoreError> {
+    let lock = backend.for_update();
     if let Some(id) = correlation.gateway_call_id {
-        if let Some(call) = fetch_call(conn, id)
+        if let Some(call) = fetch_call(conn, id, lock)
             .await?
             .filter(|c| c.provider == provider)
         {
@@ -171,15 +175,15 @@ async fn resolve_call(
         return Ok(None);
     };
     let id: Option<String> =
-        sqlx::query("SELECT id FROM calls WHERE provider = ? AND provider_call_id = ?")
+        sqlx::query("SELECT id FROM calls WHERE provider = $1 AND provider_call_id = $2")
             .bind(provider)
             .bind(vendor_id)
             .fetch_optional(&mut *conn)
             .await?
-            .map(|row| row.try_get("id"))
+            .map(|row| row.try_get::<String, _>("id"))
             .transpose()?;
     match id {
-        Some(id) => fetch_call(conn, call_id(&id)?).await,
+        Some(id) => fetch_call(conn, call_id(&id)?, lock).await,
         None => Ok(None),
     }
 }
@@ -191,20 +195,24 @@ impl Store {
         receipt: &NewReceipt,
         reason: &str,
     ) -> Result<(), StoreError> {
-        let mut conn = self.writer.acquire().await?;
-        insert_receipt(
-            &mut conn,
-            receipt,
-            None,
-            ReceiptOutcome::Rejected,
-            Some(reason),
-        )
-        .await?;
-        Ok(())
+        self.retrying("record_rejected_receipt", || async {
+            let mut conn = self.writer.acquire().await?;
+            insert_receipt(
+                &mut conn,
+                receipt,
+                None,
+                ReceiptOutcome::Rejected,
+                Some(reason),
+            )
+            .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Stores the receipt and applies its events in one transaction: either both are durable or
-    /// neither is. A delivery already applied is recorded as a duplicate and applied zero times.
+    /// neither is. A delivery already applied is recorded as a duplicate and applied zero times,
+    /// also when several gateway instances receive it at the same moment.
     pub async fn ingest_webhook(
         &self,
         receipt: &NewReceipt,
@@ -212,12 +220,27 @@ impl Store {
         events: &[CallEvent],
         recording_path: Option<&str>,
     ) -> Result<Ingestion, StoreError> {
+        self.retrying("ingest_webhook", || {
+            self.ingest_webhook_once(receipt, correlation, events, recording_path)
+        })
+        .await
+    }
+
+    async fn ingest_webhook_once(
+        &self,
+        receipt: &NewReceipt,
+        correlation: &Correlation,
+        events: &[CallEvent],
+        recording_path: Option<&str>,
+    ) -> Result<Ingestion, StoreError> {
         let mut tx = self.writer.begin().await?;
-        let call = resolve_call(&mut tx, &receipt.provider, correlation).await?;
+        // Locks the call (PostgreSQL): a concurrent delivery for it waits here, then sees
+        // whatever this one committed.
+        let call = resolve_call(&mut tx, self.backend, &receipt.provider, correlation).await?;
         let call_id = call.as_ref().map(|c| c.id);
         let seen = match &receipt.dedupe_key {
             Some(key) => sqlx::query(
-                "SELECT 1 FROM webhook_receipts WHERE provider = ? AND dedupe_key = ? AND outcome = 'applied'",
+                "SELECT 1 FROM webhook_receipts WHERE provider = $1 AND dedupe_key = $2 AND outcome = 'applied'",
             )
             .bind(&receipt.provider)
             .bind(key)
@@ -253,7 +276,8 @@ impl Store {
                     applied,
                 })
             }
-            // Another writer applied the same delivery first (only possible with several writers).
+            // Another writer applied the same delivery first (a delivery about no known call,
+            // which locked nothing, racing its twin on another instance).
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
                 tx.rollback().await?;
                 let mut conn = self.writer.acquire().await?;
@@ -270,26 +294,22 @@ impl Store {
     }
 
     pub async fn list_receipts(&self, filter: &ReceiptFilter) -> Result<ReceiptPage, StoreError> {
-        let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT id, provider, topic, received_at, headers, NULL AS body, body_size, body_truncated, signature, \
-             event_type, dedupe_key, call_id, outcome, reason FROM webhook_receipts WHERE 1 = 1",
-        );
-        if let Some(provider) = &filter.provider {
-            query.push(" AND provider = ").push_bind(provider.clone());
-        }
-        if let Some(outcome) = filter.outcome {
-            query.push(" AND outcome = ").push_bind(outcome.as_str());
-        }
-        if let Some(call) = filter.call_id {
-            query.push(" AND call_id = ").push_bind(call.to_string());
-        }
-        if let Some(before) = &filter.before_id {
-            query.push(" AND id < ").push_bind(before.clone());
-        }
-        query
-            .push(" ORDER BY id DESC LIMIT ")
-            .push_bind(i64::from(filter.limit) + 1);
-        let rows = query.build().fetch_all(&self.reader).await?;
+        let rows = self
+            .retrying("list_receipts", || async {
+                let mut query = Statement::new(
+                    "SELECT id, provider, topic, received_at, headers, NULL AS body, body_size, body_truncated, \
+                     signature, event_type, dedupe_key, call_id, outcome, reason FROM webhook_receipts WHERE 1 = 1",
+                );
+                query
+                    .and("provider", "=", filter.provider.clone())
+                    .and("outcome", "=", filter.outcome.map(ReceiptOutcome::as_str))
+                    .and("call_id", "=", filter.call_id.map(|c| c.to_string()))
+                    .and("id", "<", filter.before_id.clone())
+                    .push(" ORDER BY id DESC LIMIT ")
+                    .bind(i64::from(filter.limit) + 1);
+                Ok(query.build().fetch_all(&self.reader).await?)
+            })
+            .await?;
         let items = rows
             .iter()
             .map(receipt_from_row)
@@ -300,18 +320,22 @@ impl Store {
 
     /// One receipt, with its raw body.
     pub async fn get_receipt(&self, id: &str) -> Result<Option<Receipt>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, provider, topic, received_at, headers, body, body_size, body_truncated, signature, \
-             event_type, dedupe_key, call_id, outcome, reason FROM webhook_receipts WHERE id = ?",
-        )
-        .bind(id)
-        .fetch_optional(&self.reader)
-        .await?;
+        let row = self
+            .retrying("get_receipt", || async {
+                Ok(sqlx::query(
+                    "SELECT id, provider, topic, received_at, headers, body, body_size, body_truncated, signature, \
+                     event_type, dedupe_key, call_id, outcome, reason FROM webhook_receipts WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.reader)
+                .await?)
+            })
+            .await?;
         row.as_ref().map(receipt_from_row).transpose()
     }
 }
 
-fn receipt_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Receipt, StoreError> {
+fn receipt_from_row(row: &sqlx::any::AnyRow) -> Result<Receipt, StoreError> {
     let headers: String = row.try_get("headers")?;
     let outcome: String = row.try_get("outcome")?;
     Ok(Receipt {
@@ -323,7 +347,7 @@ fn receipt_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Receipt, StoreError
             .map_err(|e| StoreError::Corrupt(format!("headers: {e}")))?,
         body: row.try_get("body")?,
         body_size: row.try_get("body_size")?,
-        body_truncated: row.try_get("body_truncated")?,
+        body_truncated: flag(row, "body_truncated")?,
         signature: row.try_get("signature")?,
         event_type: row.try_get("event_type")?,
         dedupe_key: row.try_get("dedupe_key")?,

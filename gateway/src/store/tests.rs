@@ -1,4 +1,5 @@
-//! Store behaviour against a real SQLite file.
+//! Store behaviour against a real database: a SQLite file, or PostgreSQL when
+//! `TEST_DATABASE_URL` names one (each test then gets a schema of its own).
 
 use std::time::Duration;
 
@@ -13,9 +14,16 @@ use crate::config::DatabaseConfig;
 
 async fn store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let config = DatabaseConfig {
-        url: format!("sqlite://{}/nested/test.db", dir.path().display()),
-        ..DatabaseConfig::default()
+    let config = match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => DatabaseConfig {
+            url,
+            schema: format!("store_test_{}", uuid::Uuid::now_v7().simple()),
+            ..DatabaseConfig::default()
+        },
+        _ => DatabaseConfig {
+            url: format!("sqlite://{}/nested/test.db", dir.path().display()),
+            ..DatabaseConfig::default()
+        },
     };
     let store = Store::open(&config).await.unwrap();
     store.migrate().await.unwrap();
@@ -359,7 +367,7 @@ async fn pages_are_stable_under_inserts() {
 }
 
 #[tokio::test]
-async fn stale_calls_are_found_by_provider_and_age() {
+async fn stale_calls_are_claimed_by_provider_and_age_once_per_lease() {
     let (store, _dir) = store().await;
     let mut call = new_call("vendor");
     call.provider_call_id = Some("v-1".into());
@@ -367,25 +375,31 @@ async fn stale_calls_are_found_by_provider_and_age() {
     // No vendor id yet (e.g. the create timed out): still a candidate, found by the gateway's id.
     let unknown = created(&store, new_call("vendor")).await;
     let later = Utc::now() + chrono::TimeDelta::seconds(1);
-    assert_eq!(
-        store
-            .stale_calls(&["vendor".into()], later, 10)
-            .await
-            .unwrap(),
-        [call.id, unknown.id]
-    );
-    assert!(
-        store
-            .stale_calls(&["echo".into()], later, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        store
-            .stale_calls(&["vendor".into()], call.created_at, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    let lease = Utc::now() + chrono::TimeDelta::seconds(60);
+    let claim = |providers: &'static [&'static str], before, lease_until| {
+        let store = store.clone();
+        async move {
+            let providers: Vec<String> = providers.iter().map(|p| p.to_string()).collect();
+            let mut ids = store
+                .claim_stale_calls(&providers, before, lease_until, 10)
+                .await
+                .unwrap();
+            ids.sort();
+            ids
+        }
+    };
+    assert!(claim(&["echo"], later, lease).await.is_empty());
+    assert!(claim(&["vendor"], call.created_at, lease).await.is_empty());
+    let mut both = vec![call.id, unknown.id];
+    both.sort();
+    assert_eq!(claim(&["vendor"], later, lease).await, both);
+    // Held until the lease ends, by whoever asks.
+    assert!(claim(&["vendor"], later, lease).await.is_empty());
+    let expired = Utc::now() - chrono::TimeDelta::seconds(1);
+    sqlx::query("UPDATE calls SET reconcile_lease_until = $1")
+        .bind(codec::ts(expired))
+        .execute(&store.writer)
+        .await
+        .unwrap();
+    assert_eq!(claim(&["vendor"], later, lease).await, both);
 }

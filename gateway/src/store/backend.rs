@@ -1,0 +1,227 @@
+//! The two database backends: how to connect to each, and the little SQL they do not share.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::AnyPool;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AssertSqlSafe, Executor};
+
+use super::StoreError;
+use crate::config::DatabaseConfig;
+
+/// Which database the store talks to, from the URL's scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite://PATH`: embedded, one gateway instance.
+    Sqlite,
+    /// `postgres://...` or `postgresql://...`: several instances may share it.
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Self, String> {
+        let scheme = url.split_once(':').map(|(scheme, _)| scheme);
+        match scheme {
+            Some("sqlite") => Ok(Backend::Sqlite),
+            Some("postgres" | "postgresql") => Ok(Backend::Postgres),
+            _ => Err("expected a sqlite://, postgres:// or postgresql:// URL".to_owned()),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    /// Appended to a `SELECT` inside a write transaction that reads rows it is about to change.
+    /// PostgreSQL runs writers side by side, so the rows are locked until commit; SQLite's
+    /// single writer already serializes whole transactions (and has no such clause).
+    pub(super) fn for_update(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
+    }
+
+    /// Like [`Backend::for_update`], but rows another instance holds are passed over, not
+    /// waited for: how several reconcilers split the work.
+    pub(super) fn for_update_skip_locked(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
+    /// A condition true when the JSON object in `calls.telephony_ids` has `$param` as a value.
+    pub(super) fn telephony_id_matches(self, param: &str) -> String {
+        match self {
+            Backend::Sqlite => format!(
+                "EXISTS (SELECT 1 FROM json_each(calls.telephony_ids) WHERE json_each.value = {param})"
+            ),
+            Backend::Postgres => format!(
+                "EXISTS (SELECT 1 FROM json_each_text(calls.telephony_ids::json) AS t WHERE t.value = {param})"
+            ),
+        }
+    }
+}
+
+/// Errors worth retrying: the database is unreachable, restarting, busy, or chose this
+/// transaction as the loser of a conflict. Everything else is a bug or bad data.
+pub(super) fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let Some(code) = db.code() else {
+                return false;
+            };
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
+                return code
+                    .parse::<i32>()
+                    .is_ok_and(|code| matches!(code & 0xff, 5 | 6));
+            }
+            is_transient_sqlstate(&code)
+        }
+        _ => false,
+    }
+}
+
+/// PostgreSQL's SQLSTATEs for a lost or refused connection, a server shutting down or
+/// starting, too many connections, serialization failures, deadlocks and lock timeouts.
+fn is_transient_sqlstate(code: &str) -> bool {
+    code.starts_with("08")
+        || matches!(
+            code,
+            "40001" | "40P01" | "53300" | "55P03" | "57P01" | "57P02" | "57P03"
+        )
+}
+
+/// `name` as a quoted SQL identifier (the schema is configuration, never user input, but a
+/// quote inside it must not end the identifier).
+pub(super) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn acquire_timeout(config: &DatabaseConfig) -> Duration {
+    Duration::from_millis(config.acquire_timeout_ms)
+}
+
+fn any_options(url: &str) -> Result<AnyConnectOptions, StoreError> {
+    AnyConnectOptions::from_str(url).map_err(|e| StoreError::Url(e.to_string()))
+}
+
+/// SQLite: a one-connection writer pool and a read-only pool, both on the same file.
+pub(super) async fn open_sqlite(config: &DatabaseConfig) -> Result<(AnyPool, AnyPool), StoreError> {
+    let parsed =
+        SqliteConnectOptions::from_str(&config.url).map_err(|e| StoreError::Url(e.to_string()))?;
+    if let Some(parent) = parsed
+        .get_filename()
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|e| StoreError::Url(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    let with_mode = |mode: &str| {
+        let separator = if config.url.contains('?') { '&' } else { '?' };
+        format!("{}{separator}mode={mode}", config.url)
+    };
+    let busy = config.busy_timeout_ms;
+    let writer = AnyPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(acquire_timeout(config))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                let pragmas = format!(
+                    "PRAGMA busy_timeout = {busy}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+                );
+                conn.execute(sqlx::raw_sql(AssertSqlSafe(pragmas))).await?;
+                Ok(())
+            })
+        })
+        .connect_with(any_options(&with_mode("rwc"))?)
+        .await?;
+    let reader = AnyPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(acquire_timeout(config))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                let pragmas = format!("PRAGMA busy_timeout = {busy};");
+                conn.execute(sqlx::raw_sql(AssertSqlSafe(pragmas))).await?;
+                Ok(())
+            })
+        })
+        .connect_with(any_options(&with_mode("ro"))?)
+        .await?;
+    Ok((writer, reader))
+}
+
+/// PostgreSQL: one pool; every connection gets the configured schema and statement timeout.
+/// Connections are made lazily, so a gateway started while the database is down comes up
+/// (not ready) and recovers when it is back.
+pub(super) async fn open_postgres(config: &DatabaseConfig) -> Result<AnyPool, StoreError> {
+    let setup = format!(
+        "SET search_path TO {}; SET statement_timeout = {};",
+        quote_ident(&config.schema),
+        config.statement_timeout_ms
+    );
+    let pool = AnyPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(acquire_timeout(config))
+        .after_connect(move |conn, _| {
+            let setup = setup.clone();
+            Box::pin(async move {
+                conn.execute(sqlx::raw_sql(AssertSqlSafe(setup))).await?;
+                Ok(())
+            })
+        })
+        .connect_lazy_with(any_options(&config.url)?);
+    Ok(pool)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scheme_picks_the_backend() {
+        assert_eq!(Backend::from_url("sqlite://data/x.db"), Ok(Backend::Sqlite));
+        assert_eq!(Backend::from_url("sqlite::memory:"), Ok(Backend::Sqlite));
+        assert_eq!(
+            Backend::from_url("postgres://u:p@db/voice"),
+            Ok(Backend::Postgres)
+        );
+        assert_eq!(
+            Backend::from_url("postgresql://db/voice"),
+            Ok(Backend::Postgres)
+        );
+        assert!(Backend::from_url("mysql://db/voice").is_err());
+        assert!(Backend::from_url("data/x.db").is_err());
+    }
+
+    #[test]
+    fn connection_loss_and_conflicts_are_transient_other_errors_are_not() {
+        for code in [
+            "08006", "08001", "40001", "40P01", "57P01", "57P03", "53300",
+        ] {
+            assert!(is_transient_sqlstate(code), "{code}");
+        }
+        for code in ["23505", "42P01", "22P02", "57014"] {
+            assert!(!is_transient_sqlstate(code), "{code}");
+        }
+        assert!(is_transient(&sqlx::Error::PoolTimedOut));
+        assert!(!is_transient(&sqlx::Error::RowNotFound));
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote_ident("voice"), "\"voice\"");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+}
