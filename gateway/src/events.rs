@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use plugin_api::{Call, CallId, CallStatus, TranscriptTurn, Turn};
 use tokio::sync::broadcast;
 
-use crate::store::Applied;
+use tracing::{Instrument, info_span};
+
+use crate::store::{Applied, Heard, Notice, Store, StoreError};
 
 /// One change to a call, after it was stored.
 #[derive(Debug, Clone)]
@@ -25,6 +27,26 @@ pub enum CallUpdate {
     },
     /// The call reached a terminal status; sent after that status.
     Completed(Box<Call>),
+    /// Another instance stored transcript turns of this call: subscribers read them from the
+    /// store (after the last one they sent).
+    Stored(CallId),
+    /// Updates may have been lost (another instance's, while this one was not listening):
+    /// every subscriber catches up from the store.
+    Resync,
+}
+
+impl CallUpdate {
+    /// The call it is about; `None` for [`CallUpdate::Resync`].
+    pub fn call_id(&self) -> Option<CallId> {
+        match self {
+            CallUpdate::Status { call_id, .. }
+            | CallUpdate::PartialTurn { call_id, .. }
+            | CallUpdate::Stored(call_id) => Some(*call_id),
+            CallUpdate::Turn(turn) => Some(turn.call_id),
+            CallUpdate::Completed(call) => Some(call.id),
+            CallUpdate::Resync => None,
+        }
+    }
 }
 
 /// Fan-out of [`CallUpdate`]s to every subscriber in this process.
@@ -76,9 +98,78 @@ impl Hub {
         if applied.status_changes.iter().any(|c| c.to.is_terminal()) {
             updates.push(CallUpdate::Completed(Box::new(applied.call.clone())));
         }
+        self.send_all(updates);
+    }
+
+    /// Publishes what another instance changed, in the same order as [`Hub::publish`]; the
+    /// call (read from the store) comes along when the notice says it ended.
+    pub fn publish_remote(&self, notice: Notice, ended: Option<Call>) {
+        let call_id = notice.call_id;
+        let mut updates = Vec::new();
+        if notice.turns {
+            updates.push(CallUpdate::Stored(call_id));
+        }
+        updates.extend(
+            notice
+                .partial_turns
+                .into_iter()
+                .map(|turn| CallUpdate::PartialTurn { call_id, turn }),
+        );
+        updates.extend(
+            notice
+                .status_changes
+                .into_iter()
+                .map(|change| CallUpdate::Status {
+                    call_id,
+                    from: change.from,
+                    to: change.to,
+                    reason: change.reason,
+                    at: change.at,
+                }),
+        );
+        updates.extend(ended.map(|call| CallUpdate::Completed(Box::new(call))));
+        self.send_all(updates);
+    }
+
+    /// Tells every subscriber to catch up from the store.
+    pub fn resync(&self) {
+        self.send_all([CallUpdate::Resync]);
+    }
+
+    fn send_all(&self, updates: impl IntoIterator<Item = CallUpdate>) {
         for update in updates {
             // No subscriber is not an error: nobody is watching this call.
             let _ = self.sender.send(update);
         }
     }
+}
+
+/// Passes other instances' changes (PostgreSQL `LISTEN`) to this instance's subscribers.
+/// `None` on SQLite, where this is the only instance.
+pub async fn spawn_relay(
+    store: &Store,
+    hub: &Hub,
+) -> Result<Option<tokio::task::JoinHandle<()>>, StoreError> {
+    let Some(mut listener) = store.change_listener().await? else {
+        return Ok(None);
+    };
+    let (store, hub) = (store.clone(), hub.clone());
+    let relay = async move {
+        loop {
+            match listener.next().await {
+                Heard::Changed(notice) => {
+                    let ended = if notice.completed {
+                        store.get_call(notice.call_id).await.ok().flatten()
+                    } else {
+                        None
+                    };
+                    hub.publish_remote(notice, ended);
+                }
+                Heard::Lost => hub.resync(),
+            }
+        }
+    };
+    Ok(Some(tokio::spawn(
+        relay.instrument(info_span!(parent: None, "change_relay")),
+    )))
 }

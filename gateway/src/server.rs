@@ -14,7 +14,7 @@ use crate::auth::{self, Auth};
 use crate::config::Settings;
 use crate::gateway::Gateway;
 use crate::store::{Store, StoreError};
-use crate::{api, http, live, reconcile, webhooks, ws};
+use crate::{api, events, http, live, reconcile, webhooks, ws};
 
 /// Why the server did not start.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +66,8 @@ pub struct RunningServer {
     task: JoinHandle<std::io::Result<()>>,
     reconciler: Option<JoinHandle<()>>,
     fanout: JoinHandle<()>,
+    /// Other instances' changes (PostgreSQL only).
+    relay: Option<JoinHandle<()>>,
 }
 
 impl RunningServer {
@@ -87,6 +89,9 @@ impl RunningServer {
             reconciler.abort();
         }
         self.fanout.abort();
+        if let Some(relay) = self.relay.take() {
+            relay.abort();
+        }
         let result = self
             .task
             .await
@@ -109,6 +114,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
         .await
         .map_err(StartError::Auth)?;
     let gateway = Gateway::new(settings, store, auth)?;
+    let relay = events::spawn_relay(&gateway.store, &gateway.hub).await?;
     let bind_error = |source| StartError::Bind {
         address: address.clone(),
         source,
@@ -150,5 +156,6 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
         task,
         reconciler,
         fanout,
+        relay,
     })
 }

@@ -367,14 +367,16 @@ impl Conn {
     async fn on_feed(&mut self, feed: Feed) -> Result<(), End> {
         match feed {
             Feed::Update(update) => self.on_update(update).await,
-            Feed::Resync => {
-                let calls: Vec<CallId> = self.subscriptions.keys().copied().collect();
-                for call in calls {
-                    self.resync(call).await?;
-                }
-                Ok(())
-            }
+            Feed::Resync => self.resync_all().await,
         }
+    }
+
+    async fn resync_all(&mut self) -> Result<(), End> {
+        let calls: Vec<CallId> = self.subscriptions.keys().copied().collect();
+        for call in calls {
+            self.resync(call).await?;
+        }
+        Ok(())
     }
 
     async fn on_update(&mut self, update: CallUpdate) -> Result<(), End> {
@@ -435,6 +437,17 @@ impl Conn {
                 self.release(call.id);
                 Ok(())
             }
+            CallUpdate::Stored(call_id) => {
+                let Some(after) = self.subscriptions.get(&call_id).map(|s| s.last_seq) else {
+                    return Ok(());
+                };
+                if let Err(e) = self.catch_up(call_id, after).await? {
+                    warn!(error = %e, "cannot read turns another instance stored");
+                }
+                Ok(())
+            }
+            // Routed as `Feed::Resync`; handled the same should it arrive as an update.
+            CallUpdate::Resync => self.resync_all().await,
         }
     }
 

@@ -115,12 +115,9 @@ impl Live {
     }
 
     fn route(&self, update: CallUpdate) {
-        let call = match &update {
-            CallUpdate::Status { call_id, .. } | CallUpdate::PartialTurn { call_id, .. } => {
-                *call_id
-            }
-            CallUpdate::Turn(turn) => turn.call_id,
-            CallUpdate::Completed(call) => call.id,
+        let Some(call) = update.call_id() else {
+            self.resync_all();
+            return;
         };
         let targets = match self.calls.lock() {
             Ok(calls) => calls.get(&call).cloned().unwrap_or_default(),

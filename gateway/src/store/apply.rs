@@ -49,7 +49,7 @@ impl EventSource {
 }
 
 /// A status change that took effect.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StatusChange {
     pub from: CallStatus,
     pub to: CallStatus,

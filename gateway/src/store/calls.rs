@@ -169,6 +169,7 @@ impl Store {
                 recording_path: None,
             };
             let applied = apply(&mut tx, call, events, &context).await?;
+            self.notify_change(&mut tx, &applied).await?;
             tx.commit().await?;
             Ok(Some(applied))
         })

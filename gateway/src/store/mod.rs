@@ -18,6 +18,7 @@ mod backend;
 mod calls;
 mod codec;
 mod idempotency;
+mod notify;
 mod receipts;
 mod retry;
 mod sql;
@@ -30,6 +31,7 @@ pub use auth::{
 pub use backend::Backend;
 pub use calls::{CallFilter, CallPage, NewCall, StatusEvent};
 pub use idempotency::{Claim, IdempotencyKey};
+pub use notify::{ChangeListener, Heard, Notice};
 pub use receipts::{
     Ingestion, NewReceipt, Receipt, ReceiptFilter, ReceiptOutcome, ReceiptPage, SignatureVerdict,
 };
@@ -99,6 +101,10 @@ pub struct Store {
     retry: RetryPolicy,
     /// PostgreSQL's schema, also naming the channel live updates cross instances on.
     schema: String,
+    /// For the listening connection of [`Store::change_listener`].
+    url: String,
+    /// This process, as the origin of the change notices it sends.
+    instance: String,
 }
 
 impl Store {
@@ -120,6 +126,8 @@ impl Store {
             reader,
             retry: RetryPolicy::from_config(config),
             schema: config.schema.clone(),
+            url: config.url.clone(),
+            instance: uuid::Uuid::now_v7().to_string(),
         })
     }
 

@@ -269,6 +269,9 @@ impl Store {
         };
         match insert_receipt(&mut tx, receipt, call_id, outcome, None).await {
             Ok(()) => {
+                if let Some(applied) = &applied {
+                    self.notify_change(&mut tx, applied).await?;
+                }
                 tx.commit().await?;
                 Ok(Ingestion {
                     outcome,

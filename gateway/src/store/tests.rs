@@ -30,7 +30,7 @@ async fn store() -> (Store, tempfile::TempDir) {
     (store, dir)
 }
 
-fn new_call(provider: &str) -> Call {
+pub(super) fn new_call(provider: &str) -> Call {
     let now = Utc::now();
     Call {
         id: CallId::new(),

@@ -1,0 +1,251 @@
+//! Change notices between gateway instances that share one PostgreSQL database.
+//!
+//! A write transaction that changed a call also sends a small notice (`pg_notify`) in the same
+//! transaction, so PostgreSQL delivers it exactly when, and only if, the change commits. Every
+//! instance listens on the channel and passes other instances' notices to its live subscribers,
+//! who read what changed from the store. Notices are not stored: while an instance's listening
+//! connection is down it misses them, so after reconnecting it reports [`Heard::Lost`] and its
+//! subscribers catch up from the store. SQLite has one instance and sends no notices.
+
+use plugin_api::{CallId, Turn};
+use serde::{Deserialize, Serialize};
+use sqlx::AnyConnection;
+use sqlx::postgres::PgListener;
+use std::time::Duration;
+use tracing::{info, warn};
+
+use super::apply::{Applied, StatusChange};
+use super::{Backend, Store, StoreError};
+
+/// PostgreSQL's limit on a notice's payload is 8000 bytes; partial turns beyond this budget are
+/// left out (they are ephemeral; the final turns are stored and read from the store).
+const PAYLOAD_BUDGET: usize = 7500;
+/// PostgreSQL's identifiers (channel names included) are at most 63 bytes.
+const MAX_CHANNEL_LEN: usize = 63;
+/// Longest wait between two attempts to reconnect the listening connection.
+const MAX_RECONNECT_WAIT: Duration = Duration::from_secs(5);
+
+/// What another instance changed about a call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notice {
+    /// The instance that made the change (an instance ignores its own notices).
+    pub origin: String,
+    pub call_id: CallId,
+    /// Whether transcript turns were stored (subscribers read them from the store).
+    #[serde(default)]
+    pub turns: bool,
+    #[serde(default)]
+    pub status_changes: Vec<StatusChange>,
+    /// Whether the call reached a terminal status (subscribers get the call from the store).
+    #[serde(default)]
+    pub completed: bool,
+    /// Partial turns are never stored, so they travel in the notice (when they fit).
+    #[serde(default)]
+    pub partial_turns: Vec<Turn>,
+}
+
+impl Notice {
+    fn of(origin: &str, applied: &Applied) -> Self {
+        let mut notice = Notice {
+            origin: origin.to_owned(),
+            call_id: applied.call.id,
+            turns: !applied.new_turns.is_empty(),
+            status_changes: applied.status_changes.clone(),
+            completed: applied.status_changes.iter().any(|c| c.to.is_terminal()),
+            partial_turns: applied.partial_turns.clone(),
+        };
+        if notice.payload().len() > PAYLOAD_BUDGET {
+            notice.partial_turns.clear();
+        }
+        notice
+    }
+
+    fn payload(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    fn is_empty(&self) -> bool {
+        !self.turns && self.status_changes.is_empty() && self.partial_turns.is_empty()
+    }
+}
+
+/// The channel the instances on one schema share.
+fn channel(schema: &str) -> String {
+    let mut name = format!("voice_gateway_{schema}");
+    name.truncate(MAX_CHANNEL_LEN);
+    name
+}
+
+impl Store {
+    /// Inside the transaction that applied `applied`: tells the other instances (PostgreSQL).
+    pub(super) async fn notify_change(
+        &self,
+        conn: &mut AnyConnection,
+        applied: &Applied,
+    ) -> Result<(), StoreError> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        let notice = Notice::of(&self.instance, applied);
+        if notice.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(channel(&self.schema))
+            .bind(notice.payload())
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Listens for other instances' changes, already connected, so nothing committed after
+    /// this returns is missed; `None` on SQLite (one instance, nothing to hear).
+    pub async fn change_listener(&self) -> Result<Option<ChangeListener>, StoreError> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let mut listener = ChangeListener {
+            url: self.url.clone(),
+            channel: channel(&self.schema),
+            origin: self.instance.clone(),
+            listener: None,
+            lost: false,
+        };
+        listener.listener = Some(listener.connect().await?);
+        Ok(Some(listener))
+    }
+}
+
+/// What the listener heard.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Heard {
+    /// Another instance changed a call.
+    Changed(Notice),
+    /// The listening connection was lost and is back: notices in between are gone, so whoever
+    /// relies on them must catch up from the store.
+    Lost,
+}
+
+/// A dedicated connection LISTENing for other instances' notices, reconnected when lost.
+pub struct ChangeListener {
+    url: String,
+    channel: String,
+    origin: String,
+    listener: Option<PgListener>,
+    lost: bool,
+}
+
+impl std::fmt::Debug for ChangeListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangeListener")
+            .field("channel", &self.channel)
+            .field("connected", &self.listener.is_some())
+            .finish()
+    }
+}
+
+impl ChangeListener {
+    /// The next notice from another instance, or [`Heard::Lost`] after a reconnection. Waits
+    /// (reconnecting with backoff) as long as it takes.
+    pub async fn next(&mut self) -> Heard {
+        let mut wait = Duration::from_millis(100);
+        loop {
+            let Some(listener) = self.listener.as_mut() else {
+                match self.connect().await {
+                    Ok(listener) => {
+                        self.listener = Some(listener);
+                        wait = Duration::from_millis(100);
+                        if std::mem::take(&mut self.lost) {
+                            info!(channel = %self.channel, "change listener reconnected");
+                            return Heard::Lost;
+                        }
+                    }
+                    Err(e) => {
+                        warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "cannot listen for other instances' changes");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(MAX_RECONNECT_WAIT);
+                    }
+                }
+                continue;
+            };
+            match listener.try_recv().await {
+                Ok(Some(notification)) => {
+                    match serde_json::from_str::<Notice>(notification.payload()) {
+                        Ok(notice) if notice.origin == self.origin => {}
+                        Ok(notice) => return Heard::Changed(notice),
+                        Err(e) => warn!(error = %e, "ignoring a malformed change notice"),
+                    }
+                }
+                // The connection dropped: reconnect ourselves, so a successful reconnection is
+                // known (and reported) before anything else.
+                Ok(None) => self.drop_connection("connection lost"),
+                Err(e) => self.drop_connection(&e.to_string()),
+            }
+        }
+    }
+
+    fn drop_connection(&mut self, why: &str) {
+        warn!(
+            reason = why,
+            "change listener lost its connection; reconnecting"
+        );
+        self.listener = None;
+        self.lost = true;
+    }
+
+    async fn connect(&self) -> Result<PgListener, sqlx::Error> {
+        let mut listener = PgListener::connect(&self.url).await?;
+        listener.ignore_pool_close_event(true);
+        listener.listen(&self.channel).await?;
+        Ok(listener)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use plugin_api::{CallStatus, Speaker, TranscriptSource};
+
+    fn applied(partial_text_len: usize) -> Applied {
+        let call = crate::store::tests::new_call("echo");
+        Applied {
+            call,
+            status_changes: vec![StatusChange {
+                from: CallStatus::InProgress,
+                to: CallStatus::Completed,
+                reason: None,
+                at: Utc::now(),
+            }],
+            new_turns: Vec::new(),
+            partial_turns: vec![Turn {
+                speaker: Speaker::User,
+                text: "x".repeat(partial_text_len),
+                offset_secs: None,
+                is_final: false,
+                source: TranscriptSource::Live,
+                key: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn notices_round_trip_and_fit_postgres_payload_limit() {
+        let notice = Notice::of("a", &applied(10));
+        assert!(notice.completed && !notice.turns);
+        assert_eq!(notice.partial_turns.len(), 1);
+        let parsed: Notice = serde_json::from_str(&notice.payload()).expect("parses");
+        assert_eq!(parsed, notice);
+
+        let big = Notice::of("a", &applied(20_000));
+        assert!(big.partial_turns.is_empty(), "too big for a notice");
+        assert!(big.payload().len() < 8000);
+        assert_eq!(big.status_changes.len(), 1);
+    }
+
+    #[test]
+    fn channel_names_fit_an_identifier() {
+        assert_eq!(channel("public"), "voice_gateway_public");
+        assert_eq!(channel(&"s".repeat(63)).len(), 63);
+    }
+}
