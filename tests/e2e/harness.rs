@@ -34,7 +34,7 @@ pub const TO: &str = "+14155550123";
 /// - `slow`: 2 s between steps, so a call stays `initiating` for 2 s;
 /// - `frozen`: the script never runs within a test, so the test drives the call with its own webhooks;
 /// - `signed`: like `echo`, with signed webhooks.
-const PROVIDERS: &str = r#"
+pub const PROVIDERS: &str = r#"
 [providers.echo]
 kind = "echo"
 turn_interval_ms = 50
@@ -166,6 +166,7 @@ pub struct GatewayConfig {
     gateway: String,
     sections: String,
     file: Option<String>,
+    database: Option<String>,
 }
 
 impl GatewayConfig {
@@ -192,6 +193,13 @@ impl GatewayConfig {
     pub fn sections(mut self, toml: &str) -> Self {
         self.sections.push_str(toml);
         self.sections.push('\n');
+        self
+    }
+
+    /// The whole `[database]` table, instead of the gateway's own database (e.g. another
+    /// gateway's, to run two instances on one database).
+    pub fn database(mut self, table: &str) -> Self {
+        self.database = Some(table.to_owned());
         self
     }
 
@@ -222,7 +230,10 @@ jwt_secret_file = "{db}/jwt-secret"
             server = self.server,
             gateway = self.gateway,
             sections = self.sections,
-            database = database_section(dir),
+            database = self
+                .database
+                .clone()
+                .unwrap_or_else(|| database_section(dir)),
             db = dir.display(),
         )
     }
@@ -258,13 +269,20 @@ pub fn test_database_url() -> Option<String> {
 /// dir finds its data, and tests running side by side never see each other's).
 pub fn database_section(dir: &Path) -> String {
     match test_database_url() {
-        Some(url) => {
-            let digest = <Sha256 as sha2::Digest>::digest(dir.display().to_string().as_bytes());
-            let schema = format!("e2e_{}", &hex::encode(digest)[..20]);
-            format!("[database]\nurl = \"{url}\"\nschema = \"{schema}\"\n")
-        }
+        Some(url) => postgres_section(&url, &schema_for(dir), ""),
         None => format!("[database]\nurl = \"sqlite://{}/gw.db\"\n", dir.display()),
     }
+}
+
+/// The PostgreSQL schema of the gateway whose files live in `dir`.
+pub fn schema_for(dir: &Path) -> String {
+    let digest = <Sha256 as sha2::Digest>::digest(dir.display().to_string().as_bytes());
+    format!("e2e_{}", &hex::encode(digest)[..20])
+}
+
+/// A `[database]` table for PostgreSQL at `url` in `schema`, with `extra` keys.
+pub fn postgres_section(url: &str, schema: &str, extra: &str) -> String {
+    format!("[database]\nurl = \"{url}\"\nschema = \"{schema}\"\n{extra}\n")
 }
 
 /// One running gateway with its own database.
@@ -333,6 +351,11 @@ impl TestGateway {
             server: Some(server),
             _dir: dir,
         }
+    }
+
+    /// Where its files live (its database too, on SQLite; its schema's name, on PostgreSQL).
+    pub fn dir(&self) -> &Path {
+        self._dir.path()
     }
 
     /// The running server (for tests that need its store or settings).

@@ -1,15 +1,19 @@
 //! End-to-end tests: the real gateway, in-process, on a real loopback socket with its own
-//! SQLite database in a temp dir; the CLI tests run the built binary.
+//! database: a SQLite file in a temp dir, or a schema of its own on the PostgreSQL server that
+//! `TEST_DATABASE_URL` names (`scripts/with-postgres cargo test` starts one). The CLI tests run
+//! the built binary.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
 mod calls;
 mod cli;
+mod db_proxy;
 mod docs;
 mod elevenlabs;
 mod errors;
 mod harness;
+mod instances;
 mod live;
 mod mock_vendor;
 mod plugins;

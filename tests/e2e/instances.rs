@@ -1,0 +1,267 @@
+//! Several gateway instances on one PostgreSQL database, and the database going away.
+//!
+//! These run only when `TEST_DATABASE_URL` names a PostgreSQL server (`scripts/with-postgres`
+//! provides one; `.ci/run` runs the suite with it). SQLite is single-instance.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::db_proxy::DbProxy;
+use crate::harness::{
+    GatewayConfig, PROVIDERS, Socket, TO, TestGateway, frames_until, id_of, next_frame,
+    postgres_section, schema_for, test_database_url, unique,
+};
+
+fn postgres() -> Option<String> {
+    let url = test_database_url();
+    if url.is_none() {
+        eprintln!("skipped: needs TEST_DATABASE_URL (PostgreSQL)");
+    }
+    url
+}
+
+fn config() -> GatewayConfig {
+    GatewayConfig::new()
+        .gateway(r#"default_provider = "echo""#)
+        .sections(PROVIDERS)
+}
+
+/// Two instances on one database (the first one's schema).
+async fn pair(url: &str) -> (TestGateway, TestGateway) {
+    let a = TestGateway::start_config(&config()).await;
+    let shared = postgres_section(url, &schema_for(a.dir()), "");
+    let b = TestGateway::start_config(&config().database(&shared)).await;
+    (a, b)
+}
+
+async fn subscribe(gw: &TestGateway, id: &str) -> Socket {
+    use futures_util::SinkExt;
+    let mut socket = gw.live_socket(&gw.admin_key).await;
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::text(
+            json!({"subscribe": id, "after_seq": 0}).to_string(),
+        ))
+        .await
+        .expect("send");
+    let confirmed = next_frame(&mut socket).await;
+    assert_eq!(confirmed["type"], "subscription_confirmed", "{confirmed}");
+    socket
+}
+
+fn status(id: &str, status: &str) -> Value {
+    json!({"event_id": unique(status), "call_id": id, "status": status})
+}
+
+fn turn(id: &str, text: &str) -> Value {
+    json!({
+        "event_id": unique("turn"),
+        "call_id": id,
+        "turn": {"speaker": "user", "text": text, "final": true},
+    })
+}
+
+fn of_type<'a>(frames: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    frames.iter().filter(|f| f["type"] == kind).collect()
+}
+
+#[tokio::test]
+async fn webhooks_on_one_instance_reach_live_subscribers_of_the_other() {
+    let Some(url) = postgres() else { return };
+    let (a, b) = pair(&url).await;
+    let id = id_of(&a.create_call(json!({"to": TO, "provider": "frozen"})).await);
+    let mut socket = subscribe(&a, &id).await;
+
+    b.apply_webhook("frozen", &status(&id, "ringing")).await;
+    b.apply_webhook("frozen", &status(&id, "in_progress")).await;
+    for n in 1..=5 {
+        b.apply_webhook("frozen", &turn(&id, &format!("turn {n}")))
+            .await;
+    }
+    b.apply_webhook("frozen", &status(&id, "completed")).await;
+
+    let frames = frames_until(&mut socket, "call_completed").await;
+    let statuses: Vec<&str> = of_type(&frames, "call_status")
+        .iter()
+        .map(|f| f["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["ringing", "in_progress", "completed"],
+        "{frames:?}"
+    );
+    let turns = of_type(&frames, "transcription");
+    let seqs: Vec<i64> = turns.iter().map(|f| f["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5], "no loss, no repeat: {frames:?}");
+    assert_eq!(turns[4]["text"], "turn 5");
+    let completed = frames.last().unwrap();
+    assert_eq!(completed["call"]["status"], "completed", "{completed}");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn the_same_webhook_sent_to_both_instances_at_once_is_applied_once() {
+    let Some(url) = postgres() else { return };
+    let (a, b) = pair(&url).await;
+    let id = id_of(&a.create_call(json!({"to": TO, "provider": "frozen"})).await);
+    let deliveries = 20;
+    for n in 0..deliveries {
+        let body = turn(&id, &format!("said {n}"));
+        let (on_a, on_b) = tokio::join!(a.webhook("frozen", &body), b.webhook("frozen", &body));
+        let mut outcomes = vec![
+            on_a.expect_status(200).json()["outcome"].clone(),
+            on_b.expect_status(200).json()["outcome"].clone(),
+        ];
+        outcomes.sort_by_key(Value::to_string);
+        assert_eq!(
+            outcomes,
+            [json!("applied"), json!("duplicate")],
+            "delivery {n}"
+        );
+    }
+    let transcript = a.transcript(&id).await;
+    assert_eq!(transcript.len(), deliveries, "{transcript:?}");
+    let seqs: Vec<i64> = transcript
+        .iter()
+        .map(|t| t["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=deliveries as i64).collect::<Vec<_>>());
+    let applied = a
+        .receipts(&[("outcome", "applied"), ("limit", "100")])
+        .await;
+    assert_eq!(applied.len(), deliveries);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn one_idempotency_key_on_both_instances_at_once_places_one_call() {
+    let Some(url) = postgres() else { return };
+    let (a, b) = pair(&url).await;
+    for _ in 0..5 {
+        let key = unique("idem");
+        let body = json!({"to": TO, "provider": "frozen"});
+        // One client (one caller, one key scope), two instances.
+        let request = |base: &TestGateway| {
+            a.send(
+                a.client
+                    .post(base.url("/v1/calls"))
+                    .header("Idempotency-Key", &key)
+                    .json(&body),
+            )
+        };
+        let (first, second) = tokio::join!(request(&a), request(&b));
+        let mut statuses = [first.status.as_u16(), second.status.as_u16()];
+        statuses.sort_unstable();
+        assert!(
+            statuses == [200, 201] || statuses == [201, 409],
+            "one places the call, the other replays it or is told it is in flight: {statuses:?}"
+        );
+        let ids: Vec<String> = [&first, &second]
+            .iter()
+            .filter(|r| r.status.is_success())
+            .map(|r| id_of(&r.json()))
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
+    }
+    let calls = a.list_items("/v1/calls", &[("limit", "100")]).await;
+    assert_eq!(calls.len(), 5, "one call per key");
+    a.stop().await;
+    b.stop().await;
+}
+
+/// The database goes away mid-run: readiness and webhooks answer 503 (so vendors retry), no
+/// webhook is acknowledged that was not stored, and the gateway recovers by itself.
+#[tokio::test]
+async fn while_the_database_is_down_webhooks_get_503_and_nothing_acknowledged_is_lost() {
+    let Some(url) = postgres() else { return };
+    let proxy = DbProxy::start(&url).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database = postgres_section(
+        &proxy.url(&url),
+        &schema_for(dir.path()),
+        "acquire_timeout_ms = 500\nretry_attempts = 2\nretry_backoff_ms = 20",
+    );
+    let gw = TestGateway::start_in(dir, &config().database(&database)).await;
+    let id = id_of(
+        &gw.create_call(json!({"to": TO, "provider": "frozen"}))
+            .await,
+    );
+    gw.apply_webhook("frozen", &turn(&id, "before")).await;
+
+    proxy.cut();
+    let mut refused = Vec::new();
+    for n in 0..3 {
+        let body = turn(&id, &format!("during {n}"));
+        let error = gw.webhook("frozen", &body).await.expect_error(503);
+        assert_eq!(error["error"]["code"], "unavailable", "{error}");
+        refused.push(body);
+    }
+    let ready = gw.get("/health/ready").await;
+    assert_eq!(ready.status.as_u16(), 503, "{}", ready.text);
+
+    proxy.restore();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while gw.get("/health/ready").await.status.as_u16() != 200 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "ready again once the database is back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The vendor retries what was refused; each is applied once.
+    for body in &refused {
+        gw.apply_webhook("frozen", body).await;
+    }
+    gw.apply_webhook("frozen", &turn(&id, "after")).await;
+    let texts: Vec<String> = gw
+        .transcript(&id)
+        .await
+        .iter()
+        .map(|t| t["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        texts,
+        ["before", "during 0", "during 1", "during 2", "after"],
+        "every acknowledged webhook stored once"
+    );
+    gw.stop().await;
+}
+
+/// An instance whose listening connection drops misses other instances' notices while it is
+/// down; once it reconnects, its subscribers catch up from the store.
+#[tokio::test]
+async fn a_subscriber_misses_nothing_when_its_instance_loses_the_database_for_a_while() {
+    let Some(url) = postgres() else { return };
+    let b = TestGateway::start_config(&config()).await;
+    let proxy = DbProxy::start(&url).await;
+    let through_proxy = postgres_section(&proxy.url(&url), &schema_for(b.dir()), "");
+    let a = TestGateway::start_config(&config().database(&through_proxy)).await;
+    let id = id_of(&b.create_call(json!({"to": TO, "provider": "frozen"})).await);
+    let mut socket = subscribe(&a, &id).await;
+
+    b.apply_webhook("frozen", &turn(&id, "one")).await;
+    let first = next_frame(&mut socket).await;
+    assert_eq!(
+        (first["seq"].as_i64(), &first["text"]),
+        (Some(1), &json!("one"))
+    );
+
+    proxy.cut();
+    b.apply_webhook("frozen", &turn(&id, "two")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.restore();
+    b.apply_webhook("frozen", &turn(&id, "three")).await;
+
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let frame = next_frame(&mut socket).await;
+        if frame["type"] == "transcription" {
+            seen.push((frame["seq"].as_i64().unwrap(), frame["text"].clone()));
+        }
+    }
+    assert_eq!(seen, [(2, json!("two")), (3, json!("three"))]);
+    a.stop().await;
+    b.stop().await;
+}
