@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{TestGateway, run_binary};
+use crate::harness::{TestGateway, postgres_section, run_binary, schema_for, test_database_url};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -96,6 +96,55 @@ fn migrate_creates_the_database_and_its_folder() {
     // Migrating an up-to-date database succeeds too.
     let again = run_binary(dir.path(), &args);
     assert!(again.status.success(), "{}", text(&again.stderr));
+}
+
+#[test]
+fn migrate_and_user_commands_work_on_postgres_in_a_schema_of_their_own() {
+    let Some(url) = test_database_url() else {
+        eprintln!("skipped: needs TEST_DATABASE_URL (PostgreSQL)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gw.toml");
+    let database = postgres_section(&url, &schema_for(dir.path()), "");
+    std::fs::write(&config, format!("{database}\n[log]\nlevel = \"warn\"\n")).unwrap();
+    let config = config.to_str().unwrap();
+    for _ in 0..2 {
+        let out = run_binary(dir.path(), &["--config", config, "migrate"]);
+        assert!(
+            out.status.success(),
+            "migrate failed: {}",
+            text(&out.stderr)
+        );
+    }
+    let out = run_binary(dir.path(), &["--config", config, "user", "list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("USERNAME"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn an_unreachable_database_stops_startup_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gw.toml");
+    std::fs::write(
+        &config,
+        "[database]\nurl = \"postgres://nobody@127.0.0.1:1/none\"\nacquire_timeout_ms = 300\n",
+    )
+    .unwrap();
+    let out = run_binary(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "migrate"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("database unavailable"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[tokio::test]
