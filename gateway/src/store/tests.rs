@@ -403,3 +403,32 @@ async fn stale_calls_are_claimed_by_provider_and_age_once_per_lease() {
         .unwrap();
     assert_eq!(claim(&["vendor"], later, lease).await, both);
 }
+
+#[tokio::test]
+async fn concurrent_reconcilers_claim_disjoint_calls() {
+    let (store, _dir) = store().await;
+    for _ in 0..30 {
+        created(&store, new_call("vendor")).await;
+    }
+    let later = Utc::now() + chrono::TimeDelta::seconds(1);
+    let lease = Utc::now() + chrono::TimeDelta::seconds(60);
+    let providers = vec!["vendor".to_owned()];
+    let claims = (0..4).map(|_| {
+        let (store, providers) = (store.clone(), providers.clone());
+        tokio::spawn(async move {
+            store
+                .claim_stale_calls(&providers, later, lease, 10)
+                .await
+                .unwrap()
+        })
+    });
+    let mut claimed: Vec<CallId> = Vec::new();
+    for claim in futures_util::future::join_all(claims).await {
+        claimed.extend(claim.unwrap());
+    }
+    let total = claimed.len();
+    claimed.sort();
+    claimed.dedup();
+    assert_eq!(claimed.len(), total, "no call claimed twice");
+    assert_eq!(total, 30, "every call claimed once");
+}
