@@ -8,7 +8,7 @@ use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{Endpoint, EndpointExt, Route, Server, get, post};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::auth::{self, Auth};
 use crate::config::Settings;
@@ -102,10 +102,29 @@ impl RunningServer {
     }
 }
 
+/// Applies migrations, waiting up to `wait` for a database that is not reachable yet (services
+/// started together, such as compose's, come up in any order).
+async fn migrate_when_reachable(store: &Store, wait: Duration) -> Result<(), StoreError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match store.migrate().await {
+            Err(e) if e.is_transient() && tokio::time::Instant::now() < deadline => {
+                warn!(error = %e, "database not reachable yet; waiting for it");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
 /// Opens the database, applies migrations, and starts serving.
 pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
     let store = Store::open(&settings.database).await?;
-    store.migrate().await?;
+    migrate_when_reachable(
+        &store,
+        Duration::from_secs(settings.database.startup_wait_secs),
+    )
+    .await?;
     let address = format!("{}:{}", settings.server.host, settings.server.port);
     let secret = auth::secret::resolve(&settings.auth, settings.log.environment)
         .await

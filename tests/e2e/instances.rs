@@ -265,3 +265,26 @@ async fn a_subscriber_misses_nothing_when_its_instance_loses_the_database_for_a_
     a.stop().await;
     b.stop().await;
 }
+
+/// Services started together come up in any order: the gateway waits for its database.
+#[tokio::test]
+async fn serve_waits_for_a_database_that_is_not_up_yet() {
+    let Some(url) = postgres() else { return };
+    let proxy = DbProxy::start(&url).await;
+    proxy.cut();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database = postgres_section(
+        &proxy.url(&url),
+        &schema_for(dir.path()),
+        "acquire_timeout_ms = 300\nstartup_wait_secs = 20",
+    );
+    let config = config().database(&database);
+    let started = tokio::time::Instant::now();
+    let (gw, ()) = tokio::join!(TestGateway::start_in(dir, &config), async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        proxy.restore();
+    });
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    assert_eq!(gw.get("/health/ready").await.status.as_u16(), 200);
+    gw.stop().await;
+}

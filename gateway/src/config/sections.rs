@@ -108,6 +108,9 @@ pub struct DatabaseConfig {
     pub retry_backoff_ms: u64,
     /// Longest wait between two tries.
     pub retry_max_backoff_ms: u64,
+    /// At `serve` start, how long to wait for an unreachable database (e.g. a container still
+    /// starting) before giving up; 0 = give up at once.
+    pub startup_wait_secs: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -122,6 +125,7 @@ impl Default for DatabaseConfig {
             retry_attempts: 3,
             retry_backoff_ms: 50,
             retry_max_backoff_ms: 1000,
+            startup_wait_secs: 30,
         }
     }
 }

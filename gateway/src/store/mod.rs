@@ -65,7 +65,7 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
     #[error("migration failed: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
+    Migration(#[source] sqlx::migrate::MigrateError),
     /// A stored value no longer parses: a bug or a hand-edited row.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
@@ -79,6 +79,18 @@ impl From<sqlx::Error> for StoreError {
             StoreError::Unavailable(error)
         } else {
             StoreError::Database(error)
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        match error {
+            // The database could not be reached: as transient as any other query's failure.
+            sqlx::migrate::MigrateError::Execute(e) if backend::is_transient(&e) => {
+                StoreError::Unavailable(e)
+            }
+            other => StoreError::Migration(other),
         }
     }
 }
