@@ -14,6 +14,7 @@ use sqlx::AnyConnection;
 use sqlx::Row;
 
 use super::StoreError;
+use super::calls::LockedCall;
 use super::codec::{json, ts};
 use super::sql::Float;
 
@@ -95,11 +96,16 @@ pub(super) struct Context<'a> {
 /// Applies `events` to `call` and writes the result.
 pub(super) async fn apply(
     conn: &mut AnyConnection,
-    call: Call,
+    locked: LockedCall,
     events: &[CallEvent],
     context: &Context<'_>,
 ) -> Result<Applied, StoreError> {
     let (source, now) = (context.source, context.now);
+    let LockedCall {
+        call,
+        mut last_seq,
+        hangup_requested: hung_up,
+    } = locked;
     let mut applied = Applied::new(call);
     if applied.call.provider_call_id.is_none() {
         applied.call.provider_call_id = context.provider_call_id.map(str::to_owned);
@@ -107,14 +113,6 @@ pub(super) async fn apply(
     if context.recording_path.is_some() && applied.call.recording_url.is_none() {
         applied.call.recording_url = Some(format!("/v1/calls/{}/recording", applied.call.id));
     }
-    let row = sqlx::query(
-        "SELECT last_seq, hangup_requested_at IS NOT NULL AS hung_up FROM calls WHERE id = $1",
-    )
-    .bind(applied.call.id.to_string())
-    .fetch_one(&mut *conn)
-    .await?;
-    let mut last_seq: i64 = row.try_get("last_seq")?;
-    let hung_up = super::sql::flag(&row, "hung_up")?;
     for event in events {
         match event {
             CallEvent::Status(update) if hung_up && update.status == CallStatus::Completed => {
@@ -136,7 +134,7 @@ pub(super) async fn apply(
             CallEvent::Turn(turn) if !turn.is_final => applied.partial_turns.push(turn.clone()),
             CallEvent::Turn(turn) => {
                 if let Some(stored) =
-                    upsert_turn(conn, &applied.call, turn, &mut last_seq, now).await?
+                    store_turn(conn, &applied.call, turn, &mut last_seq, now).await?
                 {
                     applied.new_turns.push(stored);
                 }
@@ -311,20 +309,26 @@ async fn write_call(
     Ok(())
 }
 
-async fn insert_turn(
+/// Stores `turn` as the call's next turn; for a turn with a key, a turn already stored with that
+/// key is updated in place instead (its sequence number stays, and nothing new is returned).
+/// One statement either way: the sequence number only advances when a row was inserted.
+async fn store_turn(
     conn: &mut AnyConnection,
     call: &Call,
     turn: &Turn,
     last_seq: &mut i64,
     now: DateTime<Utc>,
-) -> Result<TranscriptTurn, StoreError> {
-    *last_seq += 1;
-    sqlx::query(
+) -> Result<Option<TranscriptTurn>, StoreError> {
+    let next = *last_seq + 1;
+    let row = sqlx::query(
         "INSERT INTO transcript_turns (call_id, seq, speaker, text, offset_secs, is_final, source, turn_key, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (call_id, turn_key) WHERE turn_key IS NOT NULL DO UPDATE SET text = excluded.text, \
+         offset_secs = COALESCE(excluded.offset_secs, transcript_turns.offset_secs), \
+         updated_at = excluded.updated_at RETURNING seq",
     )
     .bind(call.id.to_string())
-    .bind(*last_seq)
+    .bind(next)
     .bind(turn.speaker.as_str())
     .bind(&turn.text)
     .bind(Float(turn.offset_secs))
@@ -333,45 +337,22 @@ async fn insert_turn(
     .bind(&turn.key)
     .bind(ts(now))
     .bind(ts(now))
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    Ok(TranscriptTurn {
+    if row.try_get::<i64, _>("seq")? != next {
+        return Ok(None);
+    }
+    *last_seq = next;
+    Ok(Some(TranscriptTurn {
         call_id: call.id,
-        seq: *last_seq,
+        seq: next,
         speaker: turn.speaker.clone(),
         text: turn.text.clone(),
         offset_secs: turn.offset_secs,
         is_final: true,
         source: turn.source,
         created_at: now,
-    })
-}
-
-/// Stores a live turn; a turn whose key is already stored is updated in place, not repeated.
-async fn upsert_turn(
-    conn: &mut AnyConnection,
-    call: &Call,
-    turn: &Turn,
-    last_seq: &mut i64,
-    now: DateTime<Utc>,
-) -> Result<Option<TranscriptTurn>, StoreError> {
-    if let Some(key) = &turn.key {
-        let updated = sqlx::query(
-            "UPDATE transcript_turns SET text = $1, offset_secs = COALESCE($2, offset_secs), updated_at = $3 \
-             WHERE call_id = $4 AND turn_key = $5",
-        )
-        .bind(&turn.text)
-        .bind(Float(turn.offset_secs))
-        .bind(ts(now))
-        .bind(call.id.to_string())
-        .bind(key)
-        .execute(&mut *conn)
-        .await?;
-        if updated.rows_affected() > 0 {
-            return Ok(None);
-        }
-    }
-    insert_turn(conn, call, turn, last_seq, now).await.map(Some)
+    }))
 }
 
 /// Words only: how two renderings of the same utterance are recognized as one turn.
@@ -446,7 +427,7 @@ async fn reconcile_transcript(
                     source: TranscriptSource::PostCall,
                     ..turn.clone()
                 };
-                added.push(insert_turn(conn, call, &turn, last_seq, now).await?);
+                added.extend(store_turn(conn, call, &turn, last_seq, now).await?);
             }
         }
     }

@@ -12,7 +12,7 @@ use super::codec::{
     turn_from_row,
 };
 use super::sql::{Statement, flag};
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError};
 
 /// A call to store before the provider is asked to place it.
 pub type NewCall = Call;
@@ -53,20 +53,54 @@ pub struct StatusEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
-/// Reads a call; `lock` is `""` or the backend's row lock (see [`Backend::for_update`]) when
-/// the caller's transaction is about to change the call.
 pub(super) async fn fetch_call(
     conn: &mut AnyConnection,
     id: CallId,
-    lock: &str,
 ) -> Result<Option<Call>, StoreError> {
     let row = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {CALL_COLUMNS} FROM calls WHERE id = $1{lock}"
+        "SELECT {CALL_COLUMNS} FROM calls WHERE id = $1"
     )))
     .bind(id.to_string())
     .fetch_optional(&mut *conn)
     .await?;
     row.as_ref().map(call_from_row).transpose()
+}
+
+/// A call read to be changed in the caller's transaction, with what applying events needs
+/// besides the call itself.
+#[derive(Debug)]
+pub(super) struct LockedCall {
+    pub call: Call,
+    /// Highest transcript sequence number given out so far.
+    pub last_seq: i64,
+    /// Whether the API asked to hang up (a call that then ends normally is canceled).
+    pub hangup_requested: bool,
+}
+
+/// Reads a call to change it, in one statement. On PostgreSQL the row stays locked until the
+/// transaction ends, so concurrent writers of one call take turns (see [`Backend::for_update`]).
+pub(super) async fn lock_call(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    id: CallId,
+) -> Result<Option<LockedCall>, StoreError> {
+    let sql = format!(
+        "SELECT {CALL_COLUMNS}, last_seq, hangup_requested_at IS NOT NULL AS hung_up \
+         FROM calls WHERE id = $1{}",
+        backend.for_update()
+    );
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.map(|row| {
+        Ok(LockedCall {
+            call: call_from_row(&row)?,
+            last_seq: row.try_get("last_seq")?,
+            hangup_requested: flag(&row, "hung_up")?,
+        })
+    })
+    .transpose()
 }
 
 pub(super) async fn insert_call(conn: &mut AnyConnection, call: &Call) -> Result<(), StoreError> {
@@ -115,7 +149,7 @@ impl Store {
     pub async fn get_call(&self, id: CallId) -> Result<Option<Call>, StoreError> {
         self.retrying("get_call", || async {
             let mut conn = self.reader.acquire().await?;
-            fetch_call(&mut conn, id, "").await
+            fetch_call(&mut conn, id).await
         })
         .await
     }
@@ -158,7 +192,7 @@ impl Store {
     ) -> Result<Option<Applied>, StoreError> {
         self.retrying("apply_events", || async {
             let mut tx = self.writer.begin().await?;
-            let Some(call) = fetch_call(&mut tx, id, self.backend.for_update()).await? else {
+            let Some(call) = lock_call(&mut tx, self.backend, id).await? else {
                 return Ok(None);
             };
             let context = Context {

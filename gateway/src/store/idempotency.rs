@@ -83,7 +83,7 @@ impl Store {
                     return Ok(Claim::InFlight);
                 }
                 let id = call_id(&row.try_get::<String, _>("call_id")?)?;
-                let call = fetch_call(&mut tx, id, "").await?.ok_or_else(|| {
+                let call = fetch_call(&mut tx, id).await?.ok_or_else(|| {
                     StoreError::Corrupt(format!("idempotency key points at missing call {id}"))
                 })?;
                 return Ok(Claim::Replay(call));

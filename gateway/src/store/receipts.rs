@@ -6,7 +6,7 @@ use sqlx::AnyConnection;
 use sqlx::Row;
 
 use super::apply::{Applied, Context, EventSource, apply};
-use super::calls::fetch_call;
+use super::calls::{LockedCall, lock_call};
 use super::codec::{call_id, json, parse_ts, ts};
 use super::sql::{Statement, flag};
 use super::{Backend, Store, StoreError};
@@ -154,21 +154,20 @@ async fn insert_receipt(
     Ok(())
 }
 
-/// Finds the call a webhook is about: by the gateway's id, else by the vendor's id, always
-/// within the provider instance the webhook came to.
+/// Finds (and locks) the call a webhook is about: by the gateway's id, else by the vendor's id,
+/// always within the provider instance the webhook came to.
 async fn resolve_call(
     conn: &mut AnyConnection,
     backend: Backend,
     provider: &str,
     correlation: &Correlation,
-) -> Result<Option<plugin_api::Call>, StoreError> {
-    let lock = backend.for_update();
+) -> Result<Option<LockedCall>, StoreError> {
     if let Some(id) = correlation.gateway_call_id {
-        if let Some(call) = fetch_call(conn, id, lock)
+        if let Some(locked) = lock_call(conn, backend, id)
             .await?
-            .filter(|c| c.provider == provider)
+            .filter(|locked| locked.call.provider == provider)
         {
-            return Ok(Some(call));
+            return Ok(Some(locked));
         }
     }
     let Some(vendor_id) = &correlation.provider_call_id else {
@@ -183,7 +182,7 @@ async fn resolve_call(
             .map(|row| row.try_get::<String, _>("id"))
             .transpose()?;
     match id {
-        Some(id) => fetch_call(conn, call_id(&id)?, lock).await,
+        Some(id) => lock_call(conn, backend, call_id(&id)?).await,
         None => Ok(None),
     }
 }
@@ -237,7 +236,7 @@ impl Store {
         // Locks the call (PostgreSQL): a concurrent delivery for it waits here, then sees
         // whatever this one committed.
         let call = resolve_call(&mut tx, self.backend, &receipt.provider, correlation).await?;
-        let call_id = call.as_ref().map(|c| c.id);
+        let call_id = call.as_ref().map(|locked| locked.call.id);
         let seen = match &receipt.dedupe_key {
             Some(key) => sqlx::query(
                 "SELECT 1 FROM webhook_receipts WHERE provider = $1 AND dedupe_key = $2 AND outcome = 'applied'",
