@@ -417,7 +417,11 @@ impl Conn {
                 let Some(sub) = self.subscriptions.get_mut(&call_id) else {
                     return Ok(());
                 };
-                if sub.last_status == Some(to) || sub.last_status.is_some_and(|s| s.is_terminal()) {
+                // Only forward: another instance's notices may arrive a little out of order.
+                if sub
+                    .last_status
+                    .is_some_and(|last| !last.transition_to(to).applies())
+                {
                     return Ok(());
                 }
                 sub.last_status = Some(to);

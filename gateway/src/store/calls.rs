@@ -203,8 +203,8 @@ impl Store {
                 recording_path: None,
             };
             let applied = apply(&mut tx, call, events, &context).await?;
-            self.notify_change(&mut tx, &applied).await?;
             tx.commit().await?;
+            self.announce(&applied);
             Ok(Some(applied))
         })
         .await

@@ -117,6 +117,8 @@ pub struct Store {
     url: String,
     /// This process, as the origin of the change notices it sends.
     instance: String,
+    /// Sends change notices to other instances (PostgreSQL).
+    announcer: Option<notify::Announcer>,
 }
 
 impl Store {
@@ -125,11 +127,16 @@ impl Store {
     pub async fn open(config: &DatabaseConfig) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(&config.url).map_err(StoreError::Url)?;
-        let (writer, reader) = match backend {
-            Backend::Sqlite => backend::open_sqlite(config).await?,
+        let instance = uuid::Uuid::now_v7().to_string();
+        let (writer, reader, announcer) = match backend {
+            Backend::Sqlite => {
+                let (writer, reader) = backend::open_sqlite(config).await?;
+                (writer, reader, None)
+            }
             Backend::Postgres => {
                 let pool = backend::open_postgres(config).await?;
-                (pool.clone(), pool)
+                let announcer = notify::Announcer::spawn(pool.clone(), &config.schema, &instance);
+                (pool.clone(), pool, Some(announcer))
             }
         };
         Ok(Self {
@@ -139,7 +146,8 @@ impl Store {
             retry: RetryPolicy::from_config(config),
             schema: config.schema.clone(),
             url: config.url.clone(),
-            instance: uuid::Uuid::now_v7().to_string(),
+            instance,
+            announcer,
         })
     }
 

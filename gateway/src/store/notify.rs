@@ -1,20 +1,28 @@
 //! Change notices between gateway instances that share one PostgreSQL database.
 //!
-//! A write transaction that changed a call also sends a small notice (`pg_notify`) in the same
-//! transaction, so PostgreSQL delivers it exactly when, and only if, the change commits. Every
-//! instance listens on the channel and passes other instances' notices to its live subscribers,
-//! who read what changed from the store. Notices are not stored: while an instance's listening
-//! connection is down it misses them, so after reconnecting it reports [`Heard::Lost`] and its
-//! subscribers catch up from the store. SQLite has one instance and sends no notices.
+//! After a transaction that changed a call commits, a small notice goes out on a channel every
+//! instance LISTENs on; other instances pass it to their live subscribers, who read what changed
+//! from the store. Notices are sent by one background task per instance that puts every notice
+//! waiting at that moment into one statement: a `NOTIFY` inside each write transaction would make
+//! those transactions commit one at a time (PostgreSQL serializes notifying commits), costing
+//! group commit its throughput; see docs/benchmarks.md.
+//!
+//! Notices are not stored. While an instance's listening connection is down it misses them, so
+//! after reconnecting it reports [`Heard::Lost`] and its subscribers catch up from the store. A
+//! notice an instance could not send (it died right after a commit, or the database went away)
+//! is caught up with the call's next notice. SQLite has one instance and sends no notices.
+
+use std::time::Duration;
 
 use plugin_api::{CallId, Turn};
 use serde::{Deserialize, Serialize};
-use sqlx::AnyConnection;
+use sqlx::AnyPool;
 use sqlx::postgres::PgListener;
-use std::time::Duration;
-use tracing::{info, warn};
+use tokio::sync::mpsc;
+use tracing::{Instrument, info, info_span, warn};
 
 use super::apply::{Applied, StatusChange};
+use super::sql::Statement;
 use super::{Backend, Store, StoreError};
 
 /// PostgreSQL's limit on a notice's payload is 8000 bytes; partial turns beyond this budget are
@@ -24,12 +32,17 @@ const PAYLOAD_BUDGET: usize = 7500;
 const MAX_CHANNEL_LEN: usize = 63;
 /// Longest wait between two attempts to reconnect the listening connection.
 const MAX_RECONNECT_WAIT: Duration = Duration::from_secs(5);
+/// Notices waiting to be sent; beyond this (the database is too slow or away) new ones are
+/// dropped, and the calls they were about are caught up with their next notice.
+const QUEUE: usize = 10_000;
+/// Notices sent by one statement at most.
+const BATCH: usize = 64;
 
-/// What another instance changed about a call.
+/// What another instance changed about a call. On the wire, the payload is the sending
+/// instance's id, a space, and the notice as JSON: an instance skips its own notices without
+/// parsing them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notice {
-    /// The instance that made the change (an instance ignores its own notices).
-    pub origin: String,
     pub call_id: CallId,
     /// Whether transcript turns were stored (subscribers read them from the store).
     #[serde(default)]
@@ -45,9 +58,8 @@ pub struct Notice {
 }
 
 impl Notice {
-    fn of(origin: &str, applied: &Applied) -> Self {
+    fn of(applied: &Applied) -> Self {
         let mut notice = Notice {
-            origin: origin.to_owned(),
             call_id: applied.call.id,
             turns: !applied.new_turns.is_empty(),
             status_changes: applied.status_changes.clone(),
@@ -76,26 +88,69 @@ fn channel(schema: &str) -> String {
     name
 }
 
-impl Store {
-    /// Inside the transaction that applied `applied`: tells the other instances (PostgreSQL).
-    pub(super) async fn notify_change(
-        &self,
-        conn: &mut AnyConnection,
-        applied: &Applied,
-    ) -> Result<(), StoreError> {
-        if self.backend != Backend::Postgres {
-            return Ok(());
+/// The sending side: queues notices for the background task that sends them.
+#[derive(Debug, Clone)]
+pub(super) struct Announcer {
+    origin: String,
+    queue: mpsc::Sender<String>,
+}
+
+impl Announcer {
+    /// Starts the task that sends this instance's notices through `pool`.
+    pub(super) fn spawn(pool: AnyPool, schema: &str, origin: &str) -> Self {
+        let (queue, waiting) = mpsc::channel(QUEUE);
+        let channel = channel(schema);
+        tokio::spawn(
+            send_notices(pool, channel, waiting)
+                .instrument(info_span!(parent: None, "change_notices")),
+        );
+        Self {
+            origin: origin.to_owned(),
+            queue,
         }
-        let notice = Notice::of(&self.instance, applied);
+    }
+
+    fn announce(&self, applied: &Applied) {
+        let notice = Notice::of(applied);
         if notice.is_empty() {
-            return Ok(());
+            return;
         }
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(channel(&self.schema))
-            .bind(notice.payload())
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
+        let payload = format!("{} {}", self.origin, notice.payload());
+        if self.queue.try_send(payload).is_err() {
+            warn!(call_id = %notice.call_id, "change notice dropped: too many waiting");
+        }
+    }
+}
+
+/// Sends queued notices until every [`Announcer`] is gone: all those waiting at once in one
+/// statement (a notice failing to go out is not retried; see the module's documentation).
+async fn send_notices(pool: AnyPool, channel: String, mut waiting: mpsc::Receiver<String>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while waiting.recv_many(&mut batch, BATCH).await > 0 {
+        let mut statement = Statement::new("SELECT ");
+        for (index, payload) in batch.drain(..).enumerate() {
+            if index > 0 {
+                statement.push(", ");
+            }
+            statement
+                .push("pg_notify(")
+                .bind(channel.clone())
+                .push(", ")
+                .bind(payload)
+                .push(")");
+        }
+        if let Err(e) = statement.build().execute(&pool).await {
+            warn!(error = %e, "cannot send change notices to other instances");
+        }
+    }
+}
+
+impl Store {
+    /// After a commit that applied `applied`: tells the other instances (PostgreSQL).
+    pub(super) fn announce(&self, applied: &Applied) {
+        if let Some(announcer) = &self.announcer {
+            announcer.announce(applied);
+        }
     }
 
     /// Listens for other instances' changes, already connected, so nothing committed after
@@ -170,8 +225,14 @@ impl ChangeListener {
             };
             match listener.try_recv().await {
                 Ok(Some(notification)) => {
-                    match serde_json::from_str::<Notice>(notification.payload()) {
-                        Ok(notice) if notice.origin == self.origin => {}
+                    let Some((origin, notice)) = notification.payload().split_once(' ') else {
+                        warn!("ignoring a change notice without its origin");
+                        continue;
+                    };
+                    if origin == self.origin {
+                        continue;
+                    }
+                    match serde_json::from_str::<Notice>(notice) {
                         Ok(notice) => return Heard::Changed(notice),
                         Err(e) => warn!(error = %e, "ignoring a malformed change notice"),
                     }
@@ -231,15 +292,18 @@ mod tests {
 
     #[test]
     fn notices_round_trip_and_fit_postgres_payload_limit() {
-        let notice = Notice::of("a", &applied(10));
+        let notice = Notice::of(&applied(10));
         assert!(notice.completed && !notice.turns);
         assert_eq!(notice.partial_turns.len(), 1);
         let parsed: Notice = serde_json::from_str(&notice.payload()).expect("parses");
         assert_eq!(parsed, notice);
 
-        let big = Notice::of("a", &applied(20_000));
+        let big = Notice::of(&applied(20_000));
         assert!(big.partial_turns.is_empty(), "too big for a notice");
-        assert!(big.payload().len() < 8000);
+        assert!(
+            big.payload().len() + 40 < 8000,
+            "with the origin's id and a space"
+        );
         assert_eq!(big.status_changes.len(), 1);
     }
 

@@ -268,10 +268,10 @@ impl Store {
         };
         match insert_receipt(&mut tx, receipt, call_id, outcome, None).await {
             Ok(()) => {
-                if let Some(applied) = &applied {
-                    self.notify_change(&mut tx, applied).await?;
-                }
                 tx.commit().await?;
+                if let Some(applied) = &applied {
+                    self.announce(applied);
+                }
                 Ok(Ingestion {
                     outcome,
                     call_id,
