@@ -37,6 +37,9 @@ const MAX_RECONNECT_WAIT: Duration = Duration::from_secs(5);
 const QUEUE: usize = 10_000;
 /// Notices sent by one statement at most.
 const BATCH: usize = 64;
+/// After a notice arrives, how long the task waits for more to send with it: every statement
+/// with notices is a transaction, and wakes every listening connection.
+const GATHER: Duration = Duration::from_millis(2);
 
 /// What another instance changed about a call. On the wire, the payload is the sending
 /// instance's id, a space, and the notice as JSON: an instance skips its own notices without
@@ -126,7 +129,15 @@ impl Announcer {
 /// statement (a notice failing to go out is not retried; see the module's documentation).
 async fn send_notices(pool: AnyPool, channel: String, mut waiting: mpsc::Receiver<String>) {
     let mut batch = Vec::with_capacity(BATCH);
-    while waiting.recv_many(&mut batch, BATCH).await > 0 {
+    while let Some(first) = waiting.recv().await {
+        batch.push(first);
+        tokio::time::sleep(GATHER).await;
+        while batch.len() < BATCH {
+            match waiting.try_recv() {
+                Ok(payload) => batch.push(payload),
+                Err(_) => break,
+            }
+        }
         let mut statement = Statement::new("SELECT ");
         for (index, payload) in batch.drain(..).enumerate() {
             if index > 0 {
