@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sqlx::{AnyConnection, AssertSqlSafe, Connection, Row};
 use tokio::sync::Semaphore;
-use voice_gateway::auth::tokens;
+use voice_gateway::auth::Role;
 use voice_gateway::config::{EnvSource, Settings};
 use voice_gateway::providers::Registry;
 
@@ -531,20 +531,15 @@ webhook_secret = "{secret}"
     };
 
     let server = voice_gateway::server::start(settings).await.unwrap();
-    let key = tokens::new_api_key();
-    server
-        .gateway()
-        .store
-        .create_api_key(
-            "bench",
-            &key[..10],
-            &tokens::digest(&key),
-            "admin",
-            None,
-            None,
-        )
-        .await
-        .unwrap();
+    let (key, _) = voice_gateway::auth::issue_api_key(
+        &server.gateway().store,
+        "bench",
+        Role::Admin,
+        None,
+        None,
+    )
+    .await
+    .unwrap();
     let base = format!("http://{}", server.addr());
     let http = reqwest::Client::builder()
         .pool_idle_timeout(Duration::from_secs(90))

@@ -15,7 +15,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
-use voice_gateway::auth::tokens;
+use voice_gateway::auth::Role;
 use voice_gateway::config::{EnvSource, Settings};
 use voice_gateway::providers::Registry;
 
@@ -78,20 +78,15 @@ turn_interval_ms = 600000
     )
     .unwrap();
     let server = voice_gateway::server::start(settings).await.unwrap();
-    let key = tokens::new_api_key();
-    server
-        .gateway()
-        .store
-        .create_api_key(
-            "bench",
-            &key[..10],
-            &tokens::digest(&key),
-            "admin",
-            None,
-            None,
-        )
-        .await
-        .unwrap();
+    let (key, _) = voice_gateway::auth::issue_api_key(
+        &server.gateway().store,
+        "bench",
+        Role::Admin,
+        None,
+        None,
+    )
+    .await
+    .unwrap();
     let base = format!("http://{}", server.addr());
     let http = reqwest::Client::new();
     let call: Value = http

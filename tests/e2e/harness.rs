@@ -14,6 +14,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio_tungstenite::tungstenite::Message;
+use voice_gateway::auth::Role;
 use voice_gateway::config::{ConfigError, EnvSource, Settings};
 use voice_gateway::providers::Registry;
 use voice_gateway::server::RunningServer;
@@ -58,19 +59,8 @@ pub const JWT_SECRET: &str = "e2e-test-secret-e2e-test-secret-0123456789";
 
 /// Creates an admin API key straight in the store, as an operator would bootstrap one.
 async fn admin_api_key(server: &RunningServer) -> String {
-    use voice_gateway::auth::tokens;
-    let key = tokens::new_api_key();
-    server
-        .gateway()
-        .store
-        .create_api_key(
-            "e2e admin",
-            &key[..10],
-            &tokens::digest(&key),
-            "admin",
-            None,
-            None,
-        )
+    let store = &server.gateway().store;
+    let (key, _) = voice_gateway::auth::issue_api_key(store, "e2e admin", Role::Admin, None, None)
         .await
         .expect("admin API key");
     key

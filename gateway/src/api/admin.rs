@@ -15,7 +15,7 @@ use super::{
     ApiError, ApiResult, ApiTags, ListError, ReadError, cursor, operation_errors, page_limit,
 };
 use crate::audit::{self, Outcome, Record, Who};
-use crate::auth::{Principal, Role, password, tokens};
+use crate::auth::{Principal, Role, password};
 use crate::gateway::Gateway;
 use crate::store::{
     ApiKeyRecord, AuditEntry, AuditFilter, NewUser, UserChange, UserRecord, is_conflict,
@@ -433,19 +433,14 @@ impl AdminApi {
         if body.expires_at.is_some_and(|at| at <= Utc::now()) {
             return Err(ApiError::invalid("expires_at", "expires_at must be in the future").into());
         }
-        let key = tokens::new_api_key();
-        let prefix: String = key.chars().take(tokens::API_KEY_PREFIX.len() + 6).collect();
-        let record = gateway
-            .store
-            .create_api_key(
-                name,
-                &prefix,
-                &tokens::digest(&key),
-                role.as_str(),
-                Some(admin.id()),
-                body.expires_at,
-            )
-            .await?;
+        let (key, record) = crate::auth::issue_api_key(
+            &gateway.store,
+            name,
+            role,
+            Some(admin.id()),
+            body.expires_at,
+        )
+        .await?;
         audit_admin(
             &gateway,
             req,

@@ -361,3 +361,27 @@ pub enum RefreshFailure {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// Creates an API key with `role` and stores its hash: the key itself (shown once, never stored)
+/// and its record. `created_by` is the admin's user id, `None` when bootstrapped directly.
+pub async fn issue_api_key(
+    store: &Store,
+    name: &str,
+    role: Role,
+    created_by: Option<&str>,
+    expires_at: Option<chrono::DateTime<Utc>>,
+) -> Result<(String, crate::store::ApiKeyRecord), StoreError> {
+    let key = tokens::new_api_key();
+    let prefix: String = key.chars().take(API_KEY_PREFIX.len() + 6).collect();
+    let record = store
+        .create_api_key(
+            name,
+            &prefix,
+            &tokens::digest(&key),
+            role.as_str(),
+            created_by,
+            expires_at,
+        )
+        .await?;
+    Ok((key, record))
+}
