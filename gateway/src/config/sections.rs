@@ -93,7 +93,7 @@ pub struct DatabaseConfig {
     /// Pool size: PostgreSQL's connections, or SQLite's read connections (SQLite writes use
     /// one dedicated connection).
     pub max_connections: u32,
-    /// How long an operation waits for a free (or new) connection before answering 503.
+    /// How long one try of an operation waits for a free (or new) connection.
     pub acquire_timeout_ms: u64,
     /// PostgreSQL: the schema holding the gateway's tables (created if missing).
     pub schema: String,
@@ -118,7 +118,7 @@ impl Default for DatabaseConfig {
         Self {
             url: "sqlite://data/voice-gateway.db".to_owned(),
             max_connections: 8,
-            acquire_timeout_ms: 3000,
+            acquire_timeout_ms: 2000,
             schema: "public".to_owned(),
             statement_timeout_ms: 10_000,
             busy_timeout_ms: 5000,

@@ -1,9 +1,11 @@
 //! Retrying transient database errors (the seed's `@db_retry`), in one place: every public
 //! store operation runs through [`Store::retrying`].
 //!
-//! Only errors that say "try again" are retried (see `backend::is_transient`), a bounded
-//! number of times with doubling waits. A pool that timed out already waited for the whole
-//! acquire timeout, so it is not tried again: the caller answers 503 and the client (or the
+//! Only errors that say "try again" are retried (see `backend::is_transient`): a lost or
+//! refused connection, a pool timeout, a deadlock or serialization failure, a locked SQLite
+//! database; a bounded number of times with doubling waits. Each try waits at most the pool's
+//! acquire timeout for a connection, so an operation against a database that stays down gives
+//! up after about `retry_attempts` times that: the caller answers 503 and the client (or the
 //! vendor, for a webhook) comes back later. Every operation is a whole transaction, so a retry
 //! repeats all of it or nothing.
 
@@ -44,9 +46,7 @@ impl RetryPolicy {
 
     /// Whether `error`, met on attempt number `attempt`, is worth another try.
     fn retries(&self, error: &StoreError, attempt: u32) -> bool {
-        attempt < self.attempts
-            && error.is_transient()
-            && !matches!(error, StoreError::Unavailable(sqlx::Error::PoolTimedOut))
+        attempt < self.attempts && error.is_transient()
     }
 }
 
@@ -112,7 +112,7 @@ mod tests {
         assert!(policy.retries(&transient, 3));
         assert!(!policy.retries(&transient, 4));
         let timed_out = StoreError::Unavailable(sqlx::Error::PoolTimedOut);
-        assert!(!policy.retries(&timed_out, 1), "the pool already waited");
+        assert!(policy.retries(&timed_out, 1));
         let bug = StoreError::Database(sqlx::Error::RowNotFound);
         assert!(!policy.retries(&bug, 1));
     }
