@@ -65,7 +65,9 @@ COPY config/voice-gateway.toml /app/config/voice-gateway.toml
 RUN mkdir -p /app/data/recordings \
     && chown -R 10001:10001 /app/data \
     && chmod 0750 /app/data
-VOLUME ["/app/data"]
+# Config and data are volumes: mount your own config directory (or file) on /app/config; keep
+# /app/data (SQLite, recordings) on a named volume.
+VOLUME ["/app/config", "/app/data"]
 
 ENV HOST=0.0.0.0 \
     PORT=8000 \
