@@ -165,7 +165,13 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
             tracing::warn!(provider = %instance.name, "{warning}");
         }
     }
-    info!(%addr, providers = ?gateway.providers().keys().collect::<Vec<_>>(), "voice-gateway listening");
+    info!(
+        %addr,
+        database = gateway.store.backend().name(),
+        schema = gateway.store.schema().unwrap_or("-"),
+        providers = ?gateway.providers().keys().collect::<Vec<_>>(),
+        "voice-gateway listening"
+    );
     let reconciler = reconcile::spawn(gateway.clone());
     let fanout = live::spawn_fanout(&gateway);
     Ok(RunningServer {

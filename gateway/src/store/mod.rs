@@ -155,9 +155,9 @@ impl Store {
         self.backend
     }
 
-    /// The PostgreSQL schema the tables live in (`public` unless configured).
-    pub fn schema(&self) -> &str {
-        &self.schema
+    /// The PostgreSQL schema the tables live in (`public` unless configured); `None` on SQLite.
+    pub fn schema(&self) -> Option<&str> {
+        (self.backend == Backend::Postgres).then_some(self.schema.as_str())
     }
 
     /// Applies pending migrations (creating PostgreSQL's schema first if it is missing).
