@@ -154,6 +154,31 @@ async fn insert_receipt(
     Ok(())
 }
 
+/// What became of the receipt with this id, if it is stored.
+async fn stored_outcome(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<Ingestion>, StoreError> {
+    let row = sqlx::query("SELECT outcome, call_id FROM webhook_receipts WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let outcome: String = row.try_get("outcome")?;
+    Ok(Some(Ingestion {
+        outcome: ReceiptOutcome::parse(&outcome)
+            .ok_or_else(|| StoreError::Corrupt(format!("outcome '{outcome}'")))?,
+        call_id: row
+            .try_get::<Option<String>, _>("call_id")?
+            .as_deref()
+            .map(call_id)
+            .transpose()?,
+        applied: None,
+    }))
+}
+
 /// Finds (and locks) the call a webhook is about: by the gateway's id, else by the vendor's id,
 /// always within the provider instance the webhook came to.
 async fn resolve_call(
@@ -278,11 +303,16 @@ impl Store {
                     applied,
                 })
             }
-            // Another writer applied the same delivery first (a delivery about no known call,
-            // which locked nothing, racing its twin on another instance).
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
                 tx.rollback().await?;
                 let mut conn = self.writer.acquire().await?;
+                // This very receipt is stored: a retry whose first try committed, its answer
+                // lost with the connection. Answer what was stored, again.
+                if let Some(stored) = stored_outcome(&mut conn, &receipt.id).await? {
+                    return Ok(stored);
+                }
+                // Another writer applied the same delivery first (a delivery about no known
+                // call, which locked nothing, racing its twin on another instance).
                 insert_receipt(&mut conn, receipt, call_id, ReceiptOutcome::Duplicate, None)
                     .await?;
                 Ok(Ingestion {

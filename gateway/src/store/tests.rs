@@ -432,3 +432,33 @@ async fn concurrent_reconcilers_claim_disjoint_calls() {
     assert_eq!(claimed.len(), total, "no call claimed twice");
     assert_eq!(total, 30, "every call claimed once");
 }
+
+#[tokio::test]
+async fn a_receipt_stored_by_a_try_whose_answer_was_lost_is_answered_again() {
+    let (store, _dir) = store().await;
+    let call = created(&store, new_call("echo")).await;
+    let correlation = Correlation {
+        gateway_call_id: Some(call.id),
+        provider_call_id: None,
+    };
+    let events = [CallEvent::Turn(turn(
+        Speaker::User,
+        "hi",
+        None,
+        TranscriptSource::Live,
+    ))];
+    // The same receipt (same id) twice, as a retry after a commit whose answer was lost.
+    let receipt = receipt("echo", "lost-answer");
+    let first = store
+        .ingest_webhook(&receipt, &correlation, &events, None)
+        .await
+        .unwrap();
+    let retry = store
+        .ingest_webhook(&receipt, &correlation, &events, None)
+        .await
+        .unwrap();
+    assert_eq!(first.outcome, ReceiptOutcome::Applied);
+    assert_eq!(retry.outcome, ReceiptOutcome::Applied, "what was stored");
+    assert_eq!(retry.call_id, Some(call.id));
+    assert_eq!(store.transcript(call.id, 0).await.unwrap().len(), 1);
+}
