@@ -105,6 +105,7 @@ pub(super) async fn apply(
         call,
         mut last_seq,
         hangup_requested: hung_up,
+        ..
     } = locked;
     let mut applied = Applied::new(call);
     if applied.call.provider_call_id.is_none() {

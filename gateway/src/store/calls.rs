@@ -75,29 +75,65 @@ pub(super) struct LockedCall {
     pub last_seq: i64,
     /// Whether the API asked to hang up (a call that then ends normally is canceled).
     pub hangup_requested: bool,
+    /// Whether the delivery asked about (see [`lock_call`]) was applied before.
+    pub delivered_before: bool,
 }
 
-/// Reads a call to change it, in one statement. On PostgreSQL the row stays locked until the
-/// transaction ends, so concurrent writers of one call take turns (see [`Backend::for_update`]).
+/// How a call to change is found.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum CallKey<'a> {
+    Id(CallId),
+    /// A vendor's id within a provider instance.
+    Vendor {
+        provider: &'a str,
+        vendor_id: &'a str,
+    },
+}
+
+/// A webhook delivery whose earlier application is checked in the same read.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Delivery<'a> {
+    pub provider: &'a str,
+    pub dedupe_key: Option<&'a str>,
+}
+
+/// Reads a call to change it, in one statement (with, for a webhook, whether its delivery was
+/// applied before). On PostgreSQL the row stays locked until the transaction ends, so
+/// concurrent writers of one call take turns (see [`Backend::for_update`]); a twin delivery
+/// committed while this one waited is caught by the unique index on applied receipts.
 pub(super) async fn lock_call(
     conn: &mut AnyConnection,
     backend: Backend,
-    id: CallId,
+    key: CallKey<'_>,
+    delivery: Option<Delivery<'_>>,
 ) -> Result<Option<LockedCall>, StoreError> {
+    let condition = match key {
+        CallKey::Id(_) => "id = $3",
+        CallKey::Vendor { .. } => "provider = $3 AND provider_call_id = $4",
+    };
     let sql = format!(
-        "SELECT {CALL_COLUMNS}, last_seq, hangup_requested_at IS NOT NULL AS hung_up \
-         FROM calls WHERE id = $1{}",
+        "SELECT {CALL_COLUMNS}, last_seq, hangup_requested_at IS NOT NULL AS hung_up, \
+         EXISTS (SELECT 1 FROM webhook_receipts WHERE provider = $1 AND dedupe_key = $2 \
+         AND outcome = 'applied') AS delivered_before FROM calls WHERE {condition}{}",
         backend.for_update()
     );
-    let row = sqlx::query(AssertSqlSafe(sql))
-        .bind(id.to_string())
-        .fetch_optional(&mut *conn)
-        .await?;
+    let mut query = sqlx::query(AssertSqlSafe(sql))
+        .bind(delivery.map(|d| d.provider))
+        .bind(delivery.and_then(|d| d.dedupe_key));
+    query = match key {
+        CallKey::Id(id) => query.bind(id.to_string()),
+        CallKey::Vendor {
+            provider,
+            vendor_id,
+        } => query.bind(provider).bind(vendor_id),
+    };
+    let row = query.fetch_optional(&mut *conn).await?;
     row.map(|row| {
         Ok(LockedCall {
             call: call_from_row(&row)?,
             last_seq: row.try_get("last_seq")?,
             hangup_requested: flag(&row, "hung_up")?,
+            delivered_before: flag(&row, "delivered_before")?,
         })
     })
     .transpose()
@@ -192,7 +228,7 @@ impl Store {
     ) -> Result<Option<Applied>, StoreError> {
         self.retrying("apply_events", || async {
             let mut tx = self.writer.begin().await?;
-            let Some(call) = lock_call(&mut tx, self.backend, id).await? else {
+            let Some(call) = lock_call(&mut tx, self.backend, CallKey::Id(id), None).await? else {
                 return Ok(None);
             };
             let context = Context {

@@ -6,7 +6,7 @@ use sqlx::AnyConnection;
 use sqlx::Row;
 
 use super::apply::{Applied, Context, EventSource, apply};
-use super::calls::{LockedCall, lock_call};
+use super::calls::{CallKey, Delivery, LockedCall, lock_call};
 use super::codec::{call_id, json, parse_ts, ts};
 use super::sql::{Statement, flag};
 use super::{Backend, Store, StoreError};
@@ -179,16 +179,22 @@ async fn stored_outcome(
     }))
 }
 
-/// Finds (and locks) the call a webhook is about: by the gateway's id, else by the vendor's id,
-/// always within the provider instance the webhook came to.
+/// Finds (and locks) the call a webhook is about, with whether its delivery was applied
+/// before: by the gateway's id, else by the vendor's id, always within the provider instance
+/// the webhook came to.
 async fn resolve_call(
     conn: &mut AnyConnection,
     backend: Backend,
-    provider: &str,
+    receipt: &NewReceipt,
     correlation: &Correlation,
 ) -> Result<Option<LockedCall>, StoreError> {
+    let provider = receipt.provider.as_str();
+    let delivery = Some(Delivery {
+        provider,
+        dedupe_key: receipt.dedupe_key.as_deref(),
+    });
     if let Some(id) = correlation.gateway_call_id {
-        if let Some(locked) = lock_call(conn, backend, id)
+        if let Some(locked) = lock_call(conn, backend, CallKey::Id(id), delivery)
             .await?
             .filter(|locked| locked.call.provider == provider)
         {
@@ -198,18 +204,29 @@ async fn resolve_call(
     let Some(vendor_id) = &correlation.provider_call_id else {
         return Ok(None);
     };
-    let id: Option<String> =
-        sqlx::query("SELECT id FROM calls WHERE provider = $1 AND provider_call_id = $2")
-            .bind(provider)
-            .bind(vendor_id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|row| row.try_get::<String, _>("id"))
-            .transpose()?;
-    match id {
-        Some(id) => lock_call(conn, backend, call_id(&id)?).await,
-        None => Ok(None),
-    }
+    let key = CallKey::Vendor {
+        provider,
+        vendor_id,
+    };
+    lock_call(conn, backend, key, delivery).await
+}
+
+/// Whether a delivery was applied before (for a webhook about no call the gateway knows).
+async fn delivered_before(
+    conn: &mut AnyConnection,
+    receipt: &NewReceipt,
+) -> Result<bool, StoreError> {
+    let Some(key) = &receipt.dedupe_key else {
+        return Ok(false);
+    };
+    let row = sqlx::query(
+        "SELECT 1 FROM webhook_receipts WHERE provider = $1 AND dedupe_key = $2 AND outcome = 'applied'",
+    )
+    .bind(&receipt.provider)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.is_some())
 }
 
 impl Store {
@@ -260,18 +277,11 @@ impl Store {
         let mut tx = self.writer.begin().await?;
         // Locks the call (PostgreSQL): a concurrent delivery for it waits here, then sees
         // whatever this one committed.
-        let call = resolve_call(&mut tx, self.backend, &receipt.provider, correlation).await?;
+        let call = resolve_call(&mut tx, self.backend, receipt, correlation).await?;
         let call_id = call.as_ref().map(|locked| locked.call.id);
-        let seen = match &receipt.dedupe_key {
-            Some(key) => sqlx::query(
-                "SELECT 1 FROM webhook_receipts WHERE provider = $1 AND dedupe_key = $2 AND outcome = 'applied'",
-            )
-            .bind(&receipt.provider)
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some(),
-            None => false,
+        let seen = match &call {
+            Some(locked) => locked.delivered_before,
+            None => delivered_before(&mut tx, receipt).await?,
         };
         let (outcome, applied) = match call {
             _ if seen => (ReceiptOutcome::Duplicate, None),
