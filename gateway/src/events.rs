@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use plugin_api::{Call, CallId, CallStatus, TranscriptTurn, Turn};
 use tokio::sync::broadcast;
 
-use tracing::{Instrument, info_span};
+use tracing::{Instrument, info_span, warn};
 
-use crate::store::{Applied, Heard, Notice, Store, StoreError};
+use crate::store::{Applied, Heard, Notice, StatusChange, Store, StoreError};
 
 /// One change to a call, after it was stored.
 #[derive(Debug, Clone)]
@@ -45,6 +45,16 @@ impl CallUpdate {
             CallUpdate::Turn(turn) => Some(turn.call_id),
             CallUpdate::Completed(call) => Some(call.id),
             CallUpdate::Resync => None,
+        }
+    }
+
+    fn status(call_id: CallId, change: StatusChange) -> Self {
+        CallUpdate::Status {
+            call_id,
+            from: change.from,
+            to: change.to,
+            reason: change.reason,
+            at: change.at,
         }
     }
 }
@@ -87,15 +97,9 @@ impl Hub {
             applied
                 .status_changes
                 .iter()
-                .map(|change| CallUpdate::Status {
-                    call_id,
-                    from: change.from,
-                    to: change.to,
-                    reason: change.reason.clone(),
-                    at: change.at,
-                }),
+                .map(|change| CallUpdate::status(call_id, change.clone())),
         );
-        if applied.status_changes.iter().any(|c| c.to.is_terminal()) {
+        if applied.ended() {
             updates.push(CallUpdate::Completed(Box::new(applied.call.clone())));
         }
         self.send_all(updates);
@@ -119,13 +123,7 @@ impl Hub {
             notice
                 .status_changes
                 .into_iter()
-                .map(|change| CallUpdate::Status {
-                    call_id,
-                    from: change.from,
-                    to: change.to,
-                    reason: change.reason,
-                    at: change.at,
-                }),
+                .map(|change| CallUpdate::status(call_id, change)),
         );
         updates.extend(ended.map(|call| CallUpdate::Completed(Box::new(call))));
         self.send_all(updates);
@@ -159,7 +157,14 @@ pub async fn spawn_relay(
             match listener.next().await {
                 Heard::Changed(notice) => {
                     let ended = if notice.completed {
-                        store.get_call(notice.call_id).await.ok().flatten()
+                        match store.get_call(notice.call_id).await {
+                            Ok(call) => call,
+                            Err(e) => {
+                                // Subscribers still get the status; the call comes on resync.
+                                warn!(call_id = %notice.call_id, error = %e, "cannot read an ended call");
+                                None
+                            }
+                        }
                     } else {
                         None
                     };

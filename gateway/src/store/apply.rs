@@ -70,6 +70,11 @@ pub struct Applied {
 }
 
 impl Applied {
+    /// Whether the call reached a terminal status with these changes.
+    pub fn ended(&self) -> bool {
+        self.status_changes.iter().any(|c| c.to.is_terminal())
+    }
+
     fn new(call: Call) -> Self {
         Self {
             call,

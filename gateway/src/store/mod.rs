@@ -35,8 +35,8 @@ pub use notify::{ChangeListener, Heard, Notice};
 pub use receipts::{
     Ingestion, NewReceipt, Receipt, ReceiptFilter, ReceiptOutcome, ReceiptPage, SignatureVerdict,
 };
-pub use retry::RetryPolicy;
 
+use retry::RetryPolicy;
 use sqlx::AnyPool;
 use sqlx::AssertSqlSafe;
 

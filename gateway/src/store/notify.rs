@@ -66,7 +66,7 @@ impl Notice {
             call_id: applied.call.id,
             turns: !applied.new_turns.is_empty(),
             status_changes: applied.status_changes.clone(),
-            completed: applied.status_changes.iter().any(|c| c.to.is_terminal()),
+            completed: applied.ended(),
             partial_turns: applied.partial_turns.clone(),
         };
         if notice.payload().len() > PAYLOAD_BUDGET {
