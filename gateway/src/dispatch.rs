@@ -11,8 +11,7 @@ use std::time::Duration;
 use chrono::Utc;
 use plugin_api::{
     Acceptance, Call, CallDetails, CallEvent, CallId, CallRequest, CallStatus, CreateCallOutcome,
-    HangupOutcome, Headers, HttpRequest, HttpResponse, Method, Outbound, PhoneNumber,
-    ScheduledWebhook, StatusUpdate,
+    HangupOutcome, PhoneNumber, ScheduledWebhook, StatusUpdate,
 };
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -20,7 +19,8 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::config::ProviderInstance;
 use crate::gateway::Gateway;
-use crate::ingest::{Delivery, ingest};
+use crate::ingest::{InboundWebhook, ingest};
+use crate::outbound::{Answer, SendError, retry_after};
 use crate::store::{Claim, EventSource, IdempotencyKey, StoreError};
 
 /// A client's request to place a call, validated.
@@ -87,14 +87,6 @@ pub enum DispatchError {
     InvalidForProvider { call_id: CallId, message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// Why an outbound request produced no response.
-enum SendError {
-    /// The vendor cannot have acted on it (e.g. the connection was refused).
-    NotSent(String),
-    /// The request may have reached the vendor; its outcome is unknown.
-    Unknown(String),
 }
 
 fn resolve<'a>(
@@ -200,13 +192,11 @@ async fn place(
         created_at: call.created_at,
     };
     let store = &gateway.store;
-    let hub = &gateway.hub;
     let record = |events: Vec<CallEvent>, data: Option<Value>| async move {
         let applied = store
             .apply_events(call.id, &events, data.as_ref(), EventSource::Dispatch)
             .await?
             .ok_or(DispatchError::CallNotFound)?;
-        hub.publish(&applied);
         Ok::<_, DispatchError>(applied.call)
     };
     record(vec![status(CallStatus::Initiating, None)], None).await?;
@@ -326,7 +316,10 @@ async fn create_attempt(
     request: &CallRequest,
 ) -> Result<Attempt, plugin_api::ProviderError> {
     let outbound = instance.provider.build_create_call(request)?;
-    let (response, scheduled) = match execute(gateway, instance, outbound).await {
+    let Answer {
+        response,
+        scheduled,
+    } = match gateway.vendors.execute(instance, outbound).await {
         Ok(answer) => answer,
         Err(SendError::NotSent(message)) => {
             return Ok(Attempt::Retryable {
@@ -356,14 +349,6 @@ async fn create_attempt(
             outcome => Attempt::Answered(outcome, scheduled),
         },
     )
-}
-
-/// `Retry-After` in seconds (the HTTP-date form is treated as absent).
-fn retry_after(headers: &Headers) -> Option<Duration> {
-    headers
-        .get("retry-after")
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
 }
 
 /// Exponential backoff with jitter, or the vendor's `Retry-After` if longer; capped.
@@ -396,17 +381,18 @@ pub async fn hangup(gateway: &Arc<Gateway>, id: CallId) -> Result<Call, Dispatch
             other => DispatchError::NotPossible(other.to_string()),
         })?;
     let span = info_span!("call", call_id = %id, provider = %instance.name);
-    let (response, scheduled) = execute(gateway, instance, outbound)
+    let Answer {
+        response,
+        scheduled,
+    } = gateway
+        .vendors
+        .execute(instance, outbound)
         .instrument(span)
         .await
-        .map_err(
-            |(SendError::NotSent(message) | SendError::Unknown(message))| {
-                DispatchError::ProviderRejected {
-                    call_id: id,
-                    message,
-                }
-            },
-        )?;
+        .map_err(|e| DispatchError::ProviderRejected {
+            call_id: id,
+            message: e.into_message(),
+        })?;
     match instance.provider.parse_hangup_response(&handle, &response) {
         HangupOutcome::Accepted => {
             gateway.store.mark_hangup_requested(id).await?;
@@ -418,104 +404,6 @@ pub async fn hangup(gateway: &Arc<Gateway>, id: CallId) -> Result<Call, Dispatch
             message,
         }),
     }
-}
-
-/// Sends a provider's request once, for operations safe to repeat later (e.g. fetching a call).
-pub(crate) async fn execute_once(
-    gateway: &Gateway,
-    instance: &ProviderInstance,
-    outbound: Outbound,
-) -> Result<HttpResponse, String> {
-    execute(gateway, instance, outbound)
-        .await
-        .map(|(response, _)| response)
-        .map_err(|(SendError::NotSent(message) | SendError::Unknown(message))| message)
-}
-
-/// Sends a provider's request (or takes its local answer).
-async fn execute(
-    gateway: &Gateway,
-    instance: &ProviderInstance,
-    outbound: Outbound,
-) -> Result<(HttpResponse, Vec<ScheduledWebhook>), SendError> {
-    match outbound {
-        Outbound::Local(local) => Ok((local.response, local.scheduled_webhooks)),
-        Outbound::Http(request) => {
-            let timeout = instance
-                .provider
-                .request_timeout()
-                .unwrap_or(Duration::from_millis(
-                    gateway.settings.gateway.outbound_timeout_ms,
-                ));
-            send(&gateway.http, request, timeout)
-                .await
-                .map(|response| (response, Vec::new()))
-        }
-    }
-}
-
-fn method(method: Method) -> reqwest::Method {
-    match method {
-        Method::Get => reqwest::Method::GET,
-        Method::Post => reqwest::Method::POST,
-        Method::Put => reqwest::Method::PUT,
-        Method::Patch => reqwest::Method::PATCH,
-        Method::Delete => reqwest::Method::DELETE,
-    }
-}
-
-/// Sends one request with a timeout. Header values and URLs never reach logs or error messages:
-/// they may carry credentials (e.g. a call's control URL).
-async fn send(
-    client: &reqwest::Client,
-    request: HttpRequest,
-    timeout: Duration,
-) -> Result<HttpResponse, SendError> {
-    let mut builder = client
-        .request(method(request.method), &request.url)
-        .timeout(timeout);
-    for (name, value) in request.headers.iter() {
-        builder = builder.header(name, value);
-    }
-    if let Some(body) = request.body {
-        builder = builder.body(body);
-    }
-    let started = std::time::Instant::now();
-    let response = builder.send().await.map_err(|e| {
-        if e.is_connect() || e.is_builder() {
-            SendError::NotSent(format!("could not reach the provider: {}", e.without_url()))
-        } else {
-            SendError::Unknown(format!("no answer from the provider: {}", e.without_url()))
-        }
-    })?;
-    let status = response.status().as_u16();
-    let headers = Headers(
-        response
-            .headers()
-            .iter()
-            .filter_map(|(n, v)| {
-                v.to_str()
-                    .ok()
-                    .map(|v| (n.as_str().to_owned(), v.to_owned()))
-            })
-            .collect(),
-    );
-    let body = response.bytes().await.map_err(|e| {
-        SendError::Unknown(format!(
-            "the provider's answer broke off: {}",
-            e.without_url()
-        ))
-    })?;
-    info!(
-        status,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "provider answered"
-    );
-    Ok(HttpResponse {
-        status,
-        headers,
-        body: body.to_vec(),
-    })
 }
 
 /// Delivers a local provider's webhooks to its own endpoint, in order, at their delays. A new
@@ -545,13 +433,13 @@ fn schedule(
             let start = tokio::time::Instant::now();
             for hook in hooks {
                 tokio::time::sleep_until(start + hook.delay).await;
-                let delivery = Delivery {
+                let inbound = InboundWebhook {
                     provider: provider.clone(),
                     topic: hook.topic,
                     headers: hook.headers,
                     body: hook.body,
                 };
-                if let Err(e) = ingest(&task_gateway, delivery).await {
+                if let Err(e) = ingest(&task_gateway, inbound).await {
                     warn!(error = %e, "scheduled webhook was not applied");
                 }
             }
@@ -580,13 +468,5 @@ mod tests {
             Duration::from_secs(3)
         );
         assert_eq!(backoff(1, Some(Duration::from_secs(3600))), RETRY_CAP);
-    }
-
-    #[test]
-    fn retry_after_is_read_in_seconds() {
-        let headers = Headers::new().with("Retry-After", "2");
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
-        let date = Headers::new().with("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT");
-        assert_eq!(retry_after(&date), None);
     }
 }

@@ -8,7 +8,7 @@ use tokio::sync::broadcast;
 
 use tracing::{Instrument, info_span, warn};
 
-use crate::store::{Applied, Heard, Notice, StatusChange, Store, StoreError};
+use crate::store::{Applied, ChangeSink, Heard, Notice, StatusChange, Store, StoreError};
 
 /// One change to a call, after it was stored.
 #[derive(Debug, Clone)]
@@ -59,7 +59,8 @@ impl CallUpdate {
     }
 }
 
-/// Fan-out of [`CallUpdate`]s to every subscriber in this process.
+/// Fan-out of [`CallUpdate`]s to every subscriber in this process. The store publishes each
+/// committed change to it (see [`ChangeSink`]).
 #[derive(Debug, Clone)]
 pub struct Hub {
     sender: broadcast::Sender<CallUpdate>,
@@ -76,7 +77,7 @@ impl Hub {
     }
 
     /// Publishes what `applied` changed, in order: turns, then status changes, then completion.
-    pub fn publish(&self, applied: &Applied) {
+    fn publish(&self, applied: &Applied) {
         let call_id = applied.call.id;
         let mut updates: Vec<CallUpdate> = applied
             .new_turns
@@ -139,6 +140,12 @@ impl Hub {
             // No subscriber is not an error: nobody is watching this call.
             let _ = self.sender.send(update);
         }
+    }
+}
+
+impl ChangeSink for Hub {
+    fn committed(&self, applied: &Applied) {
+        self.publish(applied);
     }
 }
 

@@ -9,7 +9,7 @@ use tokio::task::AbortHandle;
 use crate::auth::Auth;
 use crate::config::{ProviderInstance, Settings};
 use crate::events::Hub;
-use crate::live::Live;
+use crate::outbound::VendorClient;
 use crate::store::Store;
 
 /// Everything a request handler needs, shared behind an `Arc`.
@@ -17,29 +17,27 @@ use crate::store::Store;
 pub struct Gateway {
     pub settings: Settings,
     pub store: Store,
-    pub auth: Auth,
+    pub auth: Arc<Auth>,
     pub hub: Hub,
-    /// Live-stream subscriptions.
-    pub live: Arc<Live>,
-    /// Shared by all providers: connection reuse, one place for timeouts.
-    pub http: reqwest::Client,
+    /// Sends what providers describe to their vendors.
+    pub vendors: VendorClient,
     /// Local provider webhooks waiting to be delivered, by call.
     pub(crate) scheduled: Mutex<HashMap<CallId, AbortHandle>>,
 }
 
 impl Gateway {
     pub fn new(settings: Settings, store: Store, auth: Auth) -> Result<Arc<Self>, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("voice-gateway/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .build()?;
+        let vendors = VendorClient::new(std::time::Duration::from_millis(
+            settings.gateway.outbound_timeout_ms,
+        ))?;
+        let hub = Hub::new(4096);
+        let store = store.publishing_to(Arc::new(hub.clone()));
         Ok(Arc::new(Self {
             settings,
             store,
-            auth,
-            hub: Hub::new(4096),
-            live: Arc::new(Live::default()),
-            http,
+            auth: Arc::new(auth),
+            hub,
+            vendors,
             scheduled: Mutex::new(HashMap::new()),
         }))
     }

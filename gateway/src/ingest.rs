@@ -20,7 +20,7 @@ use crate::store::{Ingestion, NewReceipt, ReceiptOutcome, SignatureVerdict, Stor
 
 /// A webhook as it arrived.
 #[derive(Debug, Clone)]
-pub struct Delivery {
+pub struct InboundWebhook {
     pub provider: String,
     pub topic: Option<String>,
     pub headers: Headers,
@@ -93,26 +93,26 @@ fn receipt_headers(headers: &Headers) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The receipt of a delivery, before its outcome is known. Its body is what the provider lets
+/// The receipt of an inbound webhook, before its outcome is known. Its body is what the provider lets
 /// be stored (credentials removed), cut at the configured limit.
 fn new_receipt(
     gateway: &Gateway,
     instance: &ProviderInstance,
-    delivery: &Delivery,
+    inbound: &InboundWebhook,
     received_at: DateTime<Utc>,
 ) -> NewReceipt {
     let limit =
         usize::try_from(gateway.settings.gateway.receipt_body_limit_bytes).unwrap_or(usize::MAX);
-    let redacted = instance.provider.redact_webhook_body(&delivery.body);
-    let body = redacted.as_deref().unwrap_or(&delivery.body);
+    let redacted = instance.provider.redact_webhook_body(&inbound.body);
+    let body = redacted.as_deref().unwrap_or(&inbound.body);
     NewReceipt {
         id: uuid::Uuid::now_v7().to_string(),
-        provider: delivery.provider.clone(),
-        topic: delivery.topic.clone(),
+        provider: inbound.provider.clone(),
+        topic: inbound.topic.clone(),
         received_at,
-        headers: receipt_headers(&delivery.headers),
+        headers: receipt_headers(&inbound.headers),
         body: body[..body.len().min(limit)].to_vec(),
-        body_size: delivery.body.len(),
+        body_size: inbound.body.len(),
         signature: SignatureVerdict::Invalid,
         event_type: None,
         dedupe_key: None,
@@ -121,13 +121,13 @@ fn new_receipt(
 
 fn verify<'a>(
     instance: &'a ProviderInstance,
-    delivery: &'a Delivery,
+    inbound: &'a InboundWebhook,
     now: DateTime<Utc>,
 ) -> Result<Verified<'a>, IngestError> {
     let request = WebhookRequest {
-        topic: delivery.topic.as_deref(),
-        headers: &delivery.headers,
-        body: &delivery.body,
+        topic: inbound.topic.as_deref(),
+        headers: &inbound.headers,
+        body: &inbound.body,
     };
     let verdict = match instance.provider.verify_webhook(&request, now) {
         Verification::Verified => SignatureVerdict::Verified,
@@ -153,7 +153,7 @@ fn parse(verified: &Verified<'_>) -> Result<ParsedWebhook, IngestError> {
         })
 }
 
-/// A delivery without its own id is identified by its bytes.
+/// A webhook without its own id is identified by its bytes.
 fn body_digest(body: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(body)))
 }
@@ -198,16 +198,19 @@ async fn save_recording(
 
 /// Runs one webhook through the pipeline. Every webhook that names a configured provider is
 /// stored as a receipt, whatever its outcome.
-#[tracing::instrument(skip_all, fields(provider = %delivery.provider, topic = ?delivery.topic))]
-pub async fn ingest(gateway: &Arc<Gateway>, delivery: Delivery) -> Result<Ingested, IngestError> {
+#[tracing::instrument(skip_all, fields(provider = %inbound.provider, topic = ?inbound.topic))]
+pub async fn ingest(
+    gateway: &Arc<Gateway>,
+    inbound: InboundWebhook,
+) -> Result<Ingested, IngestError> {
     let instance = gateway
-        .provider(&delivery.provider)
-        .ok_or_else(|| IngestError::UnknownProvider(delivery.provider.clone()))?;
+        .provider(&inbound.provider)
+        .ok_or_else(|| IngestError::UnknownProvider(inbound.provider.clone()))?;
     let now = Utc::now();
-    let mut receipt = new_receipt(gateway, instance, &delivery, now);
+    let mut receipt = new_receipt(gateway, instance, &inbound, now);
 
     // Refused webhooks are stored too, with why: the receipt is the audit trail.
-    let checked = match verify(instance, &delivery, now) {
+    let checked = match verify(instance, &inbound, now) {
         Ok(verified) => {
             receipt.signature = verified.verdict;
             parse(&verified)
@@ -230,7 +233,7 @@ pub async fn ingest(gateway: &Arc<Gateway>, delivery: Delivery) -> Result<Ingest
         parsed
             .dedupe_key
             .clone()
-            .unwrap_or_else(|| body_digest(&delivery.body)),
+            .unwrap_or_else(|| body_digest(&inbound.body)),
     );
 
     let recording = save_recording(gateway, &receipt.id, &parsed.events).await?;
@@ -250,9 +253,7 @@ pub async fn ingest(gateway: &Arc<Gateway>, delivery: Delivery) -> Result<Ingest
         let _ = tokio::fs::remove_file(path).await;
     }
     let Ingestion {
-        outcome,
-        call_id,
-        applied,
+        outcome, call_id, ..
     } = stored?;
     info!(
         receipt_id = %receipt.id,
@@ -261,9 +262,6 @@ pub async fn ingest(gateway: &Arc<Gateway>, delivery: Delivery) -> Result<Ingest
         outcome = outcome.as_str(),
         "webhook ingested"
     );
-    if let Some(applied) = &applied {
-        gateway.hub.publish(applied);
-    }
     // A message the vendor expects an answer to gets it even for a call this gateway does not
     // know (e.g. VAPI's inbound assistant-request); its receipt says unknown_call all the same.
     if outcome == ReceiptOutcome::UnknownCall && parsed.reply.is_none() {

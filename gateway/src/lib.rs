@@ -1,7 +1,7 @@
 //! voice-gateway: one API for outbound AI phone calls, whatever vendor runs them.
 //!
 //! Read top-down: [`cli`] -> [`config`] -> [`store`] -> [`server`] with its routes ([`api`],
-//! [`webhooks`], [`ws`]) -> the ingest pipeline ([`ingest`]) -> outbound calls ([`dispatch`]).
+//! [`webhooks`], [`ws`]) -> the ingest pipeline ([`ingest`]) -> outbound calls ([`dispatch`], sent by [`outbound`]).
 
 pub mod api;
 pub mod audit;
@@ -14,6 +14,7 @@ pub mod gateway;
 pub mod http;
 pub mod ingest;
 pub mod live;
+pub mod outbound;
 pub mod plugin_cli;
 pub mod plugins;
 pub mod providers;
@@ -22,5 +23,6 @@ pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod user_cli;
+pub mod views;
 pub mod webhooks;
 pub mod ws;

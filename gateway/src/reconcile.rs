@@ -12,7 +12,7 @@ use plugin_api::{Call, CallId};
 use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::dispatch::{self, DispatchError};
+use crate::dispatch::DispatchError;
 use crate::gateway::Gateway;
 use crate::store::EventSource;
 
@@ -62,12 +62,15 @@ async fn fetch_once(gateway: &Arc<Gateway>, id: CallId) -> Result<Call, Dispatch
             message: e.to_string(),
         }
     })?;
-    let response = dispatch::execute_once(gateway, instance, outbound)
+    let response = gateway
+        .vendors
+        .execute(instance, outbound)
         .await
-        .map_err(|message| DispatchError::ProviderRejected {
+        .map_err(|e| DispatchError::ProviderRejected {
             call_id: id,
-            message,
-        })?;
+            message: e.into_message(),
+        })?
+        .response;
     let events = instance
         .provider
         .parse_fetch_call_response(&handle, &response)
@@ -80,7 +83,6 @@ async fn fetch_once(gateway: &Arc<Gateway>, id: CallId) -> Result<Call, Dispatch
         .apply_events(id, &events, None, EventSource::Reconcile)
         .await?
         .ok_or(DispatchError::CallNotFound)?;
-    gateway.hub.publish(&applied);
     Ok(applied.call)
 }
 

@@ -34,7 +34,7 @@ pub enum StartError {
 }
 
 /// Every route of the gateway.
-pub fn app(gateway: Arc<Gateway>) -> impl Endpoint {
+pub fn app(gateway: Arc<Gateway>, live: Arc<live::LiveStream>) -> impl Endpoint {
     let service = api::service();
     let spec = service.spec_endpoint();
     let docs = service.swagger_ui();
@@ -54,6 +54,7 @@ pub fn app(gateway: Arc<Gateway>) -> impl Endpoint {
             service.around(move |next, req| http::limit_body(next, req, max_body)),
         )
         .data(gateway)
+        .data(live)
         .around(http::around)
 }
 
@@ -148,7 +149,13 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
         .and_then(|a| a.as_socket_addr().copied())
         .ok_or_else(|| bind_error(std::io::Error::other("no local address")))?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let endpoint = app(gateway.clone());
+    let live = live::LiveStream::new(
+        gateway.settings.live.clone(),
+        gateway.store.clone(),
+        Arc::clone(&gateway.auth),
+    );
+    let fanout = live.spawn_fanout(&gateway.hub);
+    let endpoint = app(gateway.clone(), live);
     let task = tokio::spawn(async move {
         Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(
@@ -173,7 +180,6 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
         "voice-gateway listening"
     );
     let reconciler = reconcile::spawn(gateway.clone());
-    let fanout = live::spawn_fanout(&gateway);
     Ok(RunningServer {
         addr,
         gateway,

@@ -11,24 +11,14 @@ use serde_json::json;
 use tracing::warn;
 
 use crate::gateway::Gateway;
-use crate::http::error_json;
-use crate::ingest::{Delivery, IngestError, Ingested, ingest};
-use crate::store::StoreError;
+use crate::http::ApiError;
+use crate::ingest::{InboundWebhook, IngestError, Ingested, ingest};
 
 fn respond(status: StatusCode, body: serde_json::Value) -> Response {
     Response::builder()
         .status(status)
         .content_type("application/json")
         .body(body.to_string())
-}
-
-fn error(
-    status: StatusCode,
-    code: &str,
-    message: &str,
-    details: Option<serde_json::Value>,
-) -> Response {
-    respond(status, error_json(code, message, details))
 }
 
 fn headers_of(req: &Request) -> Headers {
@@ -53,8 +43,7 @@ async fn receive(
     topic: Option<String>,
 ) -> Response {
     let Some(instance) = gateway.provider(&provider) else {
-        let message = format!("no provider named '{provider}' is configured");
-        return error(StatusCode::NOT_FOUND, "unknown_provider", &message, None);
+        return ApiError::from(IngestError::UnknownProvider(provider)).into_response();
     };
     let default_limit =
         usize::try_from(gateway.settings.server.max_body_bytes).unwrap_or(usize::MAX);
@@ -64,12 +53,12 @@ async fn receive(
         .unwrap_or(default_limit);
     let too_large = || {
         warn!(limit, "webhook body too large");
-        error(
+        ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            &format!("webhook body exceeds {limit} bytes"),
-            None,
+            format!("webhook body exceeds {limit} bytes"),
         )
+        .into_response()
     };
     let declared = req
         .headers()
@@ -83,21 +72,17 @@ async fn receive(
         Ok(bytes) => bytes.to_vec(),
         Err(poem::error::ReadBodyError::PayloadTooLarge) => return too_large(),
         Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "unreadable_body",
-                &e.to_string(),
-                None,
-            );
+            return ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", e.to_string())
+                .into_response();
         }
     };
-    let delivery = Delivery {
+    let inbound = InboundWebhook {
         provider,
         topic,
         headers: headers_of(req),
         body,
     };
-    match ingest(gateway, delivery).await {
+    match ingest(gateway, inbound).await {
         Ok(Ingested {
             reply: Some(reply), ..
         }) => respond(StatusCode::OK, reply),
@@ -110,65 +95,7 @@ async fn receive(
                 "call_id": ingested.call_id.map(|c| c.to_string()),
             }),
         ),
-        Err(e) => ingest_error(e),
-    }
-}
-
-/// 4xx where resending the same webhook cannot help; 503 where it can (so vendors retry).
-fn ingest_error(e: IngestError) -> Response {
-    let message = e.to_string();
-    match e {
-        IngestError::UnknownProvider(_) => {
-            error(StatusCode::NOT_FOUND, "unknown_provider", &message, None)
-        }
-        IngestError::BadSignature(_) => error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_signature",
-            &message,
-            None,
-        ),
-        IngestError::Malformed(_) => {
-            error(StatusCode::BAD_REQUEST, "malformed_webhook", &message, None)
-        }
-        IngestError::UnknownCall { receipt_id } => error(
-            StatusCode::NOT_FOUND,
-            "unknown_call",
-            &message,
-            Some(json!({"receipt_id": receipt_id})),
-        ),
-        IngestError::Store(StoreError::Unavailable(_)) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "storage unavailable; retry later",
-            None,
-        ),
-        IngestError::ProviderFailed(reason) => {
-            warn!(%reason, "provider failed on a webhook");
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "provider_failed",
-                &message,
-                None,
-            )
-        }
-        IngestError::Recording(io) => {
-            warn!(error = %io, "recording not stored");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "recording storage unavailable; retry later",
-                None,
-            )
-        }
-        IngestError::Store(store) => {
-            warn!(error = %store, "webhook not stored");
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                "internal error",
-                None,
-            )
-        }
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 

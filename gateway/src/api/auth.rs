@@ -79,7 +79,7 @@ pub struct Me {
 
 #[derive(Debug, ApiResponse)]
 #[oai(bad_request_handler = "crate::api::framework_error")]
-pub enum TokenError {
+pub enum TokenGrantError {
     /// The request is malformed or the grant type is not supported.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
@@ -100,7 +100,7 @@ pub enum TokenError {
     Unavailable(Json<ErrorBody>),
 }
 
-impl From<ApiError> for TokenError {
+impl From<ApiError> for TokenGrantError {
     fn from(error: ApiError) -> Self {
         let body = Json(*error.body);
         match error.status {
@@ -113,7 +113,7 @@ impl From<ApiError> for TokenError {
     }
 }
 
-impl From<AuthError> for TokenError {
+impl From<AuthError> for TokenGrantError {
     fn from(error: AuthError) -> Self {
         match error {
             AuthError::Rejected(rejection) if rejection.status == StatusCode::TOO_MANY_REQUESTS => {
@@ -166,7 +166,7 @@ impl AuthApi {
         req: &Request,
         login: Option<String>,
         password: Option<String>,
-    ) -> Result<TokenResponse, TokenError> {
+    ) -> Result<TokenResponse, TokenGrantError> {
         let (Some(login), Some(password)) = (login, password) else {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -208,7 +208,7 @@ impl AuthApi {
         gateway: &Arc<Gateway>,
         req: &Request,
         token: &str,
-    ) -> Result<TokenResponse, TokenError> {
+    ) -> Result<TokenResponse, TokenGrantError> {
         let addr = client_addr(req);
         match gateway.auth.refresh(&gateway.store, token).await {
             Ok((user, pair)) => {
@@ -267,7 +267,7 @@ impl AuthApi {
         gateway: Data<&Arc<Gateway>>,
         req: &Request,
         body: Form<TokenRequest>,
-    ) -> Result<Json<TokenResponse>, TokenError> {
+    ) -> Result<Json<TokenResponse>, TokenGrantError> {
         let body = body.0;
         let response = match body.grant_type.as_str() {
             "password" => Self::password_grant(&gateway, req, body.username, body.password).await?,
@@ -296,7 +296,7 @@ impl AuthApi {
         gateway: Data<&Arc<Gateway>>,
         req: &Request,
         body: Json<RefreshRequest>,
-    ) -> Result<Json<TokenResponse>, TokenError> {
+    ) -> Result<Json<TokenResponse>, TokenGrantError> {
         Ok(Json(
             Self::refresh_grant(&gateway, req, &body.0.refresh_token).await?,
         ))

@@ -10,15 +10,10 @@ mod providers;
 mod receipts;
 pub mod security;
 
-use poem::http::StatusCode;
-use poem_openapi::{Object, OpenApiService, Tags};
-use tracing::error;
+use poem_openapi::{OpenApiService, Tags};
 
-use crate::dispatch::DispatchError;
-use crate::http::{classify, current_request_id};
-use crate::store::StoreError;
+pub use crate::http::error::{ApiError, ErrorBody, ErrorDetail};
 
-pub use calls::call_json;
 pub use health::HealthApi;
 
 #[derive(Tags)]
@@ -39,56 +34,6 @@ pub(crate) enum ApiTags {
     ApiKeys,
     /// The audit log (admin).
     Audit,
-}
-
-/// What went wrong.
-#[derive(Debug, Object)]
-#[oai(example)]
-pub struct ErrorDetail {
-    /// A stable, machine-readable code, e.g. `validation_failed`, `not_found`, `provider_rejected`.
-    pub code: String,
-    /// A human-readable explanation.
-    pub message: String,
-    /// More about the problem, e.g. `{"field": "to"}` for a validation error.
-    #[oai(skip_serializing_if_is_none)]
-    pub details: Option<serde_json::Value>,
-}
-
-/// The body of every error response.
-#[derive(Debug, Object)]
-#[oai(example)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-    /// The request's id, also in the `X-Request-Id` response header and in the gateway's logs.
-    pub request_id: String,
-}
-
-impl poem_openapi::types::Example for ErrorDetail {
-    fn example() -> Self {
-        Self {
-            code: "validation_failed".into(),
-            message: "`to` must be an E.164 number: '+' then 8 to 15 digits".into(),
-            details: Some(serde_json::json!({"field": "to"})),
-        }
-    }
-}
-
-impl poem_openapi::types::Example for ErrorBody {
-    fn example() -> Self {
-        Self {
-            error: ErrorDetail::example(),
-            request_id: "0193a0c4-5b8e-7f31-9d2e-6c1b0a9f4e21".into(),
-        }
-    }
-}
-
-/// An API error: a status and the [`ErrorBody`] to answer with. Each operation converts it
-/// into its own response enum (see [`operation_errors!`]), so the spec lists exactly the
-/// statuses that operation can answer.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub body: Box<ErrorBody>,
 }
 
 /// Declares an operation's error responses: an `ApiResponse` enum with one variant per status,
@@ -169,136 +114,10 @@ operation_errors! {
     }
 }
 
-impl ApiError {
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        Self::build(status, code, message.into(), None)
-    }
-
-    /// 422 naming the offending field.
-    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        let details = serde_json::json!({"field": field});
-        Self::build(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            message.into(),
-            Some(details),
-        )
-    }
-
-    pub fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        )
-    }
-
-    fn build(
-        status: StatusCode,
-        code: &str,
-        message: String,
-        details: Option<serde_json::Value>,
-    ) -> Self {
-        Self {
-            status,
-            body: Box::new(ErrorBody {
-                error: ErrorDetail {
-                    code: code.to_owned(),
-                    message,
-                    details,
-                },
-                request_id: current_request_id(),
-            }),
-        }
-    }
-
-    /// For extractors, which answer with `poem::Error`.
-    pub fn into_poem(self) -> poem::Error {
-        poem::Error::from_string(self.body.error.message, self.status)
-    }
-
-    pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "internal error",
-        )
-    }
-}
-
 /// Errors the framework raises before a handler runs (bad JSON, wrong content type, ...),
 /// in an operation's own error type.
 pub(crate) fn framework_error<T: From<ApiError>>(error: poem::Error) -> T {
-    let (status, code, message) = classify(&error);
-    ApiError::new(status, code, message).into()
-}
-
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
-        error!(error = %error, "storage error");
-        match error {
-            StoreError::Unavailable(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the database is unavailable; retry later",
-            ),
-            _ => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                "internal error",
-            ),
-        }
-    }
-}
-
-impl From<crate::auth::AuthRejection> for ApiError {
-    fn from(rejection: crate::auth::AuthRejection) -> Self {
-        ApiError::new(rejection.status, rejection.code, rejection.message)
-    }
-}
-
-impl From<DispatchError> for ApiError {
-    fn from(error: DispatchError) -> Self {
-        let message = error.to_string();
-        match error {
-            DispatchError::UnknownProvider(_) => ApiError::invalid("provider", message),
-            DispatchError::Unsupported(..) => {
-                ApiError::new(StatusCode::CONFLICT, "unsupported", message)
-            }
-            DispatchError::IdempotencyMismatch => {
-                let details = serde_json::json!({"field": "Idempotency-Key"});
-                Self::build(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "idempotency_key_reused",
-                    message,
-                    Some(details),
-                )
-            }
-            DispatchError::IdempotencyInFlight => {
-                ApiError::new(StatusCode::CONFLICT, "idempotency_key_in_flight", message)
-            }
-            DispatchError::CallNotFound => ApiError::not_found("call"),
-            DispatchError::CallEnded(_) => {
-                ApiError::new(StatusCode::CONFLICT, "call_ended", message)
-            }
-            DispatchError::NotPossible(_) => {
-                ApiError::new(StatusCode::CONFLICT, "not_possible", message)
-            }
-            DispatchError::ProviderRejected { call_id, message } => Self::build(
-                StatusCode::BAD_GATEWAY,
-                "provider_rejected",
-                message,
-                Some(serde_json::json!({"call_id": call_id.to_string()})),
-            ),
-            DispatchError::InvalidForProvider { call_id, message } => Self::build(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_for_provider",
-                message,
-                Some(serde_json::json!({"call_id": call_id.to_string()})),
-            ),
-            DispatchError::Store(e) => e.into(),
-        }
-    }
+    ApiError::from_framework(&error).into()
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -6,10 +6,7 @@ use std::path::Path;
 use plugin_api::Environment;
 use tokio::io::AsyncWriteExt;
 
-use crate::config::AuthConfig;
-
-/// Shortest secret accepted, in bytes.
-pub const MIN_SECRET_BYTES: usize = 32;
+use crate::config::{AuthConfig, MIN_SECRET_BYTES};
 
 /// The secret to sign access tokens with.
 pub async fn resolve(config: &AuthConfig, environment: Environment) -> Result<Vec<u8>, String> {

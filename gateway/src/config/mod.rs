@@ -19,7 +19,8 @@ use toml::{Table, Value};
 
 pub use env::EnvSource;
 pub use sections::{
-    AuthConfig, DatabaseConfig, GatewayConfig, LiveConfig, LogConfig, LogFormat, ServerConfig,
+    AuthConfig, Backend, DatabaseConfig, GatewayConfig, LiveConfig, LogConfig, LogFormat,
+    MIN_SECRET_BYTES, ServerConfig,
 };
 
 use crate::providers::Registry;

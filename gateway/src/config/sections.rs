@@ -130,9 +130,36 @@ impl Default for DatabaseConfig {
     }
 }
 
+/// Which database the store talks to, from the URL's scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite://PATH`: embedded, one gateway instance.
+    Sqlite,
+    /// `postgres://...` or `postgresql://...`: several instances may share it.
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Self, String> {
+        let scheme = url.split_once(':').map(|(scheme, _)| scheme);
+        match scheme {
+            Some("sqlite") => Ok(Backend::Sqlite),
+            Some("postgres" | "postgresql") => Ok(Backend::Postgres),
+            _ => Err("expected a sqlite://, postgres:// or postgresql:// URL".to_owned()),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
 impl DatabaseConfig {
     pub(super) fn check(&self, problems: &mut Vec<Problem>) {
-        if let Err(message) = crate::store::Backend::from_url(&self.url) {
+        if let Err(message) = Backend::from_url(&self.url) {
             problems.push(Problem::new("database.url", message));
         }
         if self.max_connections == 0 {
@@ -282,6 +309,9 @@ impl Default for AuthConfig {
     }
 }
 
+/// Shortest JWT signing secret accepted, in bytes.
+pub const MIN_SECRET_BYTES: usize = 32;
+
 impl AuthConfig {
     pub(super) fn check(&self, environment: Environment, problems: &mut Vec<Problem>) {
         if self.jwt_secret.is_empty() && environment == Environment::Production {
@@ -290,9 +320,7 @@ impl AuthConfig {
                 "required in production (set JWT_SECRET)",
             ));
         }
-        if !self.jwt_secret.is_empty()
-            && self.jwt_secret.len() < crate::auth::secret::MIN_SECRET_BYTES
-        {
+        if !self.jwt_secret.is_empty() && self.jwt_secret.len() < MIN_SECRET_BYTES {
             problems.push(Problem::new("auth.jwt_secret", "must be at least 32 bytes"));
         }
         if self.access_token_ttl_secs == 0 || self.refresh_token_ttl_secs == 0 {

@@ -12,10 +12,9 @@ use tokio::time::Instant;
 use tracing::{Instrument, debug, info_span, warn};
 
 use super::protocol::{ClientMessage, ErrorCode, ServerMessage};
-use super::{Feed, Live};
+use super::{Feed, Live, LiveStream};
 use crate::auth::Principal;
 use crate::events::CallUpdate;
-use crate::gateway::Gateway;
 use crate::store::StoreError;
 
 /// Invalid frames tolerated in a row before the connection is closed as abusive.
@@ -43,7 +42,7 @@ enum End {
 }
 
 struct Conn {
-    gateway: Arc<Gateway>,
+    service: Arc<LiveStream>,
     live: Arc<Live>,
     id: u64,
     out: mpsc::Sender<Message>,
@@ -83,19 +82,19 @@ async fn write(
     let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
 }
 
-pub(super) async fn serve(gateway: Arc<Gateway>, socket: WebSocketStream, principal: Principal) {
-    let config = gateway.settings.live.clone();
+pub(super) async fn serve(service: Arc<LiveStream>, socket: WebSocketStream, principal: Principal) {
+    let config = service.config.clone();
     let (sink, mut stream) = socket.split();
     let (out, frames) = mpsc::channel(config.queue_size);
     let (close_tx, close_rx) = oneshot::channel();
     let writer = tokio::spawn(write(sink, frames, close_rx));
     let (feed_tx, mut feed) = mpsc::channel(config.queue_size);
     let overflow = Arc::new(Notify::new());
-    let live = Arc::clone(&gateway.live);
+    let live = Arc::clone(&service.registry);
     let id = live.connect(feed_tx, Arc::clone(&overflow));
     let span = info_span!(parent: None, "live", connection = id, principal = %principal.name());
     let mut conn = Conn {
-        gateway,
+        service,
         live,
         id,
         out,
@@ -251,7 +250,7 @@ impl Conn {
         if after_seq.is_some_and(|seq| seq < 0) {
             return self.invalid("after_seq must be 0 or more");
         }
-        let call = match self.gateway.store.find_call(&identifier).await {
+        let call = match self.service.store.find_call(&identifier).await {
             Ok(Some(call)) => call,
             Ok(None) => {
                 let message = ServerMessage::error(
@@ -263,7 +262,7 @@ impl Conn {
             }
             Err(e) => return self.store_failed(e, Some(&identifier)),
         };
-        let limit = self.gateway.settings.live.max_subscriptions_per_connection;
+        let limit = self.service.config.max_subscriptions_per_connection;
         if !self.subscriptions.contains_key(&call.id) && self.subscriptions.len() >= limit {
             let message = ServerMessage::error(
                 ErrorCode::TooManySubscriptions,
@@ -277,7 +276,7 @@ impl Conn {
         // both in the store and in the feed, and its sequence number tells the copies apart.
         let start = match after_seq {
             Some(after) => after,
-            None => match self.gateway.store.transcript(call.id, 0).await {
+            None => match self.service.store.transcript(call.id, 0).await {
                 Ok(turns) => turns.last().map_or(0, |t| t.seq),
                 Err(e) => return self.store_failed(e, Some(&identifier)),
             },
@@ -303,7 +302,7 @@ impl Conn {
         }
         if call.status.is_terminal() {
             let previous = self
-                .gateway
+                .service
                 .store
                 .previous_status(call.id)
                 .await
@@ -346,7 +345,7 @@ impl Conn {
     /// Sends the stored turns after `after` that this subscription has not sent yet. The outer
     /// error ends the connection (its queue is full); the inner one is the store's.
     async fn catch_up(&mut self, call: CallId, after: i64) -> Result<Result<(), StoreError>, End> {
-        let turns = match self.gateway.store.transcript(call, after).await {
+        let turns = match self.service.store.transcript(call, after).await {
             Ok(turns) => turns,
             Err(e) => return Ok(Err(e)),
         };
@@ -464,7 +463,7 @@ impl Conn {
             warn!(error = %e, "cannot resync a live subscription");
             return Ok(());
         }
-        let Ok(Some(current)) = self.gateway.store.get_call(call).await else {
+        let Ok(Some(current)) = self.service.store.get_call(call).await else {
             return Ok(());
         };
         let Some(sub) = self.subscriptions.get_mut(&call) else {

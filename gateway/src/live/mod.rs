@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use plugin_api::CallId;
+use poem::http::StatusCode;
 use poem::web::websocket::{WebSocket, WebSocketConfig};
 use poem::web::{Data, Query};
 use poem::{IntoResponse, Response, handler};
@@ -21,9 +22,11 @@ use serde::Deserialize;
 use tokio::sync::{Notify, broadcast, mpsc};
 use tracing::{Instrument, debug, info_span, warn};
 
-use crate::auth::AuthError;
-use crate::events::CallUpdate;
-use crate::gateway::Gateway;
+use crate::auth::{Auth, AuthError};
+use crate::config::LiveConfig;
+use crate::events::{CallUpdate, Hub};
+use crate::http::ApiError;
+use crate::store::Store;
 
 /// What the fan-out hands a connection.
 #[derive(Debug, Clone)]
@@ -137,10 +140,34 @@ impl Live {
     }
 }
 
-/// Routes the hub's updates to subscribed connections until the hub closes.
-pub fn spawn_fanout(gateway: &Arc<Gateway>) -> tokio::task::JoinHandle<()> {
-    let mut updates = gateway.hub.subscribe();
-    let live = Arc::clone(&gateway.live);
+/// What the live stream works with: its config, the store and the credential check it shares
+/// with the API, and who follows which call. Handed to its route as request data.
+#[derive(Debug)]
+pub struct LiveStream {
+    config: LiveConfig,
+    store: Store,
+    auth: Arc<Auth>,
+    registry: Arc<Live>,
+}
+
+impl LiveStream {
+    pub fn new(config: LiveConfig, store: Store, auth: Arc<Auth>) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            store,
+            auth,
+            registry: Arc::new(Live::default()),
+        })
+    }
+
+    /// Routes the hub's updates to subscribed connections until the hub closes.
+    pub fn spawn_fanout(&self, hub: &Hub) -> tokio::task::JoinHandle<()> {
+        spawn_fanout(hub, Arc::clone(&self.registry))
+    }
+}
+
+fn spawn_fanout(hub: &Hub, live: Arc<Live>) -> tokio::task::JoinHandle<()> {
+    let mut updates = hub.subscribe();
     tokio::spawn(
         async move {
             loop {
@@ -172,41 +199,41 @@ pub struct TokenQuery {
 pub async fn transcriptions(
     ws: WebSocket,
     Query(query): Query<TokenQuery>,
-    gateway: Data<&Arc<Gateway>>,
+    stream: Data<&Arc<LiveStream>>,
 ) -> Response {
     let Some(token) = query.token.filter(|t| !t.is_empty()) else {
         return unauthorized("the token query parameter is required");
     };
-    let principal = match gateway.auth.authenticate(&gateway.store, &token).await {
+    let principal = match stream.auth.authenticate(&stream.store, &token).await {
         Ok(principal) => principal,
         Err(AuthError::Rejected(rejection)) => return unauthorized(&rejection.message),
         Err(AuthError::Store(e)) => {
             warn!(error = %e, "cannot check a live-stream token");
-            return poem::Error::from_status(poem::http::StatusCode::SERVICE_UNAVAILABLE)
-                .into_response();
+            return ApiError::for_status(StatusCode::SERVICE_UNAVAILABLE).into_response();
         }
     };
-    let config = &gateway.settings.live;
-    let frame_cap = config.max_frame_bytes.saturating_mul(16).max(64 * 1024);
-    let gateway = Arc::clone(&gateway);
+    let frame_cap = stream
+        .config
+        .max_frame_bytes
+        .saturating_mul(16)
+        .max(64 * 1024);
+    let stream = Arc::clone(&stream);
     debug!(principal = %principal.name(), "live stream opened");
     ws.config(
         WebSocketConfig::default()
             .max_message_size(Some(frame_cap))
             .max_frame_size(Some(frame_cap)),
     )
-    .on_upgrade(move |socket| connection::serve(gateway, socket, principal))
+    .on_upgrade(move |socket| connection::serve(stream, socket, principal))
     .into_response()
 }
 
 fn unauthorized(message: &str) -> Response {
-    let body = crate::http::error_json("unauthorized", message, None);
-    Response::builder()
-        .status(poem::http::StatusCode::UNAUTHORIZED)
-        .header(
-            poem::http::header::WWW_AUTHENTICATE,
-            "Bearer realm=\"voice-gateway\"",
-        )
-        .content_type("application/json")
-        .body(body.to_string())
+    let mut response =
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message).into_response();
+    response.headers_mut().insert(
+        poem::http::header::WWW_AUTHENTICATE,
+        poem::http::HeaderValue::from_static("Bearer realm=\"voice-gateway\""),
+    );
+    response
 }

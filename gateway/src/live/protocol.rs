@@ -112,7 +112,7 @@ impl ServerMessage {
     }
 
     pub fn completed(call: &Call) -> Self {
-        let view = crate::api::call_json(call.clone());
+        let view = crate::views::call_json(call.clone());
         Self::CallCompleted { call: view }
     }
 

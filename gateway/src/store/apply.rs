@@ -14,8 +14,8 @@ use sqlx::AnyConnection;
 use sqlx::Row;
 
 use super::StoreError;
-use super::calls::LockedCall;
 use super::codec::{json, ts};
+use super::lock::LockedCall;
 use super::sql::Float;
 
 /// Who caused a change, for the status history.

@@ -9,34 +9,10 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AssertSqlSafe, Executor};
 
 use super::StoreError;
-use crate::config::DatabaseConfig;
+use crate::config::{Backend, DatabaseConfig};
 
-/// Which database the store talks to, from the URL's scheme.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// `sqlite://PATH`: embedded, one gateway instance.
-    Sqlite,
-    /// `postgres://...` or `postgresql://...`: several instances may share it.
-    Postgres,
-}
-
+/// The SQL the two backends do not share.
 impl Backend {
-    pub fn from_url(url: &str) -> Result<Self, String> {
-        let scheme = url.split_once(':').map(|(scheme, _)| scheme);
-        match scheme {
-            Some("sqlite") => Ok(Backend::Sqlite),
-            Some("postgres" | "postgresql") => Ok(Backend::Postgres),
-            _ => Err("expected a sqlite://, postgres:// or postgresql:// URL".to_owned()),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-
     /// Appended to a `SELECT` inside a write transaction that reads rows it is about to change.
     /// PostgreSQL runs writers side by side, so the rows are locked until commit; SQLite's
     /// single writer already serializes whole transactions (and has no such clause).

@@ -11,8 +11,9 @@ use super::codec::{
     CALL_COLUMNS, TURN_COLUMNS, call_from_row, json, opt_parse_ts, parse_ts, status, ts,
     turn_from_row,
 };
+use super::lock::{CallKey, lock_call};
 use super::sql::{Statement, flag};
-use super::{Backend, Store, StoreError};
+use super::{Store, StoreError};
 
 /// A call to store before the provider is asked to place it.
 pub type NewCall = Call;
@@ -32,7 +33,7 @@ pub struct CallFilter {
 
 /// One page of calls, newest first.
 #[derive(Debug, Clone)]
-pub struct CallPage {
+pub struct CallListing {
     pub items: Vec<Call>,
     /// The id to continue after, if there may be more.
     pub next: Option<CallId>,
@@ -64,79 +65,6 @@ pub(super) async fn fetch_call(
     .fetch_optional(&mut *conn)
     .await?;
     row.as_ref().map(call_from_row).transpose()
-}
-
-/// A call read to be changed in the caller's transaction, with what applying events needs
-/// besides the call itself.
-#[derive(Debug)]
-pub(super) struct LockedCall {
-    pub call: Call,
-    /// Highest transcript sequence number given out so far.
-    pub last_seq: i64,
-    /// Whether the API asked to hang up (a call that then ends normally is canceled).
-    pub hangup_requested: bool,
-    /// Whether the delivery asked about (see [`lock_call`]) was applied before.
-    pub delivered_before: bool,
-}
-
-/// How a call to change is found.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum CallKey<'a> {
-    Id(CallId),
-    /// A vendor's id within a provider instance.
-    Vendor {
-        provider: &'a str,
-        vendor_id: &'a str,
-    },
-}
-
-/// A webhook delivery whose earlier application is checked in the same read.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Delivery<'a> {
-    pub provider: &'a str,
-    pub dedupe_key: Option<&'a str>,
-}
-
-/// Reads a call to change it, in one statement (with, for a webhook, whether its delivery was
-/// applied before). On PostgreSQL the row stays locked until the transaction ends, so
-/// concurrent writers of one call take turns (see [`Backend::for_update`]); a twin delivery
-/// committed while this one waited is caught by the unique index on applied receipts.
-pub(super) async fn lock_call(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    key: CallKey<'_>,
-    delivery: Option<Delivery<'_>>,
-) -> Result<Option<LockedCall>, StoreError> {
-    let condition = match key {
-        CallKey::Id(_) => "id = $3",
-        CallKey::Vendor { .. } => "provider = $3 AND provider_call_id = $4",
-    };
-    let sql = format!(
-        "SELECT {CALL_COLUMNS}, last_seq, hangup_requested_at IS NOT NULL AS hung_up, \
-         EXISTS (SELECT 1 FROM webhook_receipts WHERE provider = $1 AND dedupe_key = $2 \
-         AND outcome = 'applied') AS delivered_before FROM calls WHERE {condition}{}",
-        backend.for_update()
-    );
-    let mut query = sqlx::query(AssertSqlSafe(sql))
-        .bind(delivery.map(|d| d.provider))
-        .bind(delivery.and_then(|d| d.dedupe_key));
-    query = match key {
-        CallKey::Id(id) => query.bind(id.to_string()),
-        CallKey::Vendor {
-            provider,
-            vendor_id,
-        } => query.bind(provider).bind(vendor_id),
-    };
-    let row = query.fetch_optional(&mut *conn).await?;
-    row.map(|row| {
-        Ok(LockedCall {
-            call: call_from_row(&row)?,
-            last_seq: row.try_get("last_seq")?,
-            hangup_requested: flag(&row, "hung_up")?,
-            delivered_before: flag(&row, "delivered_before")?,
-        })
-    })
-    .transpose()
 }
 
 pub(super) async fn insert_call(conn: &mut AnyConnection, call: &Call) -> Result<(), StoreError> {
@@ -240,13 +168,13 @@ impl Store {
             };
             let applied = apply(&mut tx, call, events, &context).await?;
             tx.commit().await?;
-            self.announce(&applied);
+            self.committed(&applied);
             Ok(Some(applied))
         })
         .await
     }
 
-    pub async fn list_calls(&self, filter: &CallFilter) -> Result<CallPage, StoreError> {
+    pub async fn list_calls(&self, filter: &CallFilter) -> Result<CallListing, StoreError> {
         let rows = self
             .retrying("list_calls", || async {
                 let mut query =
@@ -269,7 +197,7 @@ impl Store {
             .map(call_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         let (items, next) = super::page(items, filter.limit, |c| c.id);
-        Ok(CallPage { items, next })
+        Ok(CallListing { items, next })
     }
 
     /// Claims up to `limit` calls for reconciliation: not yet ended, of the given providers,

@@ -16,20 +16,23 @@ mod apply;
 mod auth;
 mod backend;
 mod calls;
+mod changes;
 mod codec;
 mod idempotency;
+mod lock;
 mod notify;
 mod receipts;
 mod retry;
 mod sql;
 
+pub use crate::config::Backend;
 pub use apply::{Applied, EventSource, StatusChange};
 pub use auth::{
     ApiKeyRecord, AuditEntry, AuditFilter, NewUser, RefreshLookup, UserChange, UserRecord,
     is_conflict,
 };
-pub use backend::Backend;
-pub use calls::{CallFilter, CallPage, NewCall, StatusEvent};
+pub use calls::{CallFilter, CallListing, NewCall, StatusEvent};
+pub use changes::ChangeSink;
 pub use idempotency::{Claim, IdempotencyKey};
 pub use notify::{ChangeListener, Heard, Notice};
 pub use receipts::{
@@ -117,8 +120,9 @@ pub struct Store {
     url: String,
     /// This process, as the origin of the change notices it sends.
     instance: String,
-    /// Sends change notices to other instances (PostgreSQL).
-    announcer: Option<notify::Announcer>,
+    /// Where committed changes are published (see [`ChangeSink`]): on PostgreSQL the notices
+    /// to other instances, then whatever [`Store::publishing_to`] added.
+    sinks: changes::Sinks,
 }
 
 impl Store {
@@ -128,15 +132,14 @@ impl Store {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(&config.url).map_err(StoreError::Url)?;
         let instance = uuid::Uuid::now_v7().to_string();
-        let (writer, reader, announcer) = match backend {
-            Backend::Sqlite => {
-                let (writer, reader) = backend::open_sqlite(config).await?;
-                (writer, reader, None)
-            }
+        let mut sinks = changes::Sinks::default();
+        let (writer, reader) = match backend {
+            Backend::Sqlite => backend::open_sqlite(config).await?,
             Backend::Postgres => {
                 let pool = backend::open_postgres(config).await?;
                 let announcer = notify::Announcer::spawn(pool.clone(), &config.schema, &instance);
-                (pool.clone(), pool, Some(announcer))
+                sinks.add(std::sync::Arc::new(announcer));
+                (pool.clone(), pool)
             }
         };
         Ok(Self {
@@ -147,7 +150,7 @@ impl Store {
             schema: config.schema.clone(),
             url: config.url.clone(),
             instance,
-            announcer,
+            sinks,
         })
     }
 

@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use tracing::{Instrument, info, info_span, warn};
 
 use super::apply::{Applied, StatusChange};
+use super::changes::ChangeSink;
 use super::sql::Statement;
 use super::{Backend, Store, StoreError};
 
@@ -112,8 +113,10 @@ impl Announcer {
             queue,
         }
     }
+}
 
-    fn announce(&self, applied: &Applied) {
+impl ChangeSink for Announcer {
+    fn committed(&self, applied: &Applied) {
         let notice = Notice::of(applied);
         if notice.is_empty() {
             return;
@@ -157,13 +160,6 @@ async fn send_notices(pool: AnyPool, channel: String, mut waiting: mpsc::Receive
 }
 
 impl Store {
-    /// After a commit that applied `applied`: tells the other instances (PostgreSQL).
-    pub(super) fn announce(&self, applied: &Applied) {
-        if let Some(announcer) = &self.announcer {
-            announcer.announce(applied);
-        }
-    }
-
     /// Listens for other instances' changes, already connected, so nothing committed after
     /// this returns is missed; `None` on SQLite (one instance, nothing to hear).
     pub async fn change_listener(&self) -> Result<Option<ChangeListener>, StoreError> {

@@ -6,8 +6,8 @@ use sqlx::AnyConnection;
 use sqlx::Row;
 
 use super::apply::{Applied, Context, EventSource, apply};
-use super::calls::{CallKey, Delivery, LockedCall, lock_call};
 use super::codec::{call_id, json, parse_ts, ts};
+use super::lock::{CallKey, LockedCall, PriorDelivery, lock_call};
 use super::sql::{Statement, flag};
 use super::{Backend, Store, StoreError};
 
@@ -189,7 +189,7 @@ async fn resolve_call(
     correlation: &Correlation,
 ) -> Result<Option<LockedCall>, StoreError> {
     let provider = receipt.provider.as_str();
-    let delivery = Some(Delivery {
+    let delivery = Some(PriorDelivery {
         provider,
         dedupe_key: receipt.dedupe_key.as_deref(),
     });
@@ -305,7 +305,7 @@ impl Store {
             Ok(()) => {
                 tx.commit().await?;
                 if let Some(applied) = &applied {
-                    self.announce(applied);
+                    self.committed(applied);
                 }
                 Ok(Ingestion {
                     outcome,
