@@ -10,6 +10,7 @@
 pub use chrono;
 
 pub mod abi;
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod http;
 pub mod ids;

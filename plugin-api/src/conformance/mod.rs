@@ -1,9 +1,10 @@
 //! The conformance suite: the checks every provider must pass, built-in or loaded from a library.
 //!
 //! It is plain library code, not a `#[cfg(test)]` module, so that provider crates run it in their
-//! tests and the gateway's `plugin check` command runs it against a loaded plugin. It does no I/O,
-//! never panics itself, and catches every panic of the provider under test: a panicking provider
-//! yields failed checks, not a crashed test run or CLI.
+//! tests and the gateway's `plugin check` command runs it against a loaded plugin; it is compiled
+//! only with this crate's `conformance` feature, so a plugin that only implements the trait does
+//! not build it. It does no I/O, never panics itself, and catches every panic of the provider
+//! under test: a panicking provider yields failed checks, not a crashed test run or CLI.
 //!
 //! A provider's author supplies a [`Subject`]: the factory, a valid and an invalid config, and a
 //! few [`Samples`] only they can give (a vendor answer accepting a call, a vendor rejection, a
