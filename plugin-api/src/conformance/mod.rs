@@ -8,37 +8,48 @@
 //!
 //! A provider's author supplies a [`Subject`]: the factory, a valid and an invalid config, and a
 //! few [`Samples`] only they can give (a vendor answer accepting a call, a vendor rejection, a
-//! correctly signed webhook). [`run`] returns one [`CheckResult`] per check, always in the order
-//! of [`CHECK_NAMES`]; [`assert_conformant`] panics listing every failed check, for tests:
+//! correctly signed webhook). In the provider crate's tests (with this crate as a
+//! dev-dependency, `features = ["conformance"]`), [`conformance_tests!`](crate::conformance_tests)
+//! emits one `#[test]` per check, named after it:
 //!
 //! ```ignore
-//! use plugin_api::conformance::{self, Samples, Subject};
+//! use plugin_api::conformance::{Samples, Subject};
 //!
-//! #[test]
-//! fn acme_is_conformant() {
-//!     conformance::assert_conformant(&Subject {
+//! fn subject() -> Subject<'static> {
+//!     Subject {
 //!         factory: &AcmeFactory,
 //!         valid_config: json!({"api_key": "k", "webhook_secret": "s"}),
 //!         invalid_config: json!({"api_key": 42}),
 //!         samples: Samples { /* recorded answers and a webhook signed with "s" */ },
-//!     });
+//!     }
 //! }
+//!
+//! plugin_api::conformance_tests!(subject());
 //! ```
+//!
+//! [`run`] makes every check at once and returns one [`CheckResult`] per check, always in the
+//! order of [`CHECK_NAMES`] (what `plugin check` prints); [`assert_conformant`] panics listing
+//! every failed check, and [`assert_check`] runs one check alone.
 //!
 //! The checks live by what they exercise: the manifest and config (`manifest.rs`), placing a call
 //! (`create_call.rs`), webhook verification and parsing (`webhooks.rs`); `mutations.rs` makes the
-//! garbage and mutated inputs the never-panic checks feed the provider.
+//! garbage and mutated inputs the never-panic checks feed the provider; `macros.rs` holds
+//! [`conformance_tests!`](crate::conformance_tests).
 //!
 //! The calls the suite makes use one fixed request: [`call_request`], whose gateway id is
 //! [`call_id`], to [`TO_NUMBER`], with the variable `customer_name` = [`CUSTOMER_NAME`].
 
 mod create_call;
+mod macros;
 mod manifest;
 mod mutations;
 mod webhooks;
 
 #[cfg(test)]
 mod tests;
+
+#[doc(hidden)]
+pub use macros::lists_every_check;
 
 use std::any::Any;
 use std::fmt;
@@ -254,6 +265,12 @@ pub fn run(subject: &Subject<'_>) -> Vec<CheckResult> {
     run_selected(subject, |_| true)
 }
 
+/// Runs the check called `name` alone (building a provider only if it needs one); `None` if the
+/// suite has no such check. Its result is the one [`run`] reports for it. Never panics.
+pub fn run_check(subject: &Subject<'_>, name: &str) -> Option<CheckResult> {
+    run_selected(subject, |check| check == name).pop()
+}
+
 /// Runs the checks `selected` picks, in the order of [`CHECKS`].
 fn run_selected(subject: &Subject<'_>, selected: impl Fn(&str) -> bool) -> Vec<CheckResult> {
     let checks: Vec<Check> = CHECKS.into_iter().filter(|c| selected(c.name())).collect();
@@ -374,6 +391,20 @@ pub fn assert_conformant(subject: &Subject<'_>) {
             results.len(),
             failed.join("\n")
         );
+    }
+}
+
+/// Runs the check called `name` alone and returns its result if it passed; panics with it if it
+/// failed, or if the suite has no such check. Each test [`conformance_tests!`] emits calls this.
+///
+/// [`conformance_tests!`]: crate::conformance_tests
+#[track_caller]
+#[allow(clippy::panic)]
+pub fn assert_check(subject: &Subject<'_>, name: &str) -> CheckResult {
+    match run_check(subject, name) {
+        None => panic!("the conformance suite has no check named '{name}'"),
+        Some(result) if !result.passed => panic!("conformance check failed:\n{result}"),
+        Some(result) => result,
     }
 }
 

@@ -372,3 +372,103 @@ fn subject_debug_hides_config_values() {
         "{debug}"
     );
 }
+
+#[test]
+fn each_check_run_alone_gives_what_the_whole_run_gives() {
+    let one_fault: [fn(&mut Faults); 12] = [
+        |f| f.bad_manifest = true,
+        |f| f.accepts_any_config = true,
+        |f| f.forgets_call_id = true,
+        |f| f.relative_url = true,
+        |f| f.accepts_anything = true,
+        |f| f.signs_without_body = true,
+        |f| f.accepts_unsigned = true,
+        |f| f.unstable_dedupe_key = true,
+        |f| f.panics_on_garbage = true,
+        |f| f.local = true,
+        |f| f.no_outbound = true,
+        |f| f.fails_like_a_plugin = true,
+    ];
+    let mut cases = vec![Faults::default()];
+    for set in one_fault {
+        let mut faults = Faults::default();
+        set(&mut faults);
+        cases.push(faults);
+    }
+    for faults in cases {
+        let factory = FakeFactory(faults);
+        let subject = subject(&factory);
+        let all = run(&subject);
+        for (name, whole) in CHECK_NAMES.iter().zip(&all) {
+            let alone = run_check(&subject, name).unwrap();
+            if faults.unstable_dedupe_key {
+                // Its dedupe keys count the parses made before, by the other checks too.
+                assert_eq!((alone.name, alone.passed), (whole.name, whole.passed));
+            } else {
+                assert_eq!(&alone, whole, "{faults:?}");
+            }
+        }
+    }
+    // A provider that cannot be built: each provider check alone says why it did not run.
+    let mut subject = subject(&PanickyFactory);
+    subject.valid_config = json!({"panic_in_validate": true});
+    let all = run(&subject);
+    for (name, whole) in CHECK_NAMES.iter().zip(&all) {
+        assert_eq!(run_check(&subject, name).as_ref(), Some(whole));
+    }
+}
+
+#[test]
+fn an_unknown_check_is_none() {
+    let factory = FakeFactory(Faults::default());
+    assert_eq!(run_check(&subject(&factory), "no_such_check"), None);
+}
+
+#[test]
+fn assert_check_returns_a_passed_check() {
+    let factory = FakeFactory(Faults::default());
+    let result = assert_check(&subject(&factory), WEBHOOK_SAMPLE_PARSES);
+    assert!(
+        result.passed && result.name == WEBHOOK_SAMPLE_PARSES,
+        "{result}"
+    );
+}
+
+#[test]
+#[should_panic(expected = "conformance check failed:\n[FAIL] create_call_carries_call_id: ")]
+fn assert_check_panics_with_a_failed_check() {
+    let factory = FakeFactory(Faults {
+        forgets_call_id: true,
+        ..Faults::default()
+    });
+    assert_check(&subject(&factory), CREATE_CALL_CARRIES_CALL_ID);
+}
+
+#[test]
+#[should_panic(expected = "the conformance suite has no check named 'no_such_check'")]
+fn assert_check_panics_for_an_unknown_check() {
+    let factory = FakeFactory(Faults::default());
+    assert_check(&subject(&factory), "no_such_check");
+}
+
+#[test]
+fn the_macro_list_must_be_the_suite_s_checks() {
+    assert!(lists_every_check(&CHECK_NAMES));
+    assert!(!lists_every_check(&CHECK_NAMES[1..]));
+    let mut swapped = CHECK_NAMES;
+    swapped.swap(0, 1);
+    assert!(!lists_every_check(&swapped));
+    let mut misspelt = CHECK_NAMES;
+    misspelt[16] = "webhook_parse_deterministik";
+    assert!(!lists_every_check(&misspelt));
+    let mut longer = CHECK_NAMES.to_vec();
+    longer.push("one_check_more");
+    assert!(!lists_every_check(&longer));
+}
+
+/// The tests `conformance_tests!` emits, one per check, against the fake provider without faults.
+mod generated {
+    use super::fake::{FakeFactory, Faults, subject};
+
+    crate::conformance_tests!(subject(&FakeFactory(Faults::default())));
+}
