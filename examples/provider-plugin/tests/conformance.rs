@@ -48,7 +48,5 @@ fn subject() -> Subject<'static> {
     }
 }
 
-#[test]
-fn the_example_plugin_is_conformant() {
-    conformance::assert_conformant(&subject());
-}
+// One test per check of the suite, named after it.
+plugin_api::conformance_tests!(subject());

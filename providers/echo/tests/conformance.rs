@@ -63,12 +63,5 @@ fn subject() -> Subject<'static> {
     }
 }
 
-#[test]
-fn echo_is_conformant() {
-    let subject = subject();
-    // Shown with `--nocapture`, and above the failure list when a check fails.
-    for result in conformance::run(&subject) {
-        println!("{result}");
-    }
-    conformance::assert_conformant(&subject);
-}
+// One test per check of the suite, named after it.
+plugin_api::conformance_tests!(subject());

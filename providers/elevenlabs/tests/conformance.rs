@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use elevenlabs_provider::{ElevenLabsFactory, SIGNATURE_HEADER, signature_header};
-use plugin_api::conformance::{self, Samples, Subject};
+use plugin_api::conformance::{Samples, Subject};
 use plugin_api::{Headers, HttpResponse};
 use serde_json::json;
 
@@ -59,12 +59,5 @@ fn subject() -> Subject<'static> {
     }
 }
 
-#[test]
-fn elevenlabs_is_conformant() {
-    let subject = subject();
-    // Shown with `--nocapture`, and above the failure list when a check fails.
-    for result in conformance::run(&subject) {
-        println!("{result}");
-    }
-    conformance::assert_conformant(&subject);
-}
+// One test per check of the suite, named after it.
+plugin_api::conformance_tests!(subject());

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use chrono::{DateTime, Utc};
-use plugin_api::conformance::{self, Samples, Subject};
+use plugin_api::conformance::{Samples, Subject};
 use plugin_api::{Headers, HttpResponse};
 use serde_json::json;
 use vapi_provider::{
@@ -60,12 +60,5 @@ fn subject() -> Subject<'static> {
     }
 }
 
-#[test]
-fn vapi_is_conformant() {
-    let subject = subject();
-    // Shown with `--nocapture`, and above the failure list when a check fails.
-    for result in conformance::run(&subject) {
-        println!("{result}");
-    }
-    conformance::assert_conformant(&subject);
-}
+// One test per check of the suite, named after it.
+plugin_api::conformance_tests!(subject());
