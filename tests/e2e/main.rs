@@ -15,6 +15,7 @@ mod errors;
 mod harness;
 mod instances;
 mod live;
+mod migrations;
 mod mock_vendor;
 mod plugins;
 mod vapi;
