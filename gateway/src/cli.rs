@@ -1,4 +1,4 @@
-//! The command line: `voice-gateway [--config PATH] [serve|migrate|openapi]`.
+//! The command line: `voice-gateway [--config PATH] [serve|migrate|openapi|asyncapi|user|plugin]`.
 
 use std::path::PathBuf;
 
@@ -29,6 +29,8 @@ pub enum Command {
     Migrate,
     /// Print the OpenAPI document (JSON), identical to what `/openapi.json` serves.
     Openapi,
+    /// Print the AsyncAPI document of the live stream (JSON), identical to `/asyncapi.json`.
+    Asyncapi,
     /// Manage users (applies migrations first if needed).
     #[command(subcommand)]
     User(UserCommand),

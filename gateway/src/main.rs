@@ -6,7 +6,7 @@ use voice_gateway::cli::{Cli, Command, PluginCommand};
 use voice_gateway::config::Settings;
 use voice_gateway::providers::Registry;
 use voice_gateway::store::Store;
-use voice_gateway::{api, plugin_cli, server, telemetry, user_cli};
+use voice_gateway::{api, live, plugin_cli, server, telemetry, user_cli};
 
 /// Exit code for configuration problems.
 const EXIT_CONFIG: u8 = 2;
@@ -25,10 +25,15 @@ async fn main() -> ExitCode {
             }
         };
     }
-    if command == Command::Openapi {
+    let document = match command {
+        Command::Openapi => Some(api::spec_json()),
+        Command::Asyncapi => Some(live::asyncapi::document().to_string()),
+        _ => None,
+    };
+    if let Some(document) = document {
         #[allow(clippy::print_stdout)]
         {
-            println!("{}", api::spec_json());
+            println!("{document}");
         }
         return ExitCode::SUCCESS;
     }
@@ -48,7 +53,7 @@ async fn main() -> ExitCode {
         Command::User(action) => user_cli::run(&settings, action).await,
         Command::Serve => serve(settings).await,
         // Answered above, before any config is read.
-        Command::Openapi | Command::Plugin(_) => Ok(()),
+        Command::Openapi | Command::Asyncapi | Command::Plugin(_) => Ok(()),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -41,6 +41,7 @@ pub fn app(gateway: Arc<Gateway>, live: Arc<live::LiveStream>) -> impl Endpoint 
     let max_body = usize::try_from(gateway.settings.server.max_body_bytes).unwrap_or(usize::MAX);
     Route::new()
         .at("/openapi.json", get(spec))
+        .at("/asyncapi.json", get(live::asyncapi_document))
         .nest("/docs", docs)
         .at("/webhooks/:provider", post(webhooks::provider_webhook))
         .at(

@@ -160,3 +160,37 @@ async fn openapi_command_prints_the_served_document() {
     assert_eq!(printed, served);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn asyncapi_command_prints_the_served_live_stream_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_binary(dir.path(), &["asyncapi"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed: Value =
+        serde_json::from_slice(&out.stdout).expect("`voice-gateway asyncapi` prints JSON");
+
+    let gw = TestGateway::start().await;
+    let served = gw.get_json("/asyncapi.json").await;
+    assert_eq!(printed, served);
+    assert_eq!(served["asyncapi"], "3.0.0");
+    assert_eq!(
+        served["channels"]["transcriptions"]["address"],
+        "/ws/calls/transcriptions"
+    );
+    for message in [
+        "subscribe",
+        "unsubscribe",
+        "subscription_confirmed",
+        "unsubscribe_confirmed",
+        "transcription",
+        "call_status",
+        "call_completed",
+        "error",
+    ] {
+        assert!(
+            served["components"]["messages"].get(message).is_some(),
+            "{message} is documented"
+        );
+    }
+    gw.stop().await;
+}

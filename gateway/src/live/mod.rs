@@ -6,6 +6,7 @@
 //! `after_seq`. Turns carry the gateway's sequence numbers, so every connection can tell a gap
 //! (it then reads the missing turns from the store) from a repeat (skipped).
 
+pub mod asyncapi;
 mod connection;
 pub mod protocol;
 
@@ -186,6 +187,12 @@ fn spawn_fanout(hub: &Hub, live: Arc<Live>) -> tokio::task::JoinHandle<()> {
         }
         .instrument(info_span!(parent: None, "live_fanout")),
     )
+}
+
+/// `GET /asyncapi.json`: the live stream's AsyncAPI document.
+#[handler]
+pub async fn asyncapi_document() -> poem::web::Json<serde_json::Value> {
+    poem::web::Json(asyncapi::document())
 }
 
 #[derive(Debug, Deserialize)]

@@ -29,6 +29,57 @@ pub enum ErrorCode {
     Internal,
 }
 
+impl ErrorCode {
+    /// Every code, for the documentation.
+    pub const ALL: [ErrorCode; 8] = [
+        ErrorCode::CallNotFound,
+        ErrorCode::InvalidIdentifier,
+        ErrorCode::InvalidMessage,
+        ErrorCode::Unauthorized,
+        ErrorCode::TokenExpired,
+        ErrorCode::TooManySubscriptions,
+        ErrorCode::Forbidden,
+        ErrorCode::Internal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::CallNotFound => "CALL_NOT_FOUND",
+            ErrorCode::InvalidIdentifier => "INVALID_IDENTIFIER",
+            ErrorCode::InvalidMessage => "INVALID_MESSAGE",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::TokenExpired => "TOKEN_EXPIRED",
+            ErrorCode::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+
+    /// What the code means, as documented in the AsyncAPI document.
+    pub fn description(self) -> &'static str {
+        match self {
+            ErrorCode::CallNotFound => "no call has this identifier",
+            ErrorCode::InvalidIdentifier => {
+                "the identifier is not 1 to 128 letters, digits, '-', '_', '.', ':'"
+            }
+            ErrorCode::InvalidMessage => {
+                "the frame is not JSON, has unknown keys, is binary or exceeds [live] max_frame_bytes"
+            }
+            ErrorCode::Unauthorized => {
+                "reserved: credentials are checked before the upgrade, which answers HTTP 401"
+            }
+            ErrorCode::TokenExpired => {
+                "the token expired; the connection closes (1008): reconnect with a fresh token and resume with after_seq"
+            }
+            ErrorCode::TooManySubscriptions => {
+                "the connection follows [live] max_subscriptions_per_connection calls already"
+            }
+            ErrorCode::Forbidden => "reserved: the caller may not follow this call",
+            ErrorCode::Internal => "storage is unavailable; try again",
+        }
+    }
+}
+
 /// Server -> client.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

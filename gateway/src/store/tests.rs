@@ -30,7 +30,7 @@ async fn store() -> (Store, tempfile::TempDir) {
     (store, dir)
 }
 
-pub(super) fn new_call(provider: &str) -> Call {
+pub(crate) fn new_call(provider: &str) -> Call {
     let now = Utc::now();
     Call {
         id: CallId::new(),
