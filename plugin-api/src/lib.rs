@@ -10,6 +10,7 @@
 pub use chrono;
 
 pub mod abi;
+pub mod config;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod http;
