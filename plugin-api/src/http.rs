@@ -90,3 +90,30 @@ impl HttpResponse {
         (200..300).contains(&self.status)
     }
 }
+
+/// Percent-encodes one path segment (everything but RFC 3986 unreserved characters), for a
+/// vendor's id placed in a URL path.
+pub fn path_segment(raw: &str) -> String {
+    let mut encoded = String::with_capacity(raw.len());
+    for byte in raw.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_keep_only_unreserved_characters() {
+        assert_eq!(path_segment("conv_AZ-09.~"), "conv_AZ-09.~");
+        assert_eq!(path_segment("a/b c?"), "a%2Fb%20c%3F");
+        assert_eq!(path_segment("é#%"), "%C3%A9%23%25");
+        assert_eq!(path_segment(""), "");
+    }
+}

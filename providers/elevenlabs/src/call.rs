@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::config::Config;
 use crate::conversation;
+use plugin_api::http::path_segment;
 use plugin_api::json::{Object, text, truncate};
 
 /// The header carrying the API key.
@@ -192,19 +193,6 @@ fn accepted_ids(body: &Object) -> TelephonyIds {
         ids = ids.with("sip_call_id", id);
     }
     ids
-}
-
-/// Percent-encodes one path segment (everything but RFC 3986 unreserved characters).
-fn path_segment(raw: &str) -> String {
-    let mut encoded = String::with_capacity(raw.len());
-    for byte in raw.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
 }
 
 /// `GET /v1/convai/conversations/{conversation_id}`.

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::control::ControlUrl;
 use crate::record::{self, Record};
 use crate::status;
+use plugin_api::http::path_segment;
 use plugin_api::json::{Object, object, text, truncate};
 
 /// The `assistantOverrides.metadata` key carrying the gateway's call id to VAPI and back.
@@ -222,19 +223,6 @@ pub(crate) fn parse_hangup_response(response: &HttpResponse) -> HangupOutcome {
             message: answered(response),
         }
     }
-}
-
-/// Percent-encodes one path segment (all but RFC 3986 unreserved characters).
-fn path_segment(raw: &str) -> String {
-    let mut encoded = String::with_capacity(raw.len());
-    for byte in raw.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
 }
 
 /// `GET {base_url}/call/{id}`.
