@@ -65,7 +65,7 @@ pub(crate) fn build_create_call(
         config.base_url,
         config.telephony.outbound_call_path()
     );
-    Ok(HttpRequest::post_json(url, &body).header(API_KEY_HEADER, config.api_key.clone()))
+    Ok(HttpRequest::post_json(url, &body).header(API_KEY_HEADER, config.api_key.expose()))
 }
 
 /// The vendor's explanation of an error answer, made readable: `detail` as a string, a list of
@@ -218,7 +218,7 @@ pub(crate) fn build_fetch_call(
         method: Method::Get,
         url,
         headers: Headers::new()
-            .with(API_KEY_HEADER, config.api_key.clone())
+            .with(API_KEY_HEADER, config.api_key.expose())
             .with("accept", "application/json"),
         body: None,
     })

@@ -1,10 +1,10 @@
 //! The `elevenlabs` config table: its keys, their defaults and every check made on them.
 
-use std::fmt;
 use std::time::Duration;
 
-use plugin_api::{ConfigKey, ConfigProblem, ConfigValueKind, Environment, ProviderContext};
-use serde_json::{Map, Value};
+use plugin_api::config::{Key, Reader, Schema, Secret, UrlRule};
+use plugin_api::{ConfigProblem, Environment, ProviderContext};
+use serde_json::Value;
 
 /// The vendor's public API host, used when `base_url` is not set.
 pub const DEFAULT_BASE_URL: &str = "https://api.elevenlabs.io";
@@ -24,11 +24,12 @@ pub(crate) enum Telephony {
 }
 
 impl Telephony {
-    fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "twilio" => Some(Telephony::Twilio),
-            "sip_trunk" => Some(Telephony::SipTrunk),
-            _ => None,
+    /// The `telephony` option read (one of [`TELEPHONY`]'s).
+    fn from_choice(choice: &str) -> Self {
+        if choice == "sip_trunk" {
+            Telephony::SipTrunk
+        } else {
+            Telephony::Twilio
         }
     }
 
@@ -42,315 +43,126 @@ impl Telephony {
 }
 
 /// A validated `elevenlabs` instance config.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub(crate) struct Config {
-    pub api_key: String,
+    pub api_key: Secret,
     /// Without a trailing slash.
     pub base_url: String,
     pub agent_id: String,
     pub agent_phone_number_id: Option<String>,
     pub telephony: Telephony,
-    pub webhook_secret: Option<String>,
-    pub transcription_secret: Option<String>,
+    pub webhook_secret: Option<Secret>,
+    pub transcription_secret: Option<Secret>,
     pub request_timeout: Duration,
     pub webhook_max_body_bytes: usize,
     pub allow_unsigned_webhooks: bool,
 }
 
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let redacted = |set: bool| if set { "[redacted]" } else { "[not set]" };
-        f.debug_struct("Config")
-            .field("api_key", &redacted(!self.api_key.is_empty()))
-            .field("base_url", &self.base_url)
-            .field("agent_id", &self.agent_id)
-            .field("agent_phone_number_id", &self.agent_phone_number_id)
-            .field("telephony", &self.telephony)
-            .field("webhook_secret", &redacted(self.webhook_secret.is_some()))
-            .field(
-                "transcription_secret",
-                &redacted(self.transcription_secret.is_some()),
-            )
-            .field("request_timeout", &self.request_timeout)
-            .field("webhook_max_body_bytes", &self.webhook_max_body_bytes)
-            .field("allow_unsigned_webhooks", &self.allow_unsigned_webhooks)
-            .finish()
-    }
-}
+const API_KEY: Key = Key::string("api_key", "ElevenLabs API key, sent as xi-api-key")
+    .required()
+    .secret()
+    .env("ELEVENLABS_API_KEY");
+const BASE_URL: Key = Key::url(
+    "base_url",
+    "API base URL, e.g. a regional host (default https://api.elevenlabs.io)",
+    UrlRule::BASE
+        .schemes_hint("https://")
+        .credentials_hint("use api_key"),
+)
+.default(DEFAULT_BASE_URL);
+const AGENT_ID: Key = Key::string(
+    "agent_id",
+    "Default agent placing calls; a call's agent_id overrides it",
+)
+.required();
+const AGENT_PHONE_NUMBER_ID: Key = Key::string(
+    "agent_phone_number_id",
+    "Default ElevenLabs phone number id calls are placed from; a call's from_number_id overrides it",
+);
+const TELEPHONY: Key = Key::one_of(
+    "telephony",
+    "How that number is connected: twilio or sip_trunk (default twilio)",
+    &["twilio", "sip_trunk"],
+);
+const WEBHOOK_SECRET: Key = Key::string(
+    "webhook_secret",
+    "HMAC secret of the post-call webhook (ElevenLabs-Signature header)",
+)
+.secret()
+.env("ELEVENLABS_WEBHOOK_SECRET");
+const TRANSCRIPTION_SECRET: Key = Key::string(
+    "transcription_secret",
+    "Shared secret the live-transcription tool sends in the x-transcription-secret header",
+)
+.secret()
+.env("ELEVENLABS_TRANSCRIPTION_SECRET");
+const REQUEST_TIMEOUT_MS: Key = Key::positive(
+    "request_timeout_ms",
+    "Milliseconds to wait for ElevenLabs on each request (default 10000)",
+    DEFAULT_REQUEST_TIMEOUT_MS as u64,
+);
+const WEBHOOK_MAX_BODY_BYTES: Key = Key::positive(
+    "webhook_max_body_bytes",
+    "Largest webhook body accepted; post_call_audio carries the whole recording (default 52428800)",
+    DEFAULT_WEBHOOK_MAX_BODY_BYTES as u64,
+);
+const ALLOW_UNSIGNED_WEBHOOKS: Key = Key::boolean(
+    "allow_unsigned_webhooks",
+    "Accept webhooks when no secret is configured (default false; refused in production)",
+    false,
+);
 
-/// The keys of the `elevenlabs` config table, as the manifest lists them.
-pub(crate) fn config_keys() -> Vec<ConfigKey> {
-    use ConfigValueKind::{Boolean, Integer, String};
-    vec![
-        ConfigKey::new("api_key", String, "ElevenLabs API key, sent as xi-api-key")
-            .required()
-            .secret()
-            .env("ELEVENLABS_API_KEY"),
-        ConfigKey::new(
-            "base_url",
-            String,
-            "API base URL, e.g. a regional host (default https://api.elevenlabs.io)",
-        ),
-        ConfigKey::new(
-            "agent_id",
-            String,
-            "Default agent placing calls; a call's agent_id overrides it",
-        )
-        .required(),
-        ConfigKey::new(
-            "agent_phone_number_id",
-            String,
-            "Default ElevenLabs phone number id calls are placed from; a call's from_number_id overrides it",
-        ),
-        ConfigKey::new(
-            "telephony",
-            String,
-            "How that number is connected: twilio or sip_trunk (default twilio)",
-        ),
-        ConfigKey::new(
-            "webhook_secret",
-            String,
-            "HMAC secret of the post-call webhook (ElevenLabs-Signature header)",
-        )
-        .secret()
-        .env("ELEVENLABS_WEBHOOK_SECRET"),
-        ConfigKey::new(
-            "transcription_secret",
-            String,
-            "Shared secret the live-transcription tool sends in the x-transcription-secret header",
-        )
-        .secret()
-        .env("ELEVENLABS_TRANSCRIPTION_SECRET"),
-        ConfigKey::new(
-            "request_timeout_ms",
-            Integer,
-            "Milliseconds to wait for ElevenLabs on each request (default 10000)",
-        ),
-        ConfigKey::new(
-            "webhook_max_body_bytes",
-            Integer,
-            "Largest webhook body accepted; post_call_audio carries the whole recording (default 52428800)",
-        ),
-        ConfigKey::new(
-            "allow_unsigned_webhooks",
-            Boolean,
-            "Accept webhooks when no secret is configured (default false; refused in production)",
-        ),
-    ]
-}
-
-/// Reads the keys of one table, collecting every problem instead of stopping at the first.
-struct Reader<'a> {
-    table: &'a Map<String, Value>,
-    problems: Vec<ConfigProblem>,
-}
-
-impl<'a> Reader<'a> {
-    /// A string value; an empty or blank string counts as not set.
-    fn string(&mut self, key: &str) -> Option<String> {
-        match self.table.get(key) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if s.trim().is_empty() => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => {
-                self.problems
-                    .push(ConfigProblem::new(key, "expected a string"));
-                None
-            }
-        }
-    }
-
-    fn required_string(&mut self, key: &str) -> Option<String> {
-        let value = self.string(key);
-        if value.is_none() && !self.problems.iter().any(|p| p.key == key) {
-            self.problems.push(ConfigProblem::new(
-                key,
-                "missing: required by kind 'elevenlabs'",
-            ));
-        }
-        value
-    }
-
-    /// A positive integer, or `default` when the key is not set.
-    fn positive(&mut self, key: &str, default: i64) -> Option<u64> {
-        let value = match self.table.get(key) {
-            None | Some(Value::Null) => default,
-            Some(Value::Number(n)) => match n.as_i64() {
-                Some(n) => n,
-                None => {
-                    self.problems
-                        .push(ConfigProblem::new(key, "expected an integer"));
-                    return None;
-                }
-            },
-            Some(_) => {
-                self.problems
-                    .push(ConfigProblem::new(key, "expected an integer"));
-                return None;
-            }
-        };
-        if value <= 0 {
-            self.problems.push(ConfigProblem::new(
-                key,
-                format!("must be a positive number, not {value}"),
-            ));
-            return None;
-        }
-        u64::try_from(value).ok()
-    }
-
-    fn boolean(&mut self, key: &str) -> bool {
-        match self.table.get(key) {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => {
-                self.problems
-                    .push(ConfigProblem::new(key, "expected true or false"));
-                false
-            }
-        }
-    }
-}
-
-/// Checks `base_url` and returns it without a trailing slash.
-fn base_url(raw: &str) -> Result<String, String> {
-    if raw.chars().any(char::is_whitespace) {
-        return Err(format!("'{raw}' is not a URL: it contains whitespace"));
-    }
-    let Some(rest) = raw
-        .strip_prefix("https://")
-        .or_else(|| raw.strip_prefix("http://"))
-    else {
-        return Err(format!("'{raw}' is not a URL: it must start with https://"));
-    };
-    let authority = rest.split('/').next().unwrap_or_default();
-    if authority.is_empty() {
-        return Err(format!("'{raw}' is not a URL: it has no host"));
-    }
-    if authority.contains('@') {
-        return Err("must not contain credentials: use api_key".to_owned());
-    }
-    if rest.contains(['?', '#']) {
-        return Err(format!(
-            "'{raw}' must not have a query or fragment: paths are appended to it"
-        ));
-    }
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) if !authority.ends_with(']') => (host, Some(port)),
-        _ => (authority, None),
-    };
-    let host_ok = !host.is_empty()
-        && (host.starts_with('[') && host.ends_with(']')
-            || host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'));
-    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
-    if !host_ok || !port_ok {
-        return Err(format!("'{raw}' is not a URL: bad host or port"));
-    }
-    Ok(raw.trim_end_matches('/').to_owned())
-}
+/// The keys of the `elevenlabs` config table, in the order the manifest lists them.
+pub(crate) static SCHEMA: Schema = Schema::new(
+    "elevenlabs",
+    &[
+        API_KEY,
+        BASE_URL,
+        AGENT_ID,
+        AGENT_PHONE_NUMBER_ID,
+        TELEPHONY,
+        WEBHOOK_SECRET,
+        TRANSCRIPTION_SECRET,
+        REQUEST_TIMEOUT_MS,
+        WEBHOOK_MAX_BODY_BYTES,
+        ALLOW_UNSIGNED_WEBHOOKS,
+    ],
+);
 
 /// Validates an instance's config table, reporting every problem found.
 pub(crate) fn validate(
     context: &ProviderContext,
     config: &Value,
 ) -> Result<Config, Vec<ConfigProblem>> {
-    let Some(table) = config.as_object() else {
-        return Err(vec![ConfigProblem::new("", "expected a table")]);
+    let mut read = SCHEMA.read(config)?;
+    let config = Config {
+        api_key: read.secret(&API_KEY),
+        base_url: read.string(&BASE_URL),
+        agent_id: read.string(&AGENT_ID),
+        agent_phone_number_id: read.optional_string(&AGENT_PHONE_NUMBER_ID),
+        telephony: Telephony::from_choice(read.choice(&TELEPHONY)),
+        webhook_secret: read.optional_secret(&WEBHOOK_SECRET),
+        transcription_secret: read.optional_secret(&TRANSCRIPTION_SECRET),
+        request_timeout: Duration::from_millis(read.integer(&REQUEST_TIMEOUT_MS)),
+        webhook_max_body_bytes: body_limit(&mut read),
+        allow_unsigned_webhooks: read.boolean(&ALLOW_UNSIGNED_WEBHOOKS),
     };
-    let mut reader = Reader {
-        table,
-        problems: Vec::new(),
-    };
-    let known = config_keys();
-    for key in table.keys() {
-        if !known.iter().any(|k| &k.name == key) {
-            reader.problems.push(ConfigProblem::new(key, "unknown key"));
-        }
-    }
-
-    let api_key = reader.required_string("api_key");
-    let base_url = reader
-        .string("base_url")
-        .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-    let base_url = match self::base_url(&base_url) {
-        Ok(url) => Some(url),
-        Err(message) => {
-            reader
-                .problems
-                .push(ConfigProblem::new("base_url", message));
-            None
-        }
-    };
-    let agent_id = reader.required_string("agent_id");
-    let agent_phone_number_id = reader.string("agent_phone_number_id");
-    let telephony = match reader.string("telephony") {
-        None => Some(Telephony::Twilio),
-        Some(raw) => {
-            let parsed = Telephony::parse(&raw);
-            if parsed.is_none() {
-                reader.problems.push(ConfigProblem::new(
-                    "telephony",
-                    format!("must be 'twilio' or 'sip_trunk', not '{raw}'"),
-                ));
-            }
-            parsed
-        }
-    };
-    let webhook_secret = reader.string("webhook_secret");
-    let transcription_secret = reader.string("transcription_secret");
-    let request_timeout_ms = reader.positive("request_timeout_ms", DEFAULT_REQUEST_TIMEOUT_MS);
-    let webhook_max_body_bytes =
-        reader.positive("webhook_max_body_bytes", DEFAULT_WEBHOOK_MAX_BODY_BYTES);
-    let webhook_max_body_bytes = match webhook_max_body_bytes.map(usize::try_from) {
-        Some(Ok(bytes)) => Some(bytes),
-        Some(Err(_)) => {
-            reader.problems.push(ConfigProblem::new(
-                "webhook_max_body_bytes",
-                "is too large for this platform",
-            ));
-            None
-        }
-        None => None,
-    };
-    let allow_unsigned_webhooks = reader.boolean("allow_unsigned_webhooks");
-    if allow_unsigned_webhooks && context.environment == Environment::Production {
-        reader.problems.push(ConfigProblem::new(
-            "allow_unsigned_webhooks",
+    if config.allow_unsigned_webhooks && context.environment == Environment::Production {
+        read.problem(
+            &ALLOW_UNSIGNED_WEBHOOKS,
             "unsigned webhooks are refused in production: set webhook_secret (and transcription_secret) instead",
-        ));
+        );
     }
+    read.finish(config)
+}
 
-    match (
-        api_key,
-        base_url,
-        agent_id,
-        telephony,
-        request_timeout_ms,
-        webhook_max_body_bytes,
-    ) {
-        (
-            Some(api_key),
-            Some(base_url),
-            Some(agent_id),
-            Some(telephony),
-            Some(timeout_ms),
-            Some(webhook_max_body_bytes),
-        ) if reader.problems.is_empty() => Ok(Config {
-            api_key,
-            base_url,
-            agent_id,
-            agent_phone_number_id,
-            telephony,
-            webhook_secret,
-            transcription_secret,
-            request_timeout: Duration::from_millis(timeout_ms),
-            webhook_max_body_bytes,
-            allow_unsigned_webhooks,
-        }),
-        _ => Err(reader.problems),
-    }
+/// `webhook_max_body_bytes` as a size this platform can hold.
+fn body_limit(read: &mut Reader<'_>) -> usize {
+    let bytes = read.integer(&WEBHOOK_MAX_BODY_BYTES);
+    usize::try_from(bytes).unwrap_or_else(|_| {
+        read.problem(&WEBHOOK_MAX_BODY_BYTES, "is too large for this platform");
+        0
+    })
 }
 
 impl Config {
@@ -405,7 +217,7 @@ mod tests {
         assert_eq!(config.webhook_max_body_bytes, 52_428_800);
         assert!(!config.allow_unsigned_webhooks);
         assert_eq!(config.agent_phone_number_id, None);
-        assert_eq!(config.webhook_secret, None);
+        assert!(config.webhook_secret.is_none());
     }
 
     #[test]
@@ -498,12 +310,30 @@ mod tests {
             "https://api elevenlabs.io",
             "https://api.elevenlabs.io:http",
             "https://api_elevenlabs.io",
+            "https://[]",
         ] {
             let mut config = minimal();
             config["base_url"] = json!(bad);
             let found = problems(config, Environment::Development);
             assert_eq!(found.len(), 1, "{bad}: {found:?}");
             assert_eq!(found[0].key, "base_url", "{bad}");
+        }
+        for (bad, message) in [
+            (
+                "ftp://api.elevenlabs.io",
+                "'ftp://api.elevenlabs.io' is not a URL: it must start with https://",
+            ),
+            (
+                "https://user:pw@api.elevenlabs.io",
+                "must not contain credentials: use api_key",
+            ),
+        ] {
+            let mut config = minimal();
+            config["base_url"] = json!(bad);
+            assert_eq!(
+                problems(config, Environment::Development)[0].message,
+                message
+            );
         }
         for good in [
             "http://127.0.0.1:8089",

@@ -195,7 +195,7 @@ fn manifest() -> Manifest {
             "hmac-sha256 ({SIGNATURE_HEADER}: t=<unix>,v0=<hex hmac-sha256 of \"<t>.<body>\">); \
              live transcription: shared secret in {TRANSCRIPTION_SECRET_HEADER}"
         )),
-        config_keys: config::config_keys(),
+        config_keys: config::SCHEMA.config_keys(),
     }
 }
 
@@ -258,7 +258,7 @@ impl Provider for ElevenLabsProvider {
         match Topic::parse(webhook.topic) {
             Ok(Topic::PostCall) => match &self.config.webhook_secret {
                 Some(secret) => webhook::verify_signature(
-                    secret,
+                    secret.expose(),
                     webhook.headers.get(SIGNATURE_HEADER),
                     webhook.body,
                     now,
@@ -267,7 +267,7 @@ impl Provider for ElevenLabsProvider {
             },
             Ok(Topic::Transcription) => match &self.config.transcription_secret {
                 Some(secret) => webhook::verify_shared_secret(
-                    secret,
+                    secret.expose(),
                     webhook.headers.get(TRANSCRIPTION_SECRET_HEADER),
                 ),
                 None => self.unsigned("transcription_secret"),
