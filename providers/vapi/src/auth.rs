@@ -2,6 +2,7 @@
 //! HMAC-SHA256 signature over `"{timestamp}.{raw body}"`. Every comparison is constant-time.
 
 use chrono::{DateTime, Utc};
+use plugin_api::config::Secret;
 use plugin_api::signature::{hex_mac_matches, same_secret, timestamped_hmac_sha256};
 use plugin_api::{Headers, Verification};
 
@@ -32,7 +33,7 @@ pub(crate) fn verify(
     body: &[u8],
     now: DateTime<Utc>,
 ) -> Verification {
-    let Some(secret) = config.webhook_secret.as_deref() else {
+    let Some(secret) = config.webhook_secret.as_ref().map(Secret::expose) else {
         return if config.allow_unsigned_webhooks {
             Verification::Unsigned
         } else {

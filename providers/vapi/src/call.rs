@@ -29,7 +29,7 @@ fn set(value: Option<&str>) -> Option<&str> {
 }
 
 fn bearer(config: &Config) -> String {
-    format!("Bearer {}", config.api_key)
+    format!("Bearer {}", config.api_key.expose())
 }
 
 /// The server messages each call asks for.

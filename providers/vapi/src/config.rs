@@ -1,10 +1,10 @@
 //! The `vapi` config table: its keys, their defaults and every check made on them.
 
-use std::fmt;
 use std::time::Duration;
 
-use plugin_api::{ConfigKey, ConfigProblem, ConfigValueKind, Environment, ProviderContext};
-use serde_json::{Map, Value};
+use plugin_api::config::{Key, Schema, Secret, Strings, UrlRule};
+use plugin_api::{ConfigProblem, Environment, ProviderContext};
+use serde_json::Value;
 
 /// VAPI's public API host, used when `base_url` is not set.
 pub const DEFAULT_BASE_URL: &str = "https://api.vapi.ai";
@@ -31,27 +31,27 @@ pub(crate) enum WebhookAuth {
 }
 
 impl WebhookAuth {
-    fn parse(raw: &str) -> Option<Self> {
-        match raw.trim() {
-            "secret" => Some(WebhookAuth::Secret),
-            "bearer" => Some(WebhookAuth::Bearer),
-            "hmac" => Some(WebhookAuth::Hmac),
-            _ => None,
+    /// The `webhook_auth` option read (one of [`WEBHOOK_AUTH`]'s).
+    fn from_choice(choice: &str) -> Self {
+        match choice {
+            "bearer" => WebhookAuth::Bearer,
+            "hmac" => WebhookAuth::Hmac,
+            _ => WebhookAuth::Secret,
         }
     }
 }
 
 /// A validated `vapi` instance config.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub(crate) struct Config {
-    pub api_key: String,
+    pub api_key: Secret,
     /// Without a trailing slash.
     pub base_url: String,
     pub assistant_id: String,
     pub phone_number_id: Option<String>,
     pub server_url: Option<String>,
     pub webhook_auth: WebhookAuth,
-    pub webhook_secret: Option<String>,
+    pub webhook_secret: Option<Secret>,
     pub secret_header: String,
     pub signature_header: String,
     pub timestamp_header: String,
@@ -60,367 +60,145 @@ pub(crate) struct Config {
     pub allow_unsigned_webhooks: bool,
 }
 
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let redacted = |set: bool| if set { "[redacted]" } else { "[not set]" };
-        f.debug_struct("Config")
-            .field("api_key", &redacted(!self.api_key.is_empty()))
-            .field("base_url", &self.base_url)
-            .field("assistant_id", &self.assistant_id)
-            .field("phone_number_id", &self.phone_number_id)
-            .field("server_url", &self.server_url)
-            .field("webhook_auth", &self.webhook_auth)
-            .field("webhook_secret", &redacted(self.webhook_secret.is_some()))
-            .field("secret_header", &self.secret_header)
-            .field("signature_header", &self.signature_header)
-            .field("timestamp_header", &self.timestamp_header)
-            .field("live_transcripts", &self.live_transcripts)
-            .field("request_timeout", &self.request_timeout)
-            .field("allow_unsigned_webhooks", &self.allow_unsigned_webhooks)
-            .finish()
-    }
-}
+const API_KEY: Key = Key::string(
+    "api_key",
+    "VAPI private API key, sent as Authorization: Bearer",
+)
+.required()
+.secret()
+.env("VAPI_API_KEY");
+const BASE_URL: Key = Key::url(
+    "base_url",
+    "API base URL (default https://api.vapi.ai)",
+    UrlRule::BASE,
+)
+.default(DEFAULT_BASE_URL);
+const ASSISTANT_ID: Key = Key::string(
+    "assistant_id",
+    "Default assistant placing calls; a call's agent_id overrides it",
+)
+.required();
+const PHONE_NUMBER_ID: Key = Key::string(
+    "phone_number_id",
+    "Default VAPI phone number id calls are placed from; a call's from_number_id overrides it",
+);
+/// A server URL may carry a query (a base URL gets paths appended, so it may not).
+const SERVER_URL: Key = Key::url(
+    "server_url",
+    "Public URL of this gateway's /webhooks/<name>, sent as the call's server URL when set",
+    UrlRule::EXACT,
+);
+const WEBHOOK_AUTH: Key = Key::one_of(
+    "webhook_auth",
+    "How server messages are authenticated: secret, bearer or hmac (default secret)",
+    &["secret", "bearer", "hmac"],
+);
+const WEBHOOK_SECRET: Key = Key::string(
+    "webhook_secret",
+    "The shared secret, bearer token or HMAC key of VAPI's server credential",
+)
+.secret()
+.env("VAPI_WEBHOOK_SECRET");
+const SECRET_HEADER: Key = Key::header_name(
+    "secret_header",
+    "Header carrying the shared secret for webhook_auth = secret (default x-vapi-secret)",
+)
+.default(DEFAULT_SECRET_HEADER);
+const SIGNATURE_HEADER: Key = Key::header_name(
+    "signature_header",
+    "Header carrying the hex HMAC-SHA256 for webhook_auth = hmac (default x-signature)",
+)
+.default(DEFAULT_SIGNATURE_HEADER);
+const TIMESTAMP_HEADER: Key = Key::header_name(
+    "timestamp_header",
+    "Header carrying the signed timestamp for webhook_auth = hmac (default x-timestamp)",
+)
+.default(DEFAULT_TIMESTAMP_HEADER);
+const LIVE_TRANSCRIPTS: Key = Key::boolean(
+    "live_transcripts",
+    "Ask VAPI for final transcript messages during the call (default true)",
+    true,
+);
+const REQUEST_TIMEOUT_MS: Key = Key::positive(
+    "request_timeout_ms",
+    "Milliseconds to wait for VAPI on each request (default 10000)",
+    DEFAULT_REQUEST_TIMEOUT_MS as u64,
+);
+const ALLOW_UNSIGNED_WEBHOOKS: Key = Key::boolean(
+    "allow_unsigned_webhooks",
+    "Accept server messages when no webhook_secret is set (default false; refused in production)",
+    false,
+);
 
-/// The keys of the `vapi` config table, as the manifest lists them.
-pub(crate) fn config_keys() -> Vec<ConfigKey> {
-    use ConfigValueKind::{Boolean, Integer, String};
-    vec![
-        ConfigKey::new(
-            "api_key",
-            String,
-            "VAPI private API key, sent as Authorization: Bearer",
-        )
-        .required()
-        .secret()
-        .env("VAPI_API_KEY"),
-        ConfigKey::new(
-            "base_url",
-            String,
-            "API base URL (default https://api.vapi.ai)",
-        ),
-        ConfigKey::new(
-            "assistant_id",
-            String,
-            "Default assistant placing calls; a call's agent_id overrides it",
-        )
-        .required(),
-        ConfigKey::new(
-            "phone_number_id",
-            String,
-            "Default VAPI phone number id calls are placed from; a call's from_number_id overrides it",
-        ),
-        ConfigKey::new(
-            "server_url",
-            String,
-            "Public URL of this gateway's /webhooks/<name>, sent as the call's server URL when set",
-        ),
-        ConfigKey::new(
-            "webhook_auth",
-            String,
-            "How server messages are authenticated: secret, bearer or hmac (default secret)",
-        ),
-        ConfigKey::new(
-            "webhook_secret",
-            String,
-            "The shared secret, bearer token or HMAC key of VAPI's server credential",
-        )
-        .secret()
-        .env("VAPI_WEBHOOK_SECRET"),
-        ConfigKey::new(
-            "secret_header",
-            String,
-            "Header carrying the shared secret for webhook_auth = secret (default x-vapi-secret)",
-        ),
-        ConfigKey::new(
-            "signature_header",
-            String,
-            "Header carrying the hex HMAC-SHA256 for webhook_auth = hmac (default x-signature)",
-        ),
-        ConfigKey::new(
-            "timestamp_header",
-            String,
-            "Header carrying the signed timestamp for webhook_auth = hmac (default x-timestamp)",
-        ),
-        ConfigKey::new(
-            "live_transcripts",
-            Boolean,
-            "Ask VAPI for final transcript messages during the call (default true)",
-        ),
-        ConfigKey::new(
-            "request_timeout_ms",
-            Integer,
-            "Milliseconds to wait for VAPI on each request (default 10000)",
-        ),
-        ConfigKey::new(
-            "allow_unsigned_webhooks",
-            Boolean,
-            "Accept server messages when no webhook_secret is set (default false; refused in production)",
-        ),
-    ]
-}
-
-/// Reads keys out of the config table, collecting every problem instead of stopping at the
-/// first.
-struct Reader<'a> {
-    table: &'a Map<String, Value>,
-    problems: Vec<ConfigProblem>,
-}
-
-impl Reader<'_> {
-    fn problem(&mut self, key: &str, message: impl Into<String>) {
-        self.problems.push(ConfigProblem::new(key, message));
-    }
-
-    /// A string value, trimmed; a blank string counts as not set.
-    fn string(&mut self, key: &str) -> Option<String> {
-        match self.table.get(key) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if s.trim().is_empty() => None,
-            Some(Value::String(s)) => Some(s.trim().to_owned()),
-            Some(_) => {
-                self.problem(key, "expected a string");
-                None
-            }
-        }
-    }
-
-    fn required_string(&mut self, key: &str) -> Option<String> {
-        let value = self.string(key);
-        if value.is_none() && !self.problems.iter().any(|p| p.key == key) {
-            self.problem(key, "missing: required by kind 'vapi'");
-        }
-        value
-    }
-
-    /// A positive integer, or `default` when the key is not set.
-    fn positive(&mut self, key: &str, default: i64) -> Option<u64> {
-        let value = match self.table.get(key) {
-            None | Some(Value::Null) => default,
-            Some(value) => match value.as_i64() {
-                Some(n) => n,
-                None => {
-                    self.problem(key, "expected an integer");
-                    return None;
-                }
-            },
-        };
-        if value <= 0 {
-            self.problem(key, format!("must be a positive number, not {value}"));
-            return None;
-        }
-        u64::try_from(value).ok()
-    }
-
-    fn boolean(&mut self, key: &str, default: bool) -> bool {
-        match self.table.get(key) {
-            None | Some(Value::Null) => default,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => {
-                self.problem(key, "expected true or false");
-                default
-            }
-        }
-    }
-
-    /// A header name (an HTTP token), lower-cased, or `default`.
-    fn header_name(&mut self, key: &str, default: &str) -> Option<String> {
-        let name = self.string(key).unwrap_or_else(|| default.to_owned());
-        let token = name.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'!' | b'#'
-                        | b'$'
-                        | b'%'
-                        | b'&'
-                        | b'\''
-                        | b'*'
-                        | b'+'
-                        | b'-'
-                        | b'.'
-                        | b'^'
-                        | b'_'
-                        | b'`'
-                        | b'|'
-                        | b'~'
-                )
-        });
-        if token {
-            Some(name.to_ascii_lowercase())
-        } else {
-            self.problem(key, format!("'{name}' is not a valid HTTP header name"));
-            None
-        }
-    }
-}
-
-/// Checks an `http(s)://host[:port][/path]` URL and returns it without a trailing slash.
-/// `query` allows a query string (a server URL may carry one; a base URL gets paths appended).
-fn http_url(raw: &str, query: bool) -> Result<String, String> {
-    if raw.chars().any(char::is_whitespace) {
-        return Err(format!("'{raw}' is not a URL: it contains whitespace"));
-    }
-    let Some(rest) = raw
-        .strip_prefix("https://")
-        .or_else(|| raw.strip_prefix("http://"))
-    else {
-        return Err(format!(
-            "'{raw}' is not a URL: it must start with https:// or http://"
-        ));
-    };
-    if rest.contains('#') || (!query && rest.contains('?')) {
-        return Err(format!(
-            "'{raw}' must not have {}",
-            if query {
-                "a fragment"
-            } else {
-                "a query or fragment: paths are appended to it"
-            }
-        ));
-    }
-    let authority = rest.split(['/', '?']).next().unwrap_or_default();
-    if authority.is_empty() {
-        return Err(format!("'{raw}' is not a URL: it has no host"));
-    }
-    if authority.contains('@') {
-        return Err("must not contain credentials".to_owned());
-    }
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) if !authority.ends_with(']') => (host, Some(port)),
-        _ => (authority, None),
-    };
-    let bracketed = host.len() > 2 && host.starts_with('[') && host.ends_with(']');
-    let host_ok = bracketed
-        || (!host.is_empty()
-            && host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'));
-    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
-    if !host_ok || !port_ok {
-        return Err(format!("'{raw}' is not a URL: bad host or port"));
-    }
-    Ok(if query {
-        raw.to_owned()
-    } else {
-        raw.trim_end_matches('/').to_owned()
-    })
-}
+/// The keys of the `vapi` config table, in the order the manifest lists them. String values
+/// are read trimmed.
+pub(crate) static SCHEMA: Schema = Schema::new(
+    "vapi",
+    &[
+        API_KEY,
+        BASE_URL,
+        ASSISTANT_ID,
+        PHONE_NUMBER_ID,
+        SERVER_URL,
+        WEBHOOK_AUTH,
+        WEBHOOK_SECRET,
+        SECRET_HEADER,
+        SIGNATURE_HEADER,
+        TIMESTAMP_HEADER,
+        LIVE_TRANSCRIPTS,
+        REQUEST_TIMEOUT_MS,
+        ALLOW_UNSIGNED_WEBHOOKS,
+    ],
+)
+.strings(Strings::Trimmed);
 
 /// Validates an instance's config table, reporting every problem found.
 pub(crate) fn validate(
     context: &ProviderContext,
     config: &Value,
 ) -> Result<Config, Vec<ConfigProblem>> {
-    let Some(table) = config.as_object() else {
-        return Err(vec![ConfigProblem::new("", "expected a table")]);
-    };
-    let mut reader = Reader {
-        table,
-        problems: Vec::new(),
-    };
-    let known = config_keys();
-    for key in table.keys() {
-        if !known.iter().any(|k| &k.name == key) {
-            reader.problem(key, "unknown key");
-        }
+    let mut read = SCHEMA.read(config)?;
+    let api_key = read.secret(&API_KEY);
+    let base_url = read.string(&BASE_URL);
+    let assistant_id = read.string(&ASSISTANT_ID);
+    let phone_number_id = read.optional_string(&PHONE_NUMBER_ID);
+    let server_url = read.optional_string(&SERVER_URL);
+    let webhook_auth = WebhookAuth::from_choice(read.choice(&WEBHOOK_AUTH));
+    let webhook_secret = read.optional_secret(&WEBHOOK_SECRET);
+    let secret_header = read.string(&SECRET_HEADER);
+    let signature_header = read.string(&SIGNATURE_HEADER);
+    let timestamp_header = read.string(&TIMESTAMP_HEADER);
+    let both_read = !read.has_problem(&SIGNATURE_HEADER) && !read.has_problem(&TIMESTAMP_HEADER);
+    if both_read && signature_header == timestamp_header {
+        read.problem(
+            &TIMESTAMP_HEADER,
+            "must differ from signature_header: both values are needed",
+        );
     }
-
-    let api_key = reader.required_string("api_key");
-    let base_url = reader
-        .string("base_url")
-        .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-    let base_url = match http_url(&base_url, false) {
-        Ok(url) => Some(url),
-        Err(message) => {
-            reader.problem("base_url", message);
-            None
-        }
-    };
-    let assistant_id = reader.required_string("assistant_id");
-    let phone_number_id = reader.string("phone_number_id");
-    let server_url = match reader.string("server_url") {
-        None => Ok(None),
-        Some(raw) => match http_url(&raw, true) {
-            Ok(url) => Ok(Some(url)),
-            Err(message) => {
-                reader.problem("server_url", message);
-                Err(())
-            }
-        },
-    };
-    let webhook_auth = match reader.string("webhook_auth") {
-        None => Some(WebhookAuth::Secret),
-        Some(raw) => {
-            let parsed = WebhookAuth::parse(&raw);
-            if parsed.is_none() {
-                reader.problem(
-                    "webhook_auth",
-                    format!("must be 'secret', 'bearer' or 'hmac', not '{raw}'"),
-                );
-            }
-            parsed
-        }
-    };
-    let webhook_secret = reader.string("webhook_secret");
-    let secret_header = reader.header_name("secret_header", DEFAULT_SECRET_HEADER);
-    let signature_header = reader.header_name("signature_header", DEFAULT_SIGNATURE_HEADER);
-    let timestamp_header = reader.header_name("timestamp_header", DEFAULT_TIMESTAMP_HEADER);
-    if let (Some(signature), Some(timestamp)) = (&signature_header, &timestamp_header) {
-        if signature == timestamp {
-            reader.problem(
-                "timestamp_header",
-                "must differ from signature_header: both values are needed",
-            );
-        }
-    }
-    let live_transcripts = reader.boolean("live_transcripts", true);
-    let request_timeout_ms = reader.positive("request_timeout_ms", DEFAULT_REQUEST_TIMEOUT_MS);
-    let allow_unsigned_webhooks = reader.boolean("allow_unsigned_webhooks", false);
+    let live_transcripts = read.boolean(&LIVE_TRANSCRIPTS);
+    let request_timeout = Duration::from_millis(read.integer(&REQUEST_TIMEOUT_MS));
+    let allow_unsigned_webhooks = read.boolean(&ALLOW_UNSIGNED_WEBHOOKS);
     if allow_unsigned_webhooks && context.environment == Environment::Production {
-        reader.problem(
-            "allow_unsigned_webhooks",
+        read.problem(
+            &ALLOW_UNSIGNED_WEBHOOKS,
             "unsigned webhooks are refused in production: set webhook_secret instead",
         );
     }
-
-    match (
+    read.finish(Config {
         api_key,
         base_url,
         assistant_id,
+        phone_number_id,
         server_url,
         webhook_auth,
+        webhook_secret,
         secret_header,
         signature_header,
         timestamp_header,
-        request_timeout_ms,
-    ) {
-        (
-            Some(api_key),
-            Some(base_url),
-            Some(assistant_id),
-            Ok(server_url),
-            Some(webhook_auth),
-            Some(secret_header),
-            Some(signature_header),
-            Some(timestamp_header),
-            Some(timeout_ms),
-        ) if reader.problems.is_empty() => Ok(Config {
-            api_key,
-            base_url,
-            assistant_id,
-            phone_number_id,
-            server_url,
-            webhook_auth,
-            webhook_secret,
-            secret_header,
-            signature_header,
-            timestamp_header,
-            live_transcripts,
-            request_timeout: Duration::from_millis(timeout_ms),
-            allow_unsigned_webhooks,
-        }),
-        _ => Err(reader.problems),
-    }
+        live_transcripts,
+        request_timeout,
+        allow_unsigned_webhooks,
+    })
 }
 
 impl Config {

@@ -249,7 +249,7 @@ fn manifest(config: Option<&Config>) -> Manifest {
             fetch_call: true,
         },
         signature_scheme: Some(signature_scheme),
-        config_keys: config::config_keys(),
+        config_keys: config::SCHEMA.config_keys(),
     }
 }
 
