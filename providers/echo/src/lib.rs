@@ -14,13 +14,12 @@ pub mod webhook;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use plugin_api::config::{Key, Schema, Secret, Strings};
 use plugin_api::{
-    Acceptance, CallHandle, CallRequest, CallStatus, Capabilities, ConfigKey, ConfigProblem,
-    ConfigValueKind, CreateCallOutcome, HttpResponse, LocalOutcome, Manifest, Outbound,
-    ParsedWebhook, Provider, ProviderContext, ProviderError, ProviderFactory, Verification,
-    WebhookError, WebhookRequest,
+    Acceptance, CallHandle, CallRequest, CallStatus, Capabilities, ConfigProblem,
+    CreateCallOutcome, HttpResponse, LocalOutcome, Manifest, Outbound, ParsedWebhook, Provider,
+    ProviderContext, ProviderError, ProviderFactory, Verification, WebhookError, WebhookRequest,
 };
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 pub use webhook::SIGNATURE_HEADER;
@@ -36,17 +35,26 @@ pub struct EchoFactory;
 #[derive(Debug, Clone)]
 pub struct EchoProvider {
     turn_interval: Duration,
-    webhook_secret: Option<String>,
+    webhook_secret: Option<Secret>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EchoConfig {
-    #[serde(default)]
-    turn_interval_ms: Option<i64>,
-    #[serde(default)]
-    webhook_secret: Option<String>,
-}
+const TURN_INTERVAL_MS: Key = Key::integer_between(
+    "turn_interval_ms",
+    "Milliseconds between the scripted call's steps (default 500)",
+    DEFAULT_TURN_INTERVAL_MS,
+    0,
+    600_000,
+);
+const WEBHOOK_SECRET: Key = Key::string(
+    "webhook_secret",
+    "HMAC secret for webhooks to /webhooks/<name>; empty accepts unsigned webhooks",
+)
+.secret()
+.env("ECHO_WEBHOOK_SECRET");
+
+/// The `echo` config table. Only an empty `webhook_secret` counts as not set.
+static SCHEMA: Schema =
+    Schema::new("echo", &[TURN_INTERVAL_MS, WEBHOOK_SECRET]).strings(Strings::EmptyIsUnset);
 
 fn manifest() -> Manifest {
     Manifest {
@@ -64,20 +72,7 @@ fn manifest() -> Manifest {
         signature_scheme: Some(format!(
             "hmac-sha256 ({SIGNATURE_HEADER}: t=<unix>,v1=<hex>)"
         )),
-        config_keys: vec![
-            ConfigKey::new(
-                "turn_interval_ms",
-                ConfigValueKind::Integer,
-                "Milliseconds between the scripted call's steps (default 500)",
-            ),
-            ConfigKey::new(
-                "webhook_secret",
-                ConfigValueKind::String,
-                "HMAC secret for webhooks to /webhooks/<name>; empty accepts unsigned webhooks",
-            )
-            .secret()
-            .env("ECHO_WEBHOOK_SECRET"),
-        ],
+        config_keys: SCHEMA.config_keys(),
     }
 }
 
@@ -91,21 +86,12 @@ impl ProviderFactory for EchoFactory {
         _context: &ProviderContext,
         config: &Value,
     ) -> Result<Box<dyn Provider>, Vec<ConfigProblem>> {
-        let config: EchoConfig = serde_json::from_value(config.clone())
-            .map_err(|e| vec![ConfigProblem::new("", e.to_string())])?;
-        let interval = config
-            .turn_interval_ms
-            .unwrap_or(DEFAULT_TURN_INTERVAL_MS as i64);
-        if !(0..=600_000).contains(&interval) {
-            return Err(vec![ConfigProblem::new(
-                "turn_interval_ms",
-                "must be between 0 and 600000",
-            )]);
-        }
-        Ok(Box::new(EchoProvider {
-            turn_interval: Duration::from_millis(interval.unsigned_abs()),
-            webhook_secret: config.webhook_secret.filter(|s| !s.is_empty()),
-        }))
+        let mut read = SCHEMA.read(config)?;
+        let echo = EchoProvider {
+            turn_interval: Duration::from_millis(read.integer(&TURN_INTERVAL_MS)),
+            webhook_secret: read.optional_secret(&WEBHOOK_SECRET),
+        };
+        Ok(Box::new(read.finish(echo)?))
     }
 }
 
@@ -113,7 +99,7 @@ impl EchoProvider {
     pub fn new(turn_interval: Duration, webhook_secret: Option<String>) -> Self {
         Self {
             turn_interval,
-            webhook_secret,
+            webhook_secret: webhook_secret.map(Secret::new),
         }
     }
 
@@ -125,7 +111,11 @@ impl EchoProvider {
     fn local(&self, body: Value, script: Vec<script::Step>, at: DateTime<Utc>) -> Outbound {
         Outbound::Local(LocalOutcome {
             response: HttpResponse::json(200, &body),
-            scheduled_webhooks: script::schedule(&script, at, self.webhook_secret.as_deref()),
+            scheduled_webhooks: script::schedule(
+                &script,
+                at,
+                self.webhook_secret.as_ref().map(Secret::expose),
+            ),
         })
     }
 }
@@ -164,7 +154,7 @@ impl Provider for EchoProvider {
     fn verify_webhook(&self, webhook: &WebhookRequest<'_>, now: DateTime<Utc>) -> Verification {
         match &self.webhook_secret {
             None => Verification::Unsigned,
-            Some(secret) => webhook::verify(secret, webhook, now),
+            Some(secret) => webhook::verify(secret.expose(), webhook, now),
         }
     }
 
@@ -374,6 +364,29 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(problems[0].key, "turn_interval_ms");
+        assert_eq!(problems[0].message, "must be between 0 and 600000");
+        for fine in [
+            json!({"turn_interval_ms": 0}),
+            json!({"turn_interval_ms": 600_000}),
+        ] {
+            assert!(
+                EchoFactory.validate_config(&context, &fine).is_ok(),
+                "{fine}"
+            );
+        }
+        // Only an empty secret accepts unsigned webhooks; a blank one is a secret.
+        let unsigned = |config: Value| {
+            let echo = EchoFactory.validate_config(&context, &config).unwrap();
+            let headers = Headers::new();
+            let webhook = WebhookRequest {
+                topic: None,
+                headers: &headers,
+                body: b"{}",
+            };
+            echo.verify_webhook(&webhook, Utc::now()) == Verification::Unsigned
+        };
+        assert!(unsigned(json!({"webhook_secret": ""})));
+        assert!(!unsigned(json!({"webhook_secret": " "})));
     }
 
     #[test]
