@@ -7,6 +7,7 @@
 //!   "summary"?, "cost_usd"?}` carry `x-acme-signature: <hex hmac-sha256(webhook_secret, body)>`.
 
 use chrono::{DateTime, Utc};
+use plugin_api::config::{Key, Schema, Secret, Strings, UrlRule};
 use plugin_api::signature::{hex_mac_matches, hmac_sha256};
 use plugin_api::*;
 use serde_json::{Value, json};
@@ -20,11 +21,12 @@ pub struct AcmeFactory;
 
 plugin_api::export_provider!(AcmeFactory);
 
-/// One configured instance (no `Debug`: it holds the API key).
+/// One configured instance (`Secret`s print as `[redacted]`).
+#[derive(Debug)]
 struct Acme {
     base_url: String,
-    api_key: String,
-    webhook_secret: Option<String>,
+    api_key: Secret,
+    webhook_secret: Option<Secret>,
 }
 
 /// The [`SIGNATURE_HEADER`] value for `body`.
@@ -32,8 +34,24 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
     hex::encode(hmac_sha256(secret, &[body]))
 }
 
+const BASE_URL: Key = Key::url(
+    "base_url",
+    "Acme's API root URL",
+    UrlRule::BASE.message("must be an http(s) URL"),
+)
+.default(DEFAULT_BASE_URL);
+const API_KEY: Key = Key::string("api_key", "Sent as a Bearer token")
+    .required()
+    .secret()
+    .missing_message("missing: Acme's API key");
+const WEBHOOK_SECRET: Key = Key::string("webhook_secret", "Signs Acme's webhooks").secret();
+
+/// Every config key, described once: the manifest lists them and `validate_config` reads them.
+/// A key that is given must be a non-empty string.
+static CONFIG: Schema =
+    Schema::new("acme", &[BASE_URL, API_KEY, WEBHOOK_SECRET]).strings(Strings::NonEmpty);
+
 fn manifest() -> Manifest {
-    let key = |name, text| ConfigKey::new(name, ConfigValueKind::String, text);
     Manifest {
         kind: "acme".to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -45,11 +63,7 @@ fn manifest() -> Manifest {
             ..Capabilities::default()
         },
         signature_scheme: Some(format!("hmac-sha256 ({SIGNATURE_HEADER}: hex)")),
-        config_keys: vec![
-            key("base_url", "Acme's API root URL"),
-            key("api_key", "Sent as a Bearer token").required().secret(),
-            key("webhook_secret", "Signs Acme's webhooks").secret(),
-        ],
+        config_keys: CONFIG.config_keys(),
     }
 }
 
@@ -67,32 +81,13 @@ impl ProviderFactory for AcmeFactory {
         let Some(table) = config.as_object() else {
             return Err(vec![ConfigProblem::new("", "must be a table")]);
         };
-        let mut problems = Vec::new();
-        for (key, value) in table {
-            if !manifest().config_keys.iter().any(|k| &k.name == key) {
-                problems.push(ConfigProblem::new(key, "unknown key"));
-            } else if value.as_str().is_none_or(str::is_empty) {
-                problems.push(ConfigProblem::new(key, "must be a non-empty string"));
-            }
-        }
-        if !table.contains_key("api_key") {
-            problems.push(ConfigProblem::new("api_key", "missing: Acme's API key"));
-        }
-        let text = |key: &str| table.get(key).and_then(Value::as_str);
-        let base_url = text("base_url").unwrap_or(DEFAULT_BASE_URL);
-        let (scheme, host) = base_url.split_once("://").unwrap_or_default();
-        let bad_host = host.is_empty() || host.starts_with('/') || host.contains(' ');
-        if bad_host || !["http", "https"].contains(&scheme) {
-            problems.push(ConfigProblem::new("base_url", "must be an http(s) URL"));
-        }
-        match text("api_key") {
-            Some(api_key) if problems.is_empty() => Ok(Box::new(Acme {
-                base_url: base_url.trim_end_matches('/').to_owned(),
-                api_key: api_key.to_owned(),
-                webhook_secret: text("webhook_secret").map(str::to_owned),
-            })),
-            _ => Err(problems),
-        }
+        let mut read = CONFIG.read_table(table);
+        let acme = Acme {
+            base_url: read.string(&BASE_URL),
+            api_key: read.secret(&API_KEY),
+            webhook_secret: read.optional_secret(&WEBHOOK_SECRET),
+        };
+        Ok(Box::new(read.finish(acme)?))
     }
 }
 
@@ -110,7 +105,7 @@ impl Provider for Acme {
         let http = HttpRequest::post_json(format!("{}/v1/dial", self.base_url), &body);
         Ok(Outbound::Http(http.header(
             "authorization",
-            format!("Bearer {}", self.api_key),
+            format!("Bearer {}", self.api_key.expose()),
         )))
     }
 
@@ -147,7 +142,7 @@ impl Provider for Acme {
             return Verification::Rejected(format!("missing {SIGNATURE_HEADER}"));
         };
         // Compared in constant time.
-        if hex_mac_matches(signature, &hmac_sha256(secret, &[webhook.body])) {
+        if hex_mac_matches(signature, &hmac_sha256(secret.expose(), &[webhook.body])) {
             Verification::Verified
         } else {
             Verification::Rejected(format!("{SIGNATURE_HEADER} does not match the body"))
