@@ -164,3 +164,37 @@ fn the_shipped_config_file_is_valid_and_states_the_defaults() {
         built_in.providers.keys().collect::<Vec<_>>()
     );
 }
+
+/// The gateway checks a built-in provider's table against its manifest (known keys, types,
+/// required keys) and the provider then reads it; both come from the provider's one config
+/// schema. Every key set the way the manifest check lets it through (numbers and booleans of
+/// their type, optional strings empty, required ones given or taken from their environment
+/// variable) must be a table the provider accepts.
+#[test]
+fn built_in_providers_accept_what_their_manifest_check_lets_through() {
+    let registry = Registry::builtin();
+    for kind in registry.kinds() {
+        if kind == "dylib" {
+            continue; // needs a library on disk: tests/e2e/plugins.rs
+        }
+        let manifest = registry.factory(&kind).unwrap().manifest();
+        let mut toml = format!("[gateway]\ndefault_provider = \"{kind}\"\n[providers.{kind}]\n");
+        let mut env = Vec::new();
+        for key in &manifest.config_keys {
+            let value = match (key.kind, key.required, &key.env) {
+                (ConfigValueKind::Integer, _, _) => "1",
+                (ConfigValueKind::Boolean, _, _) => "false",
+                (ConfigValueKind::String, true, Some(variable)) => {
+                    env.push((variable.as_str(), "from-the-environment"));
+                    "\"\""
+                }
+                (ConfigValueKind::String, true, None) => "\"given\"",
+                (ConfigValueKind::String, false, _) => "\"\"",
+                (other, _, _) => panic!("{kind}.{}: no sample for {other:?}", key.name),
+            };
+            toml.push_str(&format!("{} = {value}\n", key.name));
+        }
+        let settings = load(&toml, &env).unwrap_or_else(|e| panic!("{kind}: {e}\n{toml}"));
+        assert_eq!(settings.providers[&kind].kind, kind);
+    }
+}
