@@ -36,8 +36,7 @@ pub enum StartError {
 /// Every route of the gateway.
 pub fn app(gateway: Arc<Gateway>, live: Arc<live::LiveStream>) -> impl Endpoint {
     let service = api::service();
-    let spec = service.spec_endpoint();
-    let docs = service.swagger_ui();
+    let (spec, docs) = api::spec_endpoints();
     let max_body = usize::try_from(gateway.settings.server.max_body_bytes).unwrap_or(usize::MAX);
     Route::new()
         .at("/openapi.json", get(spec))

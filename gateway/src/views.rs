@@ -52,7 +52,7 @@ pub enum CostUnitView {
 
 /// A call, normalized across providers.
 #[derive(Debug, Object)]
-#[oai(rename = "Call")]
+#[oai(skip_serializing_if_is_none, rename = "Call")]
 pub struct CallView {
     /// The gateway's id (UUIDv7, time-ordered).
     pub id: uuid::Uuid,
@@ -64,32 +64,44 @@ pub struct CallView {
     pub provider_call_id: Option<String>,
     /// Telephony ids by name, e.g. `twilio_call_sid`.
     pub telephony_ids: BTreeMap<String, String>,
+    /// The call's current status.
     pub status: CallStatusView,
     /// Why the call has its current status: e.g. `vendor_outcome_unknown` for a create whose outcome is
     /// not known yet, or the vendor's end reason.
     pub status_reason: Option<String>,
     /// The number called, E.164.
     pub to: String,
+    /// The vendor's id of the number called from, when set.
     pub from_number_id: Option<String>,
+    /// The vendor's agent or assistant id, when set.
     pub agent_id: Option<String>,
+    /// Values for the agent's prompt, as sent in `POST /v1/calls`.
     pub variables: BTreeMap<String, Value>,
+    /// Your own data, as sent in `POST /v1/calls`.
     pub metadata: BTreeMap<String, Value>,
+    /// What the agent says first, when overridden.
     pub first_message: Option<String>,
+    /// When the gateway stored the call.
     pub created_at: DateTime<Utc>,
+    /// When the call last changed.
     pub updated_at: DateTime<Utc>,
     /// When the callee answered.
     pub started_at: Option<DateTime<Utc>>,
+    /// When the call ended.
     pub ended_at: Option<DateTime<Utc>>,
+    /// How long the call lasted, in seconds, as the vendor reports it.
     pub duration_secs: Option<f64>,
     /// Null when the vendor reported no cost (never a made-up 0).
     pub cost: Option<f64>,
     /// Null exactly when `cost` is null.
     pub cost_unit: Option<CostUnitView>,
+    /// The vendor's summary of the conversation.
     pub summary: Option<String>,
     /// The vendor's verdict on whether the call achieved its goal.
     pub success: Option<bool>,
     /// The vendor's structured analysis, as it sent it.
     pub analysis: Option<Value>,
+    /// The vendor's URL of the recording, when it sent one.
     pub recording_url: Option<String>,
     /// Why the call ended (e.g. `agent_ended_call`, `busy`).
     pub end_reason: Option<String>,
@@ -99,6 +111,7 @@ pub struct CallView {
     pub cost_breakdown: Option<Value>,
     /// The vendor's own metadata about the call, as it sent it.
     pub vendor_metadata: Option<Value>,
+    /// The `Idempotency-Key` the call was created with.
     pub idempotency_key: Option<String>,
 }
 

@@ -86,15 +86,18 @@ async fn receive(
         Ok(Ingested {
             reply: Some(reply), ..
         }) => respond(StatusCode::OK, reply),
-        Ok(ingested) => respond(
-            StatusCode::OK,
-            json!({
+        Ok(ingested) => {
+            let mut ack = json!({
                 "status": "ok",
                 "receipt_id": ingested.receipt_id,
                 "outcome": ingested.outcome.as_str(),
-                "call_id": ingested.call_id.map(|c| c.to_string()),
-            }),
-        ),
+            });
+            // Absent values are omitted, as everywhere in the API.
+            if let Some(call_id) = ingested.call_id {
+                ack["call_id"] = json!(call_id.to_string());
+            }
+            respond(StatusCode::OK, ack)
+        }
         Err(e) => ApiError::from(e).into_response(),
     }
 }

@@ -23,14 +23,21 @@ use crate::store::{
 
 /// A user (never the password).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct User {
+    /// The user's id.
     pub id: String,
+    /// The login name (lowercase).
     pub username: String,
+    /// The user's email; also accepted as the login name.
     pub email: String,
     /// `admin`, `operator` or `viewer`.
     pub role: String,
+    /// A disabled user cannot log in and its tokens stop working.
     pub disabled: bool,
+    /// When the user was created.
     pub created_at: DateTime<Utc>,
+    /// When the user last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -50,10 +57,11 @@ impl From<UserRecord> for User {
 
 /// A new user.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct CreateUser {
     /// 3 to 64 characters: lowercase letters, digits, `.`, `_`, `-`.
     pub username: String,
+    /// A unique email address; also accepted as the login name.
     pub email: String,
     /// At least 12 characters.
     pub password: String,
@@ -63,8 +71,9 @@ pub struct CreateUser {
 
 /// Changes to a user; omitted fields stay as they are.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct UpdateUser {
+    /// A new role: `admin`, `operator` or `viewer`.
     pub role: Option<String>,
     /// Disabling signs the user out everywhere at once.
     pub disabled: Option<bool>,
@@ -72,23 +81,33 @@ pub struct UpdateUser {
     pub password: Option<String>,
 }
 
+/// The users.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UserList {
+    /// Every user, by username.
     pub items: Vec<User>,
 }
 
 /// An API key as listed (never the key).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApiKeyInfo {
+    /// The key's id (for `DELETE /v1/api-keys/{id}`).
     pub id: String,
+    /// A name to recognize the key by.
     pub name: String,
     /// The key's first characters, to recognize it.
     pub prefix: String,
+    /// `admin`, `operator` or `viewer`.
     pub role: String,
     /// The id of the user who created it.
     pub created_by: Option<String>,
+    /// When the key was created.
     pub created_at: DateTime<Utc>,
+    /// When the key stops working; omitted for a key that does not expire.
     pub expires_at: Option<DateTime<Utc>>,
+    /// When the key was revoked; omitted for a key in use.
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
@@ -109,16 +128,19 @@ impl From<ApiKeyRecord> for ApiKeyInfo {
 
 /// A new API key.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct CreateApiKey {
+    /// A name to recognize the key by (1 to 128 characters).
     pub name: String,
     /// `admin`, `operator` or `viewer`.
     pub role: String,
+    /// When the key stops working (RFC 3339, in the future); omit for a key that does not expire.
     pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// A created API key: `key` is shown this once and never again.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreatedApiKey {
     /// Send as `Authorization: Bearer <key>` or `X-API-Key: <key>`.
     pub key: String,
@@ -126,27 +148,39 @@ pub struct CreatedApiKey {
     pub info: ApiKeyInfo,
 }
 
+/// The API keys.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApiKeyList {
+    /// Every API key, newest first, revoked ones included.
     pub items: Vec<ApiKeyInfo>,
 }
 
 /// One audited action.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditEvent {
+    /// The record's id.
     pub id: String,
+    /// When it happened.
     pub at: DateTime<Utc>,
     /// `user`, `api_key`, `anonymous` or `cli`.
     pub actor_type: String,
+    /// The user's or key's id; omitted for anonymous actors and the CLI.
     pub actor_id: Option<String>,
+    /// The username or key name (for a failed login, the name tried).
     pub actor_name: Option<String>,
     /// e.g. `auth.login`, `user.create`, `api_key.revoke`, `call.create`.
     pub action: String,
+    /// What the action concerned, e.g. `user:<id>`, `call:<id>`.
     pub target: Option<String>,
+    /// The client's IP address, when known.
     pub client_addr: Option<String>,
+    /// The request that did it (also in the logs).
     pub request_id: Option<String>,
     /// `success`, `failure` or `denied`.
     pub outcome: String,
+    /// More about the outcome, e.g. why a login failed.
     pub detail: Option<String>,
 }
 
@@ -168,9 +202,13 @@ impl From<AuditEntry> for AuditEvent {
     }
 }
 
+/// A page of audit records, newest first.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditPage {
+    /// Audit records, newest first.
     pub items: Vec<AuditEvent>,
+    /// Pass as `cursor` for the next page; omitted on the last page.
     pub next_cursor: Option<String>,
 }
 
@@ -273,6 +311,8 @@ pub struct AdminApi;
 #[OpenApi(prefix_path = "/v1")]
 impl AdminApi {
     /// Create a user (admin).
+    ///
+    /// Username and email must be unused (409 otherwise); the password is hashed with argon2id. Admin only; audited.
     #[oai(
         path = "/users",
         method = "post",
@@ -327,6 +367,8 @@ impl AdminApi {
     }
 
     /// List users (admin).
+    ///
+    /// Every user with role and state, never passwords. Admin only.
     #[oai(
         path = "/users",
         method = "get",
@@ -350,6 +392,8 @@ impl AdminApi {
     }
 
     /// Change a user's role, disable or enable them, or set a new password (admin).
+    ///
+    /// Change the role, disable or enable, or set a new password. Disabling or a new password signs the user out everywhere at once. Admin only; audited.
     #[oai(
         path = "/users/:id",
         method = "patch",
@@ -410,6 +454,8 @@ impl AdminApi {
     }
 
     /// Create an API key (admin). The key is in this answer only.
+    ///
+    /// The key (`vgk_...`) is in the answer this once; the gateway stores only its SHA-256. Send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`. Admin only; audited.
     #[oai(
         path = "/api-keys",
         method = "post",
@@ -457,6 +503,8 @@ impl AdminApi {
     }
 
     /// List API keys (admin); never the keys themselves.
+    ///
+    /// Every key with its prefix, role and dates, newest first (revoked keys included); the keys themselves are never shown again. Admin only.
     #[oai(
         path = "/api-keys",
         method = "get",
@@ -480,6 +528,8 @@ impl AdminApi {
     }
 
     /// Revoke an API key (admin).
+    ///
+    /// The key stops working at once; revoking a revoked key is 204 again (its first revocation time is kept). Admin only; audited.
     #[oai(
         path = "/api-keys/:id",
         method = "delete",
@@ -510,6 +560,8 @@ impl AdminApi {
     }
 
     /// The audit log, newest first (admin).
+    ///
+    /// Logins, token reuse, logouts, user and key changes, call creation and hang-ups, newest first, with cursor pagination. Admin only.
     #[oai(
         path = "/audit",
         method = "get",

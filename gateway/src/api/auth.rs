@@ -17,6 +17,7 @@ use crate::store::UserRecord;
 
 /// The OAuth2 token request (`application/x-www-form-urlencoded`).
 #[derive(Debug, Object, serde::Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TokenRequest {
     /// `password` or `refresh_token`.
     pub grant_type: String,
@@ -36,6 +37,7 @@ pub struct TokenRequest {
 
 /// A new access token and the refresh token to get the next one.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TokenResponse {
     /// A JWT; send it as `Authorization: Bearer <token>`.
     pub access_token: String,
@@ -60,18 +62,23 @@ impl From<TokenPair> for TokenResponse {
 
 /// A refresh token.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RefreshRequest {
+    /// A refresh token from `POST /v1/auth/token` or `POST /v1/auth/refresh`.
     pub refresh_token: String,
 }
 
 /// The caller.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Me {
     /// `user` or `api_key`.
     pub kind: String,
+    /// The user's or API key's id.
     pub id: String,
     /// Username, or the API key's name.
     pub name: String,
+    /// `admin`, `operator` or `viewer`.
     pub role: String,
     /// For users.
     pub email: Option<String>,
@@ -89,6 +96,9 @@ pub enum TokenGrantError {
     /// The body is not form-encoded (token endpoint) or JSON (refresh).
     #[oai(status = 415)]
     UnsupportedMediaType(Json<ErrorBody>),
+    /// The JSON body does not have the documented shape (refresh); `details.field` may name the field.
+    #[oai(status = 422)]
+    Unprocessable(Json<ErrorBody>),
     /// Too many failed logins for this username or address; see `Retry-After`.
     #[oai(status = 429)]
     TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] String),
@@ -104,7 +114,8 @@ impl From<ApiError> for TokenGrantError {
     fn from(error: ApiError) -> Self {
         let body = Json(*error.body);
         match error.status {
-            StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => Self::BadRequest(body),
+            StatusCode::BAD_REQUEST => Self::BadRequest(body),
+            StatusCode::UNPROCESSABLE_ENTITY => Self::Unprocessable(body),
             StatusCode::UNAUTHORIZED => Self::Unauthorized(body),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType(body),
             StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable(body),
@@ -131,6 +142,10 @@ operation_errors! {
     LogoutError {
         /// The body is not valid JSON.
         BadRequest = 400,
+        /// The body is not `application/json`.
+        UnsupportedMediaType = 415,
+        /// The JSON body does not have the documented shape.
+        Unprocessable = 422,
         /// The database is unavailable; retry later.
         Unavailable = 503,
     }
@@ -290,6 +305,8 @@ impl AuthApi {
 
     /// Trade a refresh token for a new pair. Each refresh token works once; presenting a used one
     /// revokes every token of that login.
+    ///
+    /// A JSON alternative to `grant_type=refresh_token` at `POST /v1/auth/token`, with the same answers.
     #[oai(path = "/refresh", method = "post", operation_id = "refreshToken")]
     async fn refresh(
         &self,
@@ -303,6 +320,8 @@ impl AuthApi {
     }
 
     /// Log out: revoke the refresh token and every token descending from the same login.
+    ///
+    /// Answers 204 whether or not the token was known,, so the answer tells nothing about which tokens exist.
     #[oai(path = "/logout", method = "post", operation_id = "logout")]
     async fn logout(
         &self,
@@ -329,6 +348,8 @@ impl AuthApi {
     }
 
     /// Who am I: the authenticated user or API key.
+    ///
+    /// The principal the credentials resolve to: a user (with email) or an API key, and its role.
     #[oai(path = "/me", method = "get", operation_id = "getMe")]
     async fn me(
         &self,

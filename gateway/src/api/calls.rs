@@ -31,7 +31,7 @@ const MAX_MAP_BYTES: usize = 16 * 1024;
 
 /// A request to place an outbound call.
 #[derive(Debug, Object)]
-#[oai(example, deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, example, deny_unknown_fields)]
 pub struct CreateCallRequest {
     /// The number to call, E.164: `+` then 8 to 15 digits, not starting with 0.
     pub to: String,
@@ -153,7 +153,9 @@ pub enum HangupResponse {
 
 /// A page of calls, newest first.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CallPage {
+    /// Calls, newest first.
     pub items: Vec<CallView>,
     /// Pass as `cursor` for the next page; null on the last page.
     pub next_cursor: Option<String>,
@@ -171,36 +173,48 @@ pub enum SourceView {
 
 /// One turn of a call's transcript.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TurnView {
     /// The gateway's sequence number: 1, 2, 3, ... in the order turns arrived.
     pub seq: i64,
     /// `agent`, `user`, `system`, `tool`, or a vendor's own role.
     pub speaker: String,
+    /// What was said.
     pub text: String,
     /// Seconds from the start of the call, when the vendor says.
     pub offset_secs: Option<f64>,
     /// Stored turns are always final.
     #[oai(rename = "final")]
     pub is_final: bool,
+    /// Whether the turn arrived live or from the post-call report.
     pub source: SourceView,
+    /// When the gateway stored the turn.
     pub created_at: DateTime<Utc>,
 }
 
 /// A call's transcript, in order.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Transcript {
+    /// The call.
     pub call_id: uuid::Uuid,
+    /// Turns in order of `seq`.
     pub turns: Vec<TurnView>,
 }
 
 /// One status change the gateway received, applied or not.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StatusEventView {
+    /// The event's sequence number (ascending in arrival order).
     pub id: i64,
+    /// The status before; omitted for the first event.
     pub from_status: Option<CallStatusView>,
+    /// The status reported.
     pub to_status: CallStatusView,
     /// False for late or duplicate events that did not change the call (kept for the record).
     pub applied: bool,
+    /// Why (e.g. the vendor's end reason).
     pub reason: Option<String>,
     /// The vendor's own status string.
     pub vendor_status: Option<String>,
@@ -210,6 +224,7 @@ pub struct StatusEventView {
     pub receipt_id: Option<String>,
     /// When the vendor says it happened.
     pub occurred_at: Option<DateTime<Utc>>,
+    /// When the gateway recorded it.
     pub recorded_at: DateTime<Utc>,
 }
 
@@ -232,8 +247,11 @@ impl From<StatusEvent> for StatusEventView {
 
 /// A call's status history, oldest first.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StatusHistory {
+    /// The call.
     pub call_id: uuid::Uuid,
+    /// Status changes, oldest first.
     pub events: Vec<StatusEventView>,
 }
 
@@ -391,6 +409,8 @@ impl CallsApi {
     }
 
     /// Get a call.
+    ///
+    /// The call as the gateway knows it now: status, vendor ids, times, cost, summary and analysis when the vendor reported them. Any role.
     #[oai(path = "/calls/:id", method = "get", operation_id = "getCall")]
     async fn get(
         &self,
@@ -404,6 +424,8 @@ impl CallsApi {
     }
 
     /// List calls, newest first, with optional filters and cursor pagination.
+    ///
+    /// Filters combine (all must match). `next_cursor` is omitted on the last page; pass it back as `cursor` for the next one. Any role.
     #[oai(path = "/calls", method = "get", operation_id = "listCalls")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
@@ -460,6 +482,8 @@ impl CallsApi {
     }
 
     /// Get a call's transcript, in order.
+    ///
+    /// Stored turns, live and post-call (reconciled: a post-call turn replaces the live one it matches). Any role.
     #[oai(
         path = "/calls/:id/transcript",
         method = "get",
@@ -495,6 +519,8 @@ impl CallsApi {
     }
 
     /// Get a call's status history, including late events that did not change it.
+    ///
+    /// Every status report the gateway received for the call, oldest first, with whether it was applied (late `ringing` after `in_progress` is recorded, not applied). Any role.
     #[oai(
         path = "/calls/:id/events",
         method = "get",
@@ -516,6 +542,8 @@ impl CallsApi {
     }
 
     /// Get a call's audio recording, when its provider delivered one.
+    ///
+    /// The audio the provider delivered, as stored by the gateway; 404 when there is none. Any role.
     #[oai(
         path = "/calls/:id/recording",
         method = "get",
@@ -545,6 +573,8 @@ impl CallsApi {
     /// Fetch a call's state from its vendor now and apply it (what reconciliation does for calls
     /// whose webhooks went missing). 409 when the provider cannot fetch calls or the call has no
     /// vendor id yet.
+    ///
+    /// Answers the call after the vendor's answer is applied. Operator or admin.
     #[oai(
         path = "/calls/:id/refresh",
         method = "post",

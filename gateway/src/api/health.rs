@@ -11,6 +11,7 @@ use crate::gateway::Gateway;
 
 /// The service is up.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Health {
     /// `Voice Gateway is running`.
     pub message: String,
@@ -46,18 +47,24 @@ pub struct HealthApi;
 #[OpenApi(tag = "ApiTags::Health")]
 impl HealthApi {
     /// Service status (the seed's health check).
+    ///
+    /// Answers 200 with the gateway's version while the process serves requests; needs no credentials.
     #[oai(path = "/", method = "get", operation_id = "getStatus")]
     async fn root(&self) -> Json<Health> {
         Json(Health::new("Voice Gateway is running", "healthy"))
     }
 
     /// Liveness: answers 200 while the process serves requests.
+    ///
+    /// For orchestrators' liveness probes: never touches the database, needs no credentials.
     #[oai(path = "/health/live", method = "get", operation_id = "getLiveness")]
     async fn live(&self) -> Json<Health> {
         Json(Health::new("Voice Gateway is running", "healthy"))
     }
 
     /// Readiness: 200 when the database answers, 503 otherwise.
+    ///
+    /// For load balancers' readiness probes: pings the database; needs no credentials.
     #[oai(path = "/health/ready", method = "get", operation_id = "getReadiness")]
     async fn ready(&self, gateway: Data<&Arc<Gateway>>) -> ReadyResponse {
         match gateway.store.ping().await {

@@ -9,6 +9,7 @@ mod health;
 mod providers;
 mod receipts;
 pub mod security;
+mod spec;
 
 use poem_openapi::{OpenApiService, Tags};
 
@@ -215,7 +216,23 @@ pub fn service() -> OpenApiService<Apis, ()> {
     .license(poem_openapi::LicenseObject::new("Apache-2.0"))
 }
 
-/// The OpenAPI document as served at `/openapi.json`.
+/// The OpenAPI document as served at `/openapi.json`: the generated one, completed
+/// (`spec::complete`).
 pub fn spec_json() -> String {
-    service().spec()
+    spec::complete(&service().spec())
+}
+
+/// The endpoints of `/openapi.json` and `/docs` (Swagger UI), both showing [`spec_json`].
+pub fn spec_endpoints() -> (impl poem::Endpoint, impl poem::Endpoint) {
+    let service = service();
+    let generated = service.spec();
+    let document = spec::complete(&generated);
+    let html = service.swagger_ui_html().replace(&generated, &document);
+    let spec = poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .content_type("application/json")
+            .body(document.clone())
+    });
+    let docs = poem::endpoint::make_sync(move |_| poem::web::Html(html.clone()));
+    (spec, docs)
 }

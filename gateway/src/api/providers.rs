@@ -13,16 +13,23 @@ use crate::gateway::Gateway;
 
 /// What a provider implementation can do.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ProviderCapabilities {
+    /// It can place outbound calls.
     pub outbound_call: bool,
+    /// It can hang up a running call (`POST /v1/calls/{id}/hangup`).
     pub hangup: bool,
+    /// It delivers transcript turns while the call runs.
     pub live_transcript: bool,
+    /// It sends a report (transcript, cost, analysis) after the call.
     pub post_call_report: bool,
+    /// It can fetch a call's state from the vendor (`POST /v1/calls/{id}/refresh`, reconciliation).
     pub fetch_call: bool,
 }
 
 /// A configured provider instance.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ProviderInfo {
     /// The instance name: use it as `provider` in `POST /v1/calls`.
     pub name: String,
@@ -30,9 +37,11 @@ pub struct ProviderInfo {
     pub kind: String,
     /// The implementation's version.
     pub version: String,
+    /// What the implementation is.
     pub description: String,
     /// Whether calls that name no provider use this one.
     pub default: bool,
+    /// What the implementation can do.
     pub capabilities: ProviderCapabilities,
     /// How its webhooks are signed, if they are.
     pub signature_scheme: Option<String>,
@@ -42,9 +51,11 @@ pub struct ProviderInfo {
 
 /// The configured providers.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ProviderList {
     /// The name of the default provider.
     pub default_provider: String,
+    /// The instances, by name.
     pub items: Vec<ProviderInfo>,
 }
 
@@ -54,6 +65,8 @@ pub struct ProvidersApi;
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Providers")]
 impl ProvidersApi {
     /// List the configured provider instances and which one is the default.
+    ///
+    /// Each instance with its kind, version, capabilities, signature scheme and webhook path. Any role.
     #[oai(path = "/providers", method = "get", operation_id = "listProviders")]
     async fn list(
         &self,

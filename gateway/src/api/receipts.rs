@@ -42,12 +42,15 @@ impl From<ReceiptOutcome> for OutcomeView {
 
 /// An inbound webhook as stored.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WebhookReceipt {
+    /// The receipt's id.
     pub id: String,
     /// The provider instance it was sent to.
     pub provider: String,
     /// The optional topic segment of the URL.
     pub topic: Option<String>,
+    /// When the gateway received it.
     pub received_at: DateTime<Utc>,
     /// Header names and values; credentials are redacted.
     pub headers: Vec<Vec<String>>,
@@ -55,8 +58,11 @@ pub struct WebhookReceipt {
     pub signature: String,
     /// The vendor's event type.
     pub event_type: Option<String>,
+    /// The key duplicates are recognized by: the vendor's event id, else a SHA-256 of the body.
     pub dedupe_key: Option<String>,
+    /// The call it concerns, when one matched.
     pub call_id: Option<uuid::Uuid>,
+    /// What became of it.
     pub outcome: OutcomeView,
     /// Why it was rejected.
     pub reason: Option<String>,
@@ -110,8 +116,11 @@ impl From<Receipt> for WebhookReceipt {
 
 /// A page of receipts, newest first; bodies omitted.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WebhookReceiptPage {
+    /// Receipts, newest first, without bodies.
     pub items: Vec<WebhookReceipt>,
+    /// Pass as `cursor` for the next page; omitted on the last page.
     pub next_cursor: Option<String>,
 }
 
@@ -121,6 +130,8 @@ pub struct ReceiptsApi;
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Webhooks")]
 impl ReceiptsApi {
     /// List webhook receipts, newest first (raw bodies omitted; get one receipt for its body).
+    ///
+    /// Filters combine; `next_cursor` is omitted on the last page. Admin only.
     #[oai(
         path = "/webhook-receipts",
         method = "get",
@@ -173,6 +184,8 @@ impl ReceiptsApi {
     }
 
     /// Get one webhook receipt, with its raw body.
+    ///
+    /// The receipt with its headers (credentials redacted) and stored raw body. Admin only.
     #[oai(
         path = "/webhook-receipts/:id",
         method = "get",

@@ -19,7 +19,7 @@ use crate::store::StoreError;
 
 /// What went wrong.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct ErrorDetail {
     /// A stable, machine-readable code, e.g. `validation_failed`, `not_found`, `provider_rejected`.
     pub code: String,
@@ -30,10 +30,11 @@ pub struct ErrorDetail {
     pub details: Option<serde_json::Value>,
 }
 
-/// The body of every error response.
+/// The body of every error response (the `Error` schema).
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example, rename = "Error")]
 pub struct ErrorBody {
+    /// What went wrong.
     pub error: ErrorDetail,
     /// The request's id, also in the `X-Request-Id` response header and in the gateway's logs.
     pub request_id: String,
