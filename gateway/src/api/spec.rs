@@ -251,6 +251,7 @@ fn shared_layers(doc: &mut Value) {
                 let Some(headers) = headers else {
                     continue;
                 };
+                canonical_header_names(headers);
                 headers.insert(
                     "X-Request-Id".into(),
                     json!({
@@ -315,4 +316,40 @@ fn add_links(doc: &mut Value, path: &str, method: &str, status: &str, links: &Va
         return;
     };
     response.insert("links".into(), links.clone());
+}
+
+/// poem-openapi upper-cases the names of declared response headers; the document uses their
+/// usual spelling (`Location`, `Retry-After`), and says what each means.
+fn canonical_header_names(headers: &mut Map<String, Value>) {
+    let names: Vec<String> = headers.keys().cloned().collect();
+    for name in names {
+        let canonical = name
+            .split('-')
+            .map(|part| {
+                let lower = part.to_ascii_lowercase();
+                let mut chars = lower.chars();
+                chars
+                    .next()
+                    .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join("-");
+        if let Some(mut header) = headers.remove(&name) {
+            let description = match canonical.as_str() {
+                "Location" => Some("The URL of the created call."),
+                "Retry-After" => Some("Seconds to wait before trying again."),
+                "Idempotent-Replayed" => Some(
+                    "`true`: this is the stored answer to an earlier request with the same `Idempotency-Key`.",
+                ),
+                _ => None,
+            };
+            if let (Some(description), Some(header)) = (description, header.as_object_mut()) {
+                header
+                    .entry("description")
+                    .or_insert_with(|| json!(description));
+            }
+            headers.insert(canonical, header);
+        }
+    }
 }
