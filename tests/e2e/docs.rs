@@ -229,3 +229,13 @@ async fn absent_values_are_omitted() {
     assert!(info["properties"]["expires_at"].get("nullable").is_none());
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn both_documents_carry_the_crate_version() {
+    let gw = TestGateway::start().await;
+    let openapi = gw.get_json("/openapi.json").await;
+    let asyncapi = gw.get_json("/asyncapi.json").await;
+    assert_eq!(openapi["info"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(asyncapi["info"]["version"], env!("CARGO_PKG_VERSION"));
+    gw.stop().await;
+}
