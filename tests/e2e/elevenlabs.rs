@@ -1,15 +1,20 @@
 //! The `elevenlabs` provider end to end: the real gateway in-process, with ElevenLabs instances
 //! whose `base_url` is a local mock of the vendor's API (see `mock_vendor`), and the vendor's
-//! webhooks played over HTTP, signed as ElevenLabs signs them.
+//! webhooks played over HTTP, signed as ElevenLabs signs them. The scenarios every vendor runs
+//! are in `vendors`; here is what ElevenLabs does alone.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
-use chrono::DateTime;
 use serde_json::{Value, json};
 
-use crate::harness::{MockedGateway, Reply, TO, Vendor, edited, id_of, unix_now};
-use crate::mock_vendor::{MockReply, MockVendor, Received};
+use crate::harness::{
+    Headers, MockedGateway, Reply, TO, Turn, assert_fields, assert_turns, closed_port, edited,
+    expect_code, expect_outcome, expect_unknown_outcome, fixture, id_of, timestamped_hmac,
+    unix_now,
+};
+use crate::mock_vendor::MockReply;
+use crate::vendors::{Vendor, vendor_scenarios, with_id};
 
 const API_KEY: &str = "xi_e2e_api_key";
 const AGENT: &str = "agent_e2e";
@@ -21,43 +26,15 @@ const TWILIO_PATH: &str = "/v1/convai/twilio/outbound-call";
 const SIP_PATH: &str = "/v1/convai/sip-trunk/outbound-call";
 const CONVERSATIONS_PATH: &str = "/v1/convai/conversations";
 
-const CREATE_TWILIO: &str =
-    include_str!("../../providers/elevenlabs/tests/fixtures/create_call_response_twilio.json");
-const CREATE_SIP: &str =
-    include_str!("../../providers/elevenlabs/tests/fixtures/create_call_response_sip.json");
-const CREATE_NO_CONVERSATION: &str = include_str!(
-    "../../providers/elevenlabs/tests/fixtures/create_call_response_no_conversation_id.json"
-);
-const CREATE_422_STRING: &str =
-    include_str!("../../providers/elevenlabs/tests/fixtures/create_call_response_422_string.json");
-const CREATE_422_LIST: &str =
-    include_str!("../../providers/elevenlabs/tests/fixtures/create_call_response_422_list.json");
-const CREATE_429: &str =
-    include_str!("../../providers/elevenlabs/tests/fixtures/create_call_response_429.json");
-const CREATE_SUCCESS_FALSE: &str = include_str!(
-    "../../providers/elevenlabs/tests/fixtures/create_call_response_success_false.json"
-);
-const CONVERSATION_DONE: &str =
-    include_str!("../../providers/elevenlabs/tests/fixtures/fetch_conversation_done.json");
-const CONVERSATION_404: &str =
-    include_str!("../../providers/elevenlabs/tests/fixtures/fetch_conversation_404.json");
-const POST_CALL_TRANSCRIPTION: &str =
-    include_str!("../../providers/elevenlabs/tests/fixtures/webhook_post_call_transcription.json");
-const INITIATION_FAILURE_BUSY: &str =
-    include_str!("../../providers/elevenlabs/tests/fixtures/webhook_call_initiation_failure.json");
-const INITIATION_FAILURE_NO_ANSWER: &str = include_str!(
-    "../../providers/elevenlabs/tests/fixtures/webhook_call_initiation_failure_no_answer.json"
-);
-const POST_CALL_AUDIO: &str =
-    include_str!("../../providers/elevenlabs/tests/fixtures/webhook_post_call_audio.json");
+const CREATE_TWILIO: &str = fixture!("elevenlabs", "create_call_response_twilio");
+const CREATE_NO_CONVERSATION: &str =
+    fixture!("elevenlabs", "create_call_response_no_conversation_id");
+const CREATE_422_STRING: &str = fixture!("elevenlabs", "create_call_response_422_string");
+const CREATE_422_LIST: &str = fixture!("elevenlabs", "create_call_response_422_list");
+const POST_CALL_TRANSCRIPTION: &str = fixture!("elevenlabs", "webhook_post_call_transcription");
+const INITIATION_FAILURE_BUSY: &str = fixture!("elevenlabs", "webhook_call_initiation_failure");
 
-/// A free loopback port with nothing listening on it (connections are refused).
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
-/// The ElevenLabs instances of every gateway here, all pointing at `mock`:
+/// The ElevenLabs instances of every gateway here, all pointing at the mock:
 /// - `elevenlabs`: Twilio, both secrets;
 /// - `eleven_sip`: SIP trunk;
 /// - `eleven_timeout`: gives the vendor 300 ms;
@@ -65,15 +42,26 @@ fn closed_port() -> u16 {
 /// - `eleven_unsigned`: no secrets, unsigned webhooks refused (the default);
 /// - `eleven_open`: no secrets, `allow_unsigned_webhooks = true`;
 /// - `eleven_small`: webhook bodies limited to 4 KiB.
-enum ElevenLabs {}
+pub enum ElevenLabs {}
+
+/// A gateway with the ElevenLabs instances above and its mock vendor.
+type Eleven = MockedGateway<ElevenLabs>;
+
+vendor_scenarios!(ElevenLabs);
 
 impl Vendor for ElevenLabs {
+    const KIND: &'static str = "elevenlabs";
     const DEFAULT_PROVIDER: &'static str = "elevenlabs";
+    const TIMEOUT_PROVIDER: &'static str = "eleven_timeout";
+    const DOWN_PROVIDER: &'static str = "eleven_down";
+    const SIGNED_PROVIDER: &'static str = "elevenlabs";
+    const UNSIGNED_PROVIDER: &'static str = "eleven_unsigned";
+    const OPEN_PROVIDER: &'static str = "eleven_open";
 
     fn providers_toml(mock: &str) -> String {
         let common = format!(
             "kind = \"elevenlabs\"\napi_key = \"{API_KEY}\"\nagent_id = \"{AGENT}\"\n\
-         agent_phone_number_id = \"{PHONE}\"\n"
+             agent_phone_number_id = \"{PHONE}\"\n"
         );
         let secrets = format!(
             "webhook_secret = \"{WEBHOOK_SECRET}\"\ntranscription_secret = \"{TRANSCRIPTION_SECRET}\"\n"
@@ -111,70 +99,186 @@ webhook_max_body_bytes = 4096
             down = closed_port()
         )
     }
-}
 
-/// A gateway with the ElevenLabs instances above and its mock vendor.
-type Eleven = MockedGateway<ElevenLabs>;
+    const CREATE_PATH: &'static str = TWILIO_PATH;
+    const FETCH_PATH: &'static str = "/v1/convai/conversations/{id}";
+    const API_KEY_HEADER: (&'static str, &'static str) = ("xi-api-key", API_KEY);
+    const UNAVAILABLE: &'static str = r#"{"detail":"Service temporarily unavailable"}"#;
+    const RATE_LIMITED: &'static str = fixture!("elevenlabs", "create_call_response_429");
+    const INTERNAL_ERROR: &'static str = r#"{"detail":"Internal Server Error"}"#;
+    const REFUSALS: [(u16, &'static str, &'static str); 2] = [
+        (
+            422,
+            CREATE_422_STRING,
+            "agent_phone_number_id does not belong to this workspace",
+        ),
+        (
+            422,
+            CREATE_422_LIST,
+            "to_number: Value error, invalid phone number",
+        ),
+    ];
+    const ID_PREFIX: &'static str = "conv_";
+    const GATEWAY_ID_FIELD: &'static str = "conversation_initiation_client_data.user_id";
+    const SECRETS: &'static [&'static str] = &[API_KEY, WEBHOOK_SECRET, TRANSCRIPTION_SECRET];
+    const ACCEPTED_FIELDS: &'static str =
+        r#"{"telephony_ids.twilio_call_sid": "CA1234567890abcdef"}"#;
 
-impl Eleven {
-    /// Places a call on `provider` that the mock accepts with `conversation_id`; returns its id.
-    async fn accepted_call(&self, provider: &str, conversation_id: &str) -> String {
+    fn accepted(_: &Eleven, conversation_id: &str) -> MockReply {
         let answer = edited(CREATE_TWILIO, |v| {
             v["conversation_id"] = json!(conversation_id)
         });
-        self.mock.enqueue(
-            "POST",
-            TWILIO_PATH,
-            MockReply::json(200, answer.to_string()),
+        MockReply::json(200, answer.to_string())
+    }
+
+    /// Metadata is not sent.
+    fn assert_documented_request(body: &Value, id: &str) {
+        assert_fields!(body, {"agent_id": AGENT, "agent_phone_number_id": PHONE, "to_number": TO,
+            "conversation_initiation_client_data.user_id": id,
+            "conversation_initiation_client_data.dynamic_variables":
+                {"customer_name": "Ada", "slot": 3, "gateway_call_id": id}});
+        assert!(!body.to_string().contains("drv-42"), "{body}");
+    }
+
+    const WEBHOOK_SECRET: &'static str = WEBHOOK_SECRET;
+    const SIGNATURE_WINDOW: (i64, i64, i64) = (29 * 60, 31 * 60, 6 * 60);
+    const REPORT_TOPIC: &'static str = "/post-call";
+    const MALFORMED: &'static [&'static str] =
+        &["not json", r#"{"type":"post_call_transcription"}"#, "[1,2]"];
+
+    fn credentials(body: &str) -> Headers {
+        Self::sign(body, WEBHOOK_SECRET, unix_now())
+    }
+
+    fn sign(body: &str, secret: &str, t: i64) -> Headers {
+        let signature = format!("t={t},v0={}", timestamped_hmac(secret, t, body));
+        vec![("ElevenLabs-Signature", signature)]
+    }
+
+    fn report(_: &Eleven, conversation_id: &str, id: Option<&str>) -> Value {
+        transcription_webhook(conversation_id, id)
+    }
+
+    const CHANGED_REPORT: &'static str =
+        r#"{"data.analysis.transcript_summary": "Something else."}"#;
+    const REPORT_EVENT_TYPE: &'static str = "post_call_transcription";
+    const REPORT_DEDUPE_KEY: &'static str = "post_call_transcription:{id}";
+    const REPORT_ENDING: (&'static str, Option<&'static str>) = ("answered", None);
+    const REPORT_FIELDS: &'static str = r#"{
+        "summary": "Angelo asked for a fun fact and got one.",
+        "success": true, "cost": 0.0885, "cost_unit": "USD",
+        "cost_breakdown": {"credits": 296.0, "usd": 0.0885}, "duration_secs": 22.0,
+        "started_at": "2025-02-14T12:48:17+00:00", "ended_at": "2025-02-14T12:48:39+00:00",
+        "end_reason": "Call ended by remote party", "telephony_ids.twilio_stream_sid": "MZ0123",
+        "analysis.call_successful": "success", "vendor_metadata.phone_call.call_result": "answered"
+    }"#;
+    /// The tool-call turn without a message is left out.
+    const REPORT_TURNS: &'static [Turn] = &[
+        ("agent", "Hey there angelo. How are you?", "post_call"),
+        ("user", "Tell me a fun fact.", "post_call"),
+    ];
+    const REPORT_OFFSETS: &'static [(usize, f64)] = &[(0, 0.0), (1, 2.0)];
+
+    fn unknown_call_webhooks(_: &Eleven) -> Vec<Value> {
+        let stranger = uuid::Uuid::now_v7().to_string();
+        vec![
+            transcription_webhook("conv_nobody", Some(&stranger)),
+            transcription_webhook("conv_nobody", None),
+            edited(INITIATION_FAILURE_BUSY, |v| {
+                v["data"]["conversation_id"] = json!("conv_nobody_else");
+            }),
+        ]
+    }
+
+    const FETCH_ERROR: (u16, &'static str) =
+        (404, fixture!("elevenlabs", "fetch_conversation_404"));
+
+    /// The conversation of `fetch_conversation_done.json`, at its path and in the list.
+    fn mock_finished(gw: &Eleven, conversation_id: &str, id: &str) {
+        let conversation = edited(fixture!("elevenlabs", "fetch_conversation_done"), |v| {
+            v["conversation_id"] = json!(conversation_id);
+            v["user_id"] = json!(id);
+        });
+        let path = with_id(Self::FETCH_PATH, conversation_id);
+        gw.mock
+            .always("GET", &path, MockReply::json(200, conversation.to_string()));
+        let listed = json!({
+            "conversations": [{
+                "agent_id": AGENT, "conversation_id": conversation_id, "user_id": id,
+                "start_time_unix_secs": 1_739_537_297, "call_duration_secs": 41,
+                "message_count": 2, "status": "done", "call_successful": "unknown",
+            }],
+            "has_more": false,
+            "next_cursor": null,
+        });
+        gw.mock.always(
+            "GET",
+            CONVERSATIONS_PATH,
+            MockReply::json(200, listed.to_string()),
         );
-        let reply = self.create(json!({"to": TO, "provider": provider})).await;
-        reply.expect_status(201);
-        let call = reply.json();
-        assert_eq!(call["provider_call_id"], conversation_id, "{call}");
-        id_of(&call)
     }
 
-    /// Posts `body` to `/webhooks/{path}` signed with `secret` at `t`, as ElevenLabs does.
-    async fn signed_at(&self, path: &str, body: &str, secret: &str, t: i64) -> Reply {
-        let signature = elevenlabs_provider::signature_header(secret, t, body.as_bytes());
-        self.webhook_raw(path, body, &[("ElevenLabs-Signature", &signature)])
-            .await
-    }
+    /// `unknown` is no verdict: no `success`.
+    const FINISHED_FIELDS: &'static str = r#"{"status_reason": "voicemail",
+        "summary": "Left a voicemail about tomorrow's appointment.",
+        "success": null, "cost": 512.0, "cost_unit": "credits", "duration_secs": 41.0}"#;
+    const FINISHED_TURNS: &'static [Turn] = &[
+        (
+            "agent",
+            "Hi Ada, this is the clinic calling about tomorrow.",
+            "post_call",
+        ),
+        ("user", "I'd like to reschedule.", "post_call"),
+    ];
+    const FINISHED_VENDOR_STATUS: &'static str = "voicemail";
+}
 
-    /// Posts `body` to `/webhooks/{path}` signed now with the `elevenlabs` instance's secret.
-    async fn signed(&self, path: &str, body: &Value) -> Reply {
-        self.signed_at(path, &body.to_string(), WEBHOOK_SECRET, unix_now())
-            .await
-    }
-
-    /// A signed post-call webhook that must be applied; returns the answer.
-    async fn apply(&self, body: &Value) -> Value {
-        let reply = self.signed("elevenlabs", body).await;
-        reply.expect_status(200);
-        let answer = reply.json();
-        assert_eq!(answer["status"], "ok", "{answer}");
-        assert_eq!(answer["outcome"], "applied", "{answer}");
-        answer
-    }
-
-    /// Posts a live-transcription tool call with the `x-transcription-secret` header.
-    async fn live_turn(&self, body: &str, secret: Option<&str>) -> Reply {
+impl Eleven {
+    /// Posts a live-transcription tool call to `provider` with `x-transcription-secret`.
+    async fn live_turn(&self, provider: &str, body: &str, secret: Option<&str>) -> Reply {
         let headers: Vec<(&str, &str)> = secret
             .map(|s| vec![("x-transcription-secret", s)])
             .unwrap_or_default();
-        self.webhook_raw("elevenlabs/transcription", body, &headers)
+        self.webhook_raw(&format!("{provider}/transcription"), body, &headers)
             .await
+    }
+
+    /// A call on `eleven_timeout` whose create timed out (the mock accepts it as
+    /// `conversation_id` too late); returns its id.
+    async fn timed_out_call(&self, conversation_id: &str) -> String {
+        let late = ElevenLabs::accepted(self, conversation_id).delayed(Duration::from_secs(2));
+        self.next_create(late);
+        let reply = self.create(json!({"to": TO, "provider": "eleven_timeout"}));
+        expect_unknown_outcome(&reply.await)
+    }
+
+    /// A call on `provider` whose create answer had no conversation id; returns its id.
+    async fn call_without_conversation_id(&self, provider: &str) -> String {
+        self.next_create(MockReply::json(200, CREATE_NO_CONVERSATION));
+        let call = self
+            .create_call(json!({"to": TO, "provider": provider}))
+            .await;
+        assert_eq!(call["provider_call_id"], Value::Null, "{call}");
+        id_of(&call)
+    }
+
+    /// The recording of call `id`, as served.
+    async fn recording(&self, id: &str) -> reqwest::Response {
+        let url = self.url(&format!("/v1/calls/{id}/recording"));
+        self.client
+            .get(url)
+            .send()
+            .await
+            .expect("recording request")
     }
 }
 
-/// The outbound-call requests that carried the gateway call `id` (as `user_id`).
-fn creates_for(received: &[Received], path: &str, id: &str) -> Vec<Received> {
-    received
-        .iter()
-        .filter(|r| r.method == "POST" && r.path == path)
-        .filter(|r| r.json()["conversation_initiation_client_data"]["user_id"] == id)
-        .cloned()
-        .collect()
+/// A `post_call_audio` webhook for `conversation_id` carrying `audio`.
+fn audio_webhook(conversation_id: &str, audio: &[u8]) -> Value {
+    let full_audio = base64::engine::general_purpose::STANDARD.encode(audio);
+    let data =
+        json!({"agent_id": AGENT, "conversation_id": conversation_id, "full_audio": full_audio});
+    json!({"type": "post_call_audio", "event_timestamp": unix_now(), "data": data})
 }
 
 /// `post_call_transcription` for `conversation_id`, tied to no gateway call by id (the
@@ -190,111 +294,18 @@ fn transcription_webhook(conversation_id: &str, user_id: Option<&str>) -> Value 
     })
 }
 
-fn texts(turns: &[Value]) -> Vec<(String, String, String)> {
-    turns
-        .iter()
-        .map(|t| {
-            (
-                t["speaker"].as_str().unwrap_or_default().to_owned(),
-                t["text"].as_str().unwrap_or_default().to_owned(),
-                t["source"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn timestamp(value: &Value) -> i64 {
-    let raw = value
-        .as_str()
-        .unwrap_or_else(|| panic!("not a timestamp: {value}"));
-    DateTime::parse_from_rfc3339(raw)
-        .unwrap_or_else(|e| panic!("not RFC 3339 ({e}): {raw}"))
-        .timestamp()
-}
-
 // ---------------------------------------------------------------------------------------------
-// Placing calls
+// Placing calls, and reconciling a timed-out create (found by the gateway's id in the list)
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn elevenlabs_create_call_sends_the_documented_request() {
+async fn sip_trunk_instance_uses_the_sip_endpoint_and_request_overrides() {
     let gw = Eleven::start().await;
-    gw.mock
-        .enqueue("POST", TWILIO_PATH, MockReply::json(200, CREATE_TWILIO));
+    let answer = MockReply::json(200, fixture!("elevenlabs", "create_call_response_sip"));
+    gw.mock.enqueue("POST", SIP_PATH, answer);
 
-    let reply = gw
-        .create(json!({
-            "to": TO,
-            "provider": "elevenlabs",
-            "variables": {"customer_name": "Ada", "slot": 3},
-            "metadata": {"crm_id": "drv-42"},
-        }))
-        .await;
-    reply.expect_status(201);
-    let call = reply.json();
-    let id = id_of(&call);
-    assert_eq!(
-        reply.header("location"),
-        Some(format!("/v1/calls/{id}").as_str())
-    );
-    assert_eq!(call["provider"], "elevenlabs", "{call}");
-    assert_eq!(call["provider_kind"], "elevenlabs", "{call}");
-    assert_eq!(call["status"], "initiating", "{call}");
-    assert_eq!(call["provider_call_id"], "conv_abc123", "{call}");
-    assert_eq!(
-        call["telephony_ids"]["twilio_call_sid"], "CA1234567890abcdef",
-        "{call}"
-    );
-
-    // Exactly one request reached the vendor, and it is the documented one.
-    let received = gw.mock.received();
-    assert_eq!(received.len(), 1, "{received:?}");
-    let sent = &received[0];
-    assert_eq!(
-        (sent.method.as_str(), sent.path.as_str()),
-        ("POST", TWILIO_PATH)
-    );
-    assert_eq!(sent.header("xi-api-key"), Some(API_KEY));
-    assert!(
-        sent.header("content-type")
-            .is_some_and(|c| c.starts_with("application/json")),
-        "{:?}",
-        sent.headers
-    );
-    let body = sent.json();
-    assert_eq!(body["agent_id"], AGENT, "{body}");
-    assert_eq!(body["agent_phone_number_id"], PHONE, "{body}");
-    assert_eq!(body["to_number"], TO, "{body}");
-    let client_data = &body["conversation_initiation_client_data"];
-    assert_eq!(client_data["user_id"], id.as_str(), "{body}");
-    assert_eq!(
-        client_data["dynamic_variables"],
-        json!({"customer_name": "Ada", "slot": 3, "gateway_call_id": id}),
-        "{body}"
-    );
-    assert!(
-        !body.to_string().contains("drv-42"),
-        "metadata is not sent: {body}"
-    );
-
-    // The stored call says the same.
-    let stored = gw.call(&id).await;
-    assert_eq!(stored["provider_call_id"], "conv_abc123", "{stored}");
-    assert_eq!(
-        stored["telephony_ids"]["twilio_call_sid"], "CA1234567890abcdef",
-        "{stored}"
-    );
-    gw.stop().await;
-}
-
-#[tokio::test]
-async fn elevenlabs_sip_trunk_instance_uses_the_sip_endpoint_and_request_overrides() {
-    let gw = Eleven::start().await;
-    gw.mock
-        .enqueue("POST", SIP_PATH, MockReply::json(200, CREATE_SIP));
-
-    let reply = gw
-        .create(json!({
+    let call = gw
+        .create_call(json!({
             "to": TO,
             "provider": "eleven_sip",
             "agent_id": "agent_override",
@@ -302,478 +313,59 @@ async fn elevenlabs_sip_trunk_instance_uses_the_sip_endpoint_and_request_overrid
             "first_message": "Hi Ada, this is the clinic.",
         }))
         .await;
-    reply.expect_status(201);
-    let call = reply.json();
     let id = id_of(&call);
-    assert_eq!(call["provider_call_id"], "conv_sip456", "{call}");
-    assert_eq!(
-        call["telephony_ids"]["sip_call_id"], "7f1c2e@sip.example.net",
-        "{call}"
-    );
+    assert_fields!(call, {"provider_call_id": "conv_sip456",
+        "telephony_ids.sip_call_id": "7f1c2e@sip.example.net"});
 
     let received = gw.mock.received();
     assert_eq!(received.len(), 1, "{received:?}");
     assert_eq!(received[0].path, SIP_PATH);
     assert_eq!(received[0].header("xi-api-key"), Some(API_KEY));
-    let body = received[0].json();
-    assert_eq!(body["agent_id"], "agent_override", "{body}");
-    assert_eq!(body["agent_phone_number_id"], "phnum_override", "{body}");
-    assert_eq!(body["to_number"], TO, "{body}");
-    let client_data = &body["conversation_initiation_client_data"];
-    assert_eq!(client_data["user_id"], id.as_str(), "{body}");
-    assert_eq!(
-        client_data["dynamic_variables"],
-        json!({"gateway_call_id": id}),
-        "{body}"
-    );
-    assert_eq!(
-        client_data["conversation_config_override"]["agent"]["first_message"],
-        "Hi Ada, this is the clinic.",
-        "{body}"
-    );
+    assert_fields!(received[0].json(), {"agent_id": "agent_override",
+        "agent_phone_number_id": "phnum_override", "to_number": TO,
+        "conversation_initiation_client_data.user_id": id,
+        "conversation_initiation_client_data.dynamic_variables": {"gateway_call_id": id},
+        "conversation_initiation_client_data.conversation_config_override.agent.first_message":
+            "Hi Ada, this is the clinic."});
     gw.stop().await;
 }
 
 #[tokio::test]
-async fn elevenlabs_503_then_success_places_exactly_one_call() {
+async fn success_false_under_2xx_is_a_rejection() {
     let gw = Eleven::start().await;
-    gw.mock.enqueue(
-        "POST",
-        TWILIO_PATH,
-        MockReply::json(503, r#"{"detail":"Service temporarily unavailable"}"#),
-    );
-    gw.mock
-        .enqueue("POST", TWILIO_PATH, MockReply::json(200, CREATE_TWILIO));
+    let refusal = fixture!("elevenlabs", "create_call_response_success_false");
+    gw.next_create(MockReply::json(200, refusal));
+    gw.every_create(MockReply::json(200, CREATE_TWILIO));
 
-    let reply = gw.create(json!({"to": TO, "provider": "elevenlabs"})).await;
-    reply.expect_status(201);
-    let call = reply.json();
-    let id = id_of(&call);
-    assert_eq!(call["status"], "initiating", "{call}");
-    assert_eq!(call["provider_call_id"], "conv_abc123", "{call}");
-
-    let posts = gw.mock.requests("POST", TWILIO_PATH);
-    assert_eq!(posts.len(), 2, "one refused attempt, one accepted");
-    assert_eq!(
-        posts[0].json(),
-        posts[1].json(),
-        "the retry is the same request, for the same gateway call"
-    );
-    assert_eq!(
-        posts[1].json()["conversation_initiation_client_data"]["user_id"],
-        id.as_str()
-    );
-    let calls = gw.get_json("/v1/calls").await;
-    let items = calls["items"].as_array().expect("items");
-    assert_eq!(items.len(), 1, "one call exists: {calls}");
-    assert_eq!(id_of(&items[0]), id);
-    gw.stop().await;
-}
-
-#[tokio::test]
-async fn elevenlabs_429_retry_after_is_honoured() {
-    let gw = Eleven::start().await;
-    gw.mock.enqueue(
-        "POST",
-        TWILIO_PATH,
-        MockReply::json(429, CREATE_429).header("retry-after", "1"),
-    );
-    gw.mock
-        .enqueue("POST", TWILIO_PATH, MockReply::json(200, CREATE_TWILIO));
-
-    let reply = gw.create(json!({"to": TO, "provider": "elevenlabs"})).await;
-    reply.expect_status(201);
-    let posts = gw.mock.requests("POST", TWILIO_PATH);
-    assert_eq!(posts.len(), 2);
-    let waited = posts[1].at.duration_since(posts[0].at);
-    assert!(
-        waited >= Duration::from_millis(950),
-        "Retry-After: 1 asks for a second, the gateway waited {waited:?}"
-    );
-    let calls = gw.get_json("/v1/calls").await;
-    assert_eq!(calls["items"].as_array().map(Vec::len), Some(1), "{calls}");
-    gw.stop().await;
-}
-
-#[tokio::test]
-async fn elevenlabs_503_every_time_gives_up_after_three_attempts() {
-    let gw = Eleven::start().await;
-    gw.mock.always(
-        "POST",
-        TWILIO_PATH,
-        MockReply::json(503, r#"{"detail":"Service temporarily unavailable"}"#),
-    );
-
-    let reply = gw.create(json!({"to": TO, "provider": "elevenlabs"})).await;
-    let error = reply.expect_error(502);
-    assert_eq!(error["error"]["code"], "provider_rejected", "{error}");
-    let id = error["error"]["details"]["call_id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("details.call_id: {error}"))
-        .to_owned();
-    assert_eq!(gw.mock.requests("POST", TWILIO_PATH).len(), 3);
+    let (_, id) = gw.rejected_call("elevenlabs").await;
+    assert_eq!(gw.creates().len(), 1, "not retried");
     let call = gw.call(&id).await;
-    assert_eq!(call["status"], "failed", "{call}");
-    gw.stop().await;
-}
-
-#[tokio::test]
-async fn elevenlabs_unreachable_vendor_fails_the_call() {
-    let gw = Eleven::start().await;
-    let reply = gw
-        .create(json!({"to": TO, "provider": "eleven_down"}))
-        .await;
-    let error = reply.expect_error(502);
-    assert_eq!(error["error"]["code"], "provider_rejected", "{error}");
-    let id = error["error"]["details"]["call_id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("details.call_id: {error}"))
-        .to_owned();
-    let call = gw.call(&id).await;
-    assert_eq!(call["status"], "failed", "{call}");
-    assert!(
-        call["failure_reason"]
-            .as_str()
-            .is_some_and(|r| r.contains("could not reach")),
-        "{call}"
-    );
-    gw.stop().await;
-}
-
-#[tokio::test]
-async fn elevenlabs_422_fails_the_call_at_once_with_the_vendor_message() {
-    let gw = Eleven::start().await;
-    gw.mock
-        .enqueue("POST", TWILIO_PATH, MockReply::json(422, CREATE_422_STRING));
-    gw.mock
-        .enqueue("POST", TWILIO_PATH, MockReply::json(422, CREATE_422_LIST));
-    // Anything after those would be a retry.
-    gw.mock
-        .always("POST", TWILIO_PATH, MockReply::json(200, CREATE_TWILIO));
-
-    for (expected, position) in [
-        ("agent_phone_number_id does not belong to this workspace", 0),
-        ("to_number: Value error, invalid phone number", 1),
-    ] {
-        let reply = gw.create(json!({"to": TO, "provider": "elevenlabs"})).await;
-        let error = reply.expect_error(502);
-        assert_eq!(error["error"]["code"], "provider_rejected", "{error}");
-        assert!(
-            error["error"]["message"]
-                .as_str()
-                .is_some_and(|m| m.contains(expected)),
-            "{error}"
-        );
-        let id = error["error"]["details"]["call_id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("details.call_id: {error}"))
-            .to_owned();
-        let posts = gw.mock.requests("POST", TWILIO_PATH);
-        assert_eq!(posts.len(), position + 1, "a 422 is not retried");
-        assert_eq!(
-            creates_for(&posts, TWILIO_PATH, &id).len(),
-            1,
-            "exactly one POST for call {id}"
-        );
-        let call = gw.call(&id).await;
-        assert_eq!(call["status"], "failed", "{call}");
-        assert!(
-            call["failure_reason"]
-                .as_str()
-                .is_some_and(|r| r.contains(expected)),
-            "failure_reason keeps the vendor's message: {call}"
-        );
-    }
-    gw.stop().await;
-}
-
-#[tokio::test]
-async fn elevenlabs_success_false_under_2xx_is_a_rejection() {
-    let gw = Eleven::start().await;
-    gw.mock.enqueue(
-        "POST",
-        TWILIO_PATH,
-        MockReply::json(200, CREATE_SUCCESS_FALSE),
-    );
-    gw.mock
-        .always("POST", TWILIO_PATH, MockReply::json(200, CREATE_TWILIO));
-
-    let reply = gw.create(json!({"to": TO, "provider": "elevenlabs"})).await;
-    let error = reply.expect_error(502);
-    assert_eq!(error["error"]["code"], "provider_rejected", "{error}");
-    let id = error["error"]["details"]["call_id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("details.call_id: {error}"))
-        .to_owned();
-    assert_eq!(
-        gw.mock.requests("POST", TWILIO_PATH).len(),
-        1,
-        "not retried"
-    );
-    let call = gw.call(&id).await;
-    assert_eq!(call["status"], "failed", "{call}");
     assert_eq!(call["provider_call_id"], Value::Null, "{call}");
-    assert!(
-        call["failure_reason"]
-            .as_str()
-            .is_some_and(|r| r.contains("is not assigned to an agent")),
-        "{call}"
-    );
+    let reason = call["failure_reason"].as_str().unwrap_or("");
+    assert!(reason.contains("is not assigned to an agent"), "{call}");
     gw.stop().await;
 }
 
-/// Both ambiguous outcomes (a timeout after sending, a 500) answer 202 without a retry; the
-/// call is then settled by the post-call webhook, found by the gateway id in `user_id`.
 #[tokio::test]
-async fn elevenlabs_timeout_and_500_are_unknown_outcomes_settled_by_webhook() {
+async fn timeout_then_refresh_completes_the_call() {
     let gw = Eleven::start().await;
-    let late = edited(CREATE_TWILIO, |v| v["conversation_id"] = json!("conv_late"));
-    gw.mock.enqueue(
-        "POST",
-        TWILIO_PATH,
-        MockReply::json(200, late.to_string()).delayed(Duration::from_secs(3)),
-    );
+    let id = gw.timed_out_call("conv_timeout").await;
+    ElevenLabs::mock_finished(&gw, "conv_timeout", &id);
 
-    let started = Instant::now();
-    let reply = gw
-        .create(json!({"to": TO, "provider": "eleven_timeout"}))
-        .await;
-    let took = started.elapsed();
-    reply.expect_status(202);
-    assert!(
-        took < Duration::from_millis(2500),
-        "the gateway waited {took:?} for a vendor given 300 ms"
-    );
-    let call = reply.json();
-    let id = id_of(&call);
-    assert_eq!(
-        reply.header("location"),
-        Some(format!("/v1/calls/{id}").as_str())
-    );
-    assert_eq!(call["status"], "initiating", "{call}");
-    assert_eq!(call["status_reason"], "vendor_outcome_unknown", "{call}");
-    assert_eq!(call["provider_call_id"], Value::Null, "{call}");
-    assert_eq!(
-        creates_for(&gw.mock.received(), TWILIO_PATH, &id).len(),
-        1,
-        "a timed-out create is not retried"
-    );
-
-    gw.mock.enqueue(
-        "POST",
-        TWILIO_PATH,
-        MockReply::json(500, r#"{"detail":"Internal Server Error"}"#),
-    );
-    let reply = gw.create(json!({"to": TO, "provider": "elevenlabs"})).await;
-    reply.expect_status(202);
-    let other = reply.json();
-    let other_id = id_of(&other);
-    assert_eq!(other["status"], "initiating", "{other}");
-    assert_eq!(other["status_reason"], "vendor_outcome_unknown", "{other}");
-    assert_eq!(
-        creates_for(&gw.mock.received(), TWILIO_PATH, &other_id).len(),
-        1,
-        "a 500 is not retried"
-    );
-
-    // The vendor had placed the first call after all: its report names the gateway id.
-    let reply = gw
-        .signed(
-            "eleven_timeout",
-            &transcription_webhook("conv_late", Some(&id)),
-        )
-        .await;
-    reply.expect_status(200);
-    let answer = reply.json();
-    assert_eq!(answer["outcome"], "applied", "{answer}");
-    assert_eq!(answer["call_id"], id.as_str(), "{answer}");
-    let call = gw.call(&id).await;
-    assert_eq!(call["status"], "completed", "{call}");
-    assert_eq!(call["provider_call_id"], "conv_late", "{call}");
-    assert_eq!(gw.transcript(&id).await.len(), 2);
-    assert_eq!(gw.call(&other_id).await["status"], "initiating");
-    assert_eq!(
-        creates_for(&gw.mock.received(), TWILIO_PATH, &id).len(),
-        1,
-        "still exactly one create for the timed-out call"
-    );
-    gw.stop().await;
-}
-
-/// Mocks the conversation `conversation_id` (status `done`, for gateway call `id`) both at
-/// `GET /v1/convai/conversations/{id}` and in the conversation list.
-fn mock_done_conversation(mock: &MockVendor, conversation_id: &str, id: &str) -> Value {
-    let conversation = edited(CONVERSATION_DONE, |v| {
-        v["conversation_id"] = json!(conversation_id);
-        v["user_id"] = json!(id);
-    });
-    mock.always(
-        "GET",
-        &format!("{CONVERSATIONS_PATH}/{conversation_id}"),
-        MockReply::json(200, conversation.to_string()),
-    );
-    let listed = json!({
-        "conversations": [{
-            "agent_id": AGENT,
-            "conversation_id": conversation_id,
-            "user_id": id,
-            "start_time_unix_secs": 1_739_537_297,
-            "call_duration_secs": 41,
-            "message_count": 2,
-            "status": "done",
-            "call_successful": "unknown",
-        }],
-        "has_more": false,
-        "next_cursor": null,
-    });
-    mock.always(
-        "GET",
-        CONVERSATIONS_PATH,
-        MockReply::json(200, listed.to_string()),
-    );
-    conversation
-}
-
-/// What `fetch_conversation_done.json` must have produced on the call.
-async fn assert_done_conversation_applied(gw: &Eleven, id: &str, conversation_id: &str) {
-    let call = gw.call(id).await;
-    assert_eq!(call["status"], "completed", "{call}");
-    assert_eq!(call["status_reason"], "voicemail", "{call}");
-    assert_eq!(call["provider_call_id"], conversation_id, "{call}");
-    assert_eq!(
-        call["summary"], "Left a voicemail about tomorrow's appointment.",
-        "{call}"
-    );
-    assert_eq!(
-        call["success"],
-        Value::Null,
-        "`unknown` is no verdict: {call}"
-    );
-    assert_eq!(call["cost"], json!(512.0), "{call}");
-    assert_eq!(call["cost_unit"], "credits", "{call}");
-    assert_eq!(call["duration_secs"], json!(41.0), "{call}");
-    let turns = gw.transcript(id).await;
-    assert_eq!(
-        texts(&turns),
-        [
-            (
-                "agent".to_owned(),
-                "Hi Ada, this is the clinic calling about tomorrow.".to_owned(),
-                "post_call".to_owned()
-            ),
-            (
-                "user".to_owned(),
-                "I'd like to reschedule.".to_owned(),
-                "post_call".to_owned()
-            ),
-        ]
-    );
-    let events = gw.events(id).await;
-    let completed = events
-        .iter()
-        .find(|e| e["to_status"] == "completed")
-        .unwrap_or_else(|| panic!("no completed event: {events:?}"));
-    assert_eq!(completed["source"], "reconcile", "{completed}");
-    assert_eq!(completed["vendor_status"], "voicemail", "{completed}");
-}
-
-#[tokio::test]
-async fn elevenlabs_refresh_fetches_the_conversation_and_applies_it() {
-    let gw = Eleven::start().await;
-    let id = gw.accepted_call("elevenlabs", "conv_refresh").await;
-    let path = format!("{CONVERSATIONS_PATH}/conv_refresh");
-
-    // A vendor error leaves the call as it was.
-    gw.mock
-        .enqueue("GET", &path, MockReply::json(404, CONVERSATION_404));
-    let reply = gw
-        .post_json(&format!("/v1/calls/{id}/refresh"), &json!({}))
-        .await;
-    let error = reply.expect_error(502);
-    assert_eq!(error["error"]["details"]["call_id"], id.as_str(), "{error}");
-    assert_eq!(gw.call(&id).await["status"], "initiating");
-
-    mock_done_conversation(&gw.mock, "conv_refresh", &id);
-    let reply = gw
-        .post_json(&format!("/v1/calls/{id}/refresh"), &json!({}))
-        .await;
-    reply.expect_status(200);
-    assert_eq!(reply.json()["status"], "completed", "{}", reply.text);
-    let fetches = gw.mock.requests("GET", &path);
-    assert_eq!(fetches.len(), 2, "{fetches:?}");
-    assert_eq!(fetches[1].header("xi-api-key"), Some(API_KEY));
-    assert_done_conversation_applied(&gw, &id, "conv_refresh").await;
+    gw.refresh(&id).await.expect_status(200);
+    gw.assert_finished(&id, "conv_timeout").await;
     gw.stop().await;
 }
 
 #[tokio::test]
-async fn elevenlabs_timeout_then_refresh_completes_the_call() {
-    let gw = Eleven::start().await;
-    let late = edited(CREATE_TWILIO, |v| {
-        v["conversation_id"] = json!("conv_timeout");
-    });
-    gw.mock.enqueue(
-        "POST",
-        TWILIO_PATH,
-        MockReply::json(200, late.to_string()).delayed(Duration::from_secs(2)),
-    );
-    let reply = gw
-        .create(json!({"to": TO, "provider": "eleven_timeout"}))
-        .await;
-    reply.expect_status(202);
-    let call = reply.json();
-    let id = id_of(&call);
-    assert_eq!(call["status_reason"], "vendor_outcome_unknown", "{call}");
-    mock_done_conversation(&gw.mock, "conv_timeout", &id);
-
-    let reply = gw
-        .post_json(&format!("/v1/calls/{id}/refresh"), &json!({}))
-        .await;
-    reply.expect_status(200);
-    assert_done_conversation_applied(&gw, &id, "conv_timeout").await;
-    gw.stop().await;
-}
-
-#[tokio::test]
-async fn elevenlabs_reconciler_completes_a_stuck_call_on_its_own() {
+async fn reconciler_settles_a_timed_out_create() {
     let gw = Eleven::start_with(0, 1).await;
-    // The reconciler may ask before the conversation below is scripted: that 404 only delays it
-    // (backoff of a few seconds).
-    let id = gw.accepted_call("elevenlabs", "conv_stuck").await;
-    mock_done_conversation(&gw.mock, "conv_stuck", &id);
+    let id = gw.timed_out_call("conv_lost").await;
+    ElevenLabs::mock_finished(&gw, "conv_lost", &id);
 
     gw.wait_for_status_within(&id, "completed", Duration::from_secs(10))
         .await;
-    let fetches = gw
-        .mock
-        .requests("GET", &format!("{CONVERSATIONS_PATH}/conv_stuck"));
-    assert!(!fetches.is_empty());
-    assert_eq!(fetches[0].header("xi-api-key"), Some(API_KEY));
-    assert_done_conversation_applied(&gw, &id, "conv_stuck").await;
-    gw.stop().await;
-}
-
-#[tokio::test]
-async fn elevenlabs_reconciler_settles_a_timed_out_create() {
-    let gw = Eleven::start_with(0, 1).await;
-    let late = edited(CREATE_TWILIO, |v| {
-        v["conversation_id"] = json!("conv_lost");
-    });
-    gw.mock.enqueue(
-        "POST",
-        TWILIO_PATH,
-        MockReply::json(200, late.to_string()).delayed(Duration::from_secs(2)),
-    );
-    let reply = gw
-        .create(json!({"to": TO, "provider": "eleven_timeout"}))
-        .await;
-    reply.expect_status(202);
-    let id = id_of(&reply.json());
-    mock_done_conversation(&gw.mock, "conv_lost", &id);
-
-    gw.wait_for_status_within(&id, "completed", Duration::from_secs(10))
-        .await;
-    assert_done_conversation_applied(&gw, &id, "conv_lost").await;
+    gw.assert_finished(&id, "conv_lost").await;
     gw.stop().await;
 }
 
@@ -782,152 +374,27 @@ async fn elevenlabs_reconciler_settles_a_timed_out_create() {
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn elevenlabs_post_call_transcription_completes_the_call_once() {
+async fn webhooks_correlate_by_user_id_without_a_conversation_id() {
     let gw = Eleven::start().await;
-    let id = gw.accepted_call("elevenlabs", "conv_done").await;
-
-    // Correlated by conversation_id alone.
-    let body = transcription_webhook("conv_done", None);
-    let answer = gw.apply(&body).await;
-    assert_eq!(answer["call_id"], id.as_str(), "{answer}");
-    let receipt_id = answer["receipt_id"]
-        .as_str()
-        .expect("receipt_id")
-        .to_owned();
-
-    let call = gw.call(&id).await;
-    assert_eq!(call["status"], "completed", "{call}");
-    assert_eq!(
-        call["summary"], "Angelo asked for a fun fact and got one.",
-        "{call}"
-    );
-    assert_eq!(call["success"], true, "{call}");
-    assert_eq!(call["cost"], json!(0.0885), "{call}");
-    assert_eq!(call["cost_unit"], "USD", "{call}");
-    assert_eq!(
-        call["cost_breakdown"],
-        json!({"credits": 296.0, "usd": 0.0885}),
-        "{call}"
-    );
-    assert_eq!(call["duration_secs"], json!(22.0), "{call}");
-    assert_eq!(timestamp(&call["started_at"]), 1_739_537_297, "{call}");
-    assert_eq!(timestamp(&call["ended_at"]), 1_739_537_297 + 22, "{call}");
-    assert_eq!(call["end_reason"], "Call ended by remote party", "{call}");
-    assert_eq!(
-        call["telephony_ids"]["twilio_stream_sid"], "MZ0123",
-        "{call}"
-    );
-    assert_eq!(call["analysis"]["call_successful"], "success", "{call}");
-    assert_eq!(
-        call["vendor_metadata"]["phone_call"]["call_result"], "answered",
-        "{call}"
-    );
-    let turns = gw.transcript(&id).await;
-    assert_eq!(
-        texts(&turns),
-        [
-            (
-                "agent".to_owned(),
-                "Hey there angelo. How are you?".to_owned(),
-                "post_call".to_owned()
-            ),
-            (
-                "user".to_owned(),
-                "Tell me a fun fact.".to_owned(),
-                "post_call".to_owned()
-            ),
-        ],
-        "the tool-call turn without a message is left out"
-    );
-    assert_eq!(turns[0]["offset_secs"], json!(0.0));
-    assert_eq!(turns[1]["offset_secs"], json!(2.0));
-    let events = gw.events(&id).await;
-    let completed = events
-        .iter()
-        .find(|e| e["to_status"] == "completed")
-        .unwrap_or_else(|| panic!("{events:?}"));
-    assert_eq!(completed["vendor_status"], "answered", "{completed}");
-    assert_eq!(completed["receipt_id"], receipt_id.as_str(), "{completed}");
-
-    // The same delivery again, on the seed's path: acknowledged, applied zero times.
-    let reply = gw.signed("elevenlabs/post-call", &body).await;
-    reply.expect_status(200);
-    let again = reply.json();
-    assert_eq!(again["outcome"], "duplicate", "{again}");
-    assert_eq!(again["call_id"], id.as_str(), "{again}");
-    // Another body for the same (type, conversation_id) is a duplicate too.
-    let changed = edited(&body.to_string(), |v| {
-        v["data"]["analysis"]["transcript_summary"] = json!("Something else.");
-    });
-    let reply = gw.signed("elevenlabs", &changed).await;
-    reply.expect_status(200);
-    assert_eq!(reply.json()["outcome"], "duplicate", "{}", reply.text);
-
-    assert_eq!(gw.transcript(&id).await.len(), 2, "no turn added twice");
-    assert_eq!(gw.events(&id).await.len(), events.len());
-    assert_eq!(
-        gw.call(&id).await["summary"],
-        "Angelo asked for a fun fact and got one."
-    );
-    let receipts = gw.receipts(&[("call_id", &id)]).await;
-    let mut outcomes: Vec<&str> = receipts
-        .iter()
-        .map(|r| r["outcome"].as_str().unwrap_or_default())
-        .collect();
-    outcomes.sort_unstable();
-    assert_eq!(
-        outcomes,
-        ["applied", "duplicate", "duplicate"],
-        "{receipts:?}"
-    );
-    for receipt in &receipts {
-        assert_eq!(receipt["signature"], "verified", "{receipt}");
-        assert_eq!(
-            receipt["event_type"], "post_call_transcription",
-            "{receipt}"
-        );
-        assert_eq!(
-            receipt["dedupe_key"], "post_call_transcription:conv_done",
-            "{receipt}"
-        );
-    }
-    gw.stop().await;
-}
-
-#[tokio::test]
-async fn elevenlabs_webhooks_correlate_by_user_id_without_a_conversation_id() {
-    let gw = Eleven::start().await;
-    gw.mock.enqueue(
-        "POST",
-        TWILIO_PATH,
-        MockReply::json(200, CREATE_NO_CONVERSATION),
-    );
-    let reply = gw.create(json!({"to": TO, "provider": "elevenlabs"})).await;
-    reply.expect_status(201);
-    let call = reply.json();
-    let id = id_of(&call);
-    assert_eq!(call["provider_call_id"], Value::Null, "{call}");
+    let id = gw.call_without_conversation_id("elevenlabs").await;
 
     // Found by data.user_id; the conversation id is learnt from the webhook.
-    let answer = gw
-        .apply(&transcription_webhook("conv_learnt", Some(&id)))
-        .await;
+    let report = transcription_webhook("conv_learnt", Some(&id));
+    let answer = gw.apply("elevenlabs", &report).await;
     assert_eq!(answer["call_id"], id.as_str(), "{answer}");
-    let call = gw.call(&id).await;
-    assert_eq!(call["status"], "completed", "{call}");
-    assert_eq!(call["provider_call_id"], "conv_learnt", "{call}");
+    assert_fields!(gw.call(&id).await, {"status": "completed", "provider_call_id": "conv_learnt"});
 
     // A later webhook naming only that conversation finds the call.
-    let audio = edited(POST_CALL_AUDIO, |v| {
+    let audio = edited(fixture!("elevenlabs", "webhook_post_call_audio"), |v| {
         v["data"]["conversation_id"] = json!("conv_learnt");
     });
-    let answer = gw.apply(&audio).await;
+    let answer = gw.apply("elevenlabs", &audio).await;
     assert_eq!(answer["call_id"], id.as_str(), "{answer}");
     gw.stop().await;
 }
 
 #[tokio::test]
-async fn elevenlabs_call_initiation_failure_sets_busy_and_no_answer() {
+async fn call_initiation_failure_sets_busy_and_no_answer() {
     let gw = Eleven::start().await;
 
     // Busy, found by conversation_id.
@@ -936,110 +403,69 @@ async fn elevenlabs_call_initiation_failure_sets_busy_and_no_answer() {
         v["data"]["conversation_id"] = json!("conv_busy");
         v["event_timestamp"] = json!(unix_now());
     });
-    let answer = gw.apply(&busy).await;
+    let answer = gw.apply("elevenlabs", &busy).await;
     assert_eq!(answer["call_id"], busy_id.as_str(), "{answer}");
-    let call = gw.call(&busy_id).await;
-    assert_eq!(call["status"], "busy", "{call}");
-    assert_eq!(call["status_reason"], "busy", "{call}");
-    assert_eq!(
-        call["vendor_metadata"],
-        json!({"type": "twilio", "body": {"CallSid": "CA1", "CallStatus": "busy"}}),
-        "the provider's body is kept: {call}"
-    );
+    // The provider's body is kept.
+    assert_fields!(gw.call(&busy_id).await, {"status": "busy", "status_reason": "busy",
+        "vendor_metadata": {"type": "twilio", "body": {"CallSid": "CA1", "CallStatus": "busy"}}});
     let events = gw.events(&busy_id).await;
-    assert!(
-        events
-            .iter()
-            .any(|e| e["to_status"] == "busy" && e["vendor_status"] == "busy"),
-        "{events:?}"
-    );
+    let busy = events
+        .iter()
+        .any(|e| e["to_status"] == "busy" && e["vendor_status"] == "busy");
+    assert!(busy, "{events:?}");
 
     // No answer, for a call whose create answer had no conversation_id: found by the
     // dynamic variable gateway_call_id alone.
-    gw.mock.enqueue(
-        "POST",
-        TWILIO_PATH,
-        MockReply::json(200, CREATE_NO_CONVERSATION),
+    let quiet_id = gw.call_without_conversation_id("elevenlabs").await;
+    let no_answer = edited(
+        fixture!("elevenlabs", "webhook_call_initiation_failure_no_answer"),
+        |v| {
+            v["data"]["conversation_id"] = json!("conv_quiet");
+            v["data"]["conversation_initiation_client_data"]["dynamic_variables"]["gateway_call_id"] =
+                json!(quiet_id);
+        },
     );
-    let reply = gw.create(json!({"to": TO, "provider": "elevenlabs"})).await;
-    reply.expect_status(201);
-    let quiet_id = id_of(&reply.json());
-    let no_answer = edited(INITIATION_FAILURE_NO_ANSWER, |v| {
-        v["data"]["conversation_id"] = json!("conv_quiet");
-        v["data"]["conversation_initiation_client_data"]["dynamic_variables"]["gateway_call_id"] =
-            json!(quiet_id);
-    });
-    let answer = gw.apply(&no_answer).await;
+    let answer = gw.apply("elevenlabs", &no_answer).await;
     assert_eq!(answer["call_id"], quiet_id.as_str(), "{answer}");
-    let call = gw.call(&quiet_id).await;
-    assert_eq!(call["status"], "no_answer", "{call}");
-    assert_eq!(call["provider_call_id"], "conv_quiet", "{call}");
-    assert_eq!(
-        call["telephony_ids"]["sip_call_id"], "a84b4c76e66710@pc33.example.com",
-        "{call}"
-    );
+    let quiet = gw.call(&quiet_id).await;
+    assert_fields!(quiet, {"status": "no_answer", "provider_call_id": "conv_quiet",
+        "telephony_ids.sip_call_id": "a84b4c76e66710@pc33.example.com"});
     assert_eq!(gw.call(&busy_id).await["status"], "busy", "untouched");
     gw.stop().await;
 }
 
 #[tokio::test]
-async fn elevenlabs_post_call_audio_is_served_as_the_recording() {
+async fn post_call_audio_is_served_as_the_recording() {
     let gw = Eleven::start().await;
     let id = gw.accepted_call("elevenlabs", "conv_audio").await;
-    let missing = gw.get(&format!("/v1/calls/{id}/recording")).await;
-    missing.expect_error(404);
+    gw.get(&format!("/v1/calls/{id}/recording"))
+        .await
+        .expect_error(404);
 
     let mut audio = b"ID3\x04\x00\x00\x00\x00\x00\x23".to_vec();
     audio.extend((0..=255u8).cycle().take(4000));
-    let body = json!({
-        "type": "post_call_audio",
-        "event_timestamp": unix_now(),
-        "data": {
-            "agent_id": AGENT,
-            "conversation_id": "conv_audio",
-            "full_audio": base64::engine::general_purpose::STANDARD.encode(&audio),
-        },
-    });
-    let answer = gw.apply(&body).await;
+    let body = audio_webhook("conv_audio", &audio);
+    let answer = gw.apply("elevenlabs", &body).await;
     assert_eq!(answer["call_id"], id.as_str(), "{answer}");
-
-    let call = gw.call(&id).await;
-    assert_eq!(
-        call["recording_url"],
-        format!("/v1/calls/{id}/recording"),
-        "{call}"
-    );
-    let response = gw
-        .client
-        .get(gw.url(&format!("/v1/calls/{id}/recording")))
-        .send()
-        .await
-        .expect("recording request");
+    assert_fields!(gw.call(&id).await, {"recording_url": format!("/v1/calls/{id}/recording")});
+    let response = gw.recording(&id).await;
     assert_eq!(response.status().as_u16(), 200);
     let content_type = response
         .headers()
         .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+        .and_then(|v| v.to_str().ok());
+    let content_type = content_type.unwrap_or("").to_owned();
     assert!(content_type.starts_with("audio/mpeg"), "{content_type}");
     let served = response.bytes().await.expect("recording bytes");
     assert_eq!(served.as_ref(), audio.as_slice(), "the decoded bytes");
 
     // Delivered again: a duplicate, and the recording is still the same.
-    let reply = gw.signed("elevenlabs/post-call", &body).await;
-    reply.expect_status(200);
-    assert_eq!(reply.json()["outcome"], "duplicate", "{}", reply.text);
-    let again = gw
-        .client
-        .get(gw.url(&format!("/v1/calls/{id}/recording")))
-        .send()
-        .await
-        .expect("recording request");
-    assert_eq!(
-        again.bytes().await.expect("bytes").as_ref(),
-        audio.as_slice()
+    expect_outcome(
+        &gw.deliver("elevenlabs/post-call", &body).await,
+        "duplicate",
     );
+    let served = gw.recording(&id).await.bytes().await.expect("bytes");
+    assert_eq!(served.as_ref(), audio.as_slice());
     // A recording says nothing about how the call ended.
     assert_eq!(gw.call(&id).await["status"], "initiating");
     gw.stop().await;
@@ -1048,47 +474,23 @@ async fn elevenlabs_post_call_audio_is_served_as_the_recording() {
 /// `post_call_audio` carries a whole MP3: the provider's own limit applies to its webhooks, not
 /// the server's default (1 MiB), and is enforced.
 #[tokio::test]
-async fn elevenlabs_webhook_body_limit_is_the_provider_s() {
+async fn webhook_body_limit_is_the_provider_s() {
     let gw = Eleven::start().await;
     let id = gw.accepted_call("elevenlabs", "conv_big").await;
     let audio: Vec<u8> = (0..=255u8).cycle().take(1_500_000).collect();
-    let body = json!({
-        "type": "post_call_audio",
-        "event_timestamp": unix_now(),
-        "data": {
-            "agent_id": AGENT,
-            "conversation_id": "conv_big",
-            "full_audio": base64::engine::general_purpose::STANDARD.encode(&audio),
-        },
-    });
+    let body = audio_webhook("conv_big", &audio);
     assert!(body.to_string().len() > 1024 * 1024);
-    let answer = gw.apply(&body).await;
+    let answer = gw.apply("elevenlabs", &body).await;
     assert_eq!(answer["call_id"], id.as_str(), "{answer}");
-    let served = gw
-        .client
-        .get(gw.url(&format!("/v1/calls/{id}/recording")))
-        .send()
-        .await
-        .expect("recording request")
-        .bytes()
-        .await
-        .expect("recording bytes");
+    let served = gw.recording(&id).await.bytes().await.expect("bytes");
     assert_eq!(served.len(), audio.len());
     assert!(served.as_ref() == audio.as_slice(), "the decoded bytes");
 
     let small_id = gw.accepted_call("eleven_small", "conv_small").await;
-    let body = json!({
-        "type": "post_call_audio",
-        "event_timestamp": unix_now(),
-        "data": {
-            "agent_id": AGENT,
-            "conversation_id": "conv_small",
-            "full_audio": base64::engine::general_purpose::STANDARD.encode(&audio[..6000]),
-        },
-    });
-    let reply = gw.signed("eleven_small", &body).await;
-    let error = reply.expect_error(413);
-    assert_eq!(error["error"]["code"], "payload_too_large", "{error}");
+    let reply = gw
+        .deliver("eleven_small", &audio_webhook("conv_small", &audio[..6000]))
+        .await;
+    expect_code(&reply, 413, "payload_too_large");
     assert_eq!(
         gw.call(&small_id).await["recording_url"],
         Value::Null,
@@ -1097,185 +499,47 @@ async fn elevenlabs_webhook_body_limit_is_the_provider_s() {
     gw.stop().await;
 }
 
-#[tokio::test]
-async fn elevenlabs_bad_stale_or_missing_signatures_are_401() {
-    let gw = Eleven::start().await;
-    let id = gw.accepted_call("elevenlabs", "conv_sig").await;
-    let body = transcription_webhook("conv_sig", None).to_string();
-    let t = unix_now();
-
-    let wrong_secret = gw.signed_at("elevenlabs", &body, "not-the-secret", t).await;
-    let error = wrong_secret.expect_error(401);
-    assert_eq!(error["error"]["code"], "invalid_signature", "{error}");
-
-    let signature = elevenlabs_provider::signature_header(WEBHOOK_SECRET, t, body.as_bytes());
-    let tampered = body.replace("Angelo asked", "Someone asked");
-    assert_ne!(tampered, body);
-    gw.webhook_raw(
-        "elevenlabs",
-        &tampered,
-        &[("ElevenLabs-Signature", &signature)],
-    )
-    .await
-    .expect_error(401);
-
-    gw.webhook_raw("elevenlabs", &body, &[])
-        .await
-        .expect_error(401);
-
-    let stale = gw
-        .signed_at("elevenlabs/post-call", &body, WEBHOOK_SECRET, t - 31 * 60)
-        .await;
-    stale.expect_error(401);
-
-    let future = gw
-        .signed_at("elevenlabs", &body, WEBHOOK_SECRET, t + 6 * 60)
-        .await;
-    future.expect_error(401);
-
-    // Malformed but correctly signed: 400.
-    for bad in ["not json", r#"{"type":"post_call_transcription"}"#, "[1,2]"] {
-        let reply = gw.signed_at("elevenlabs", bad, WEBHOOK_SECRET, t).await;
-        let error = reply.expect_error(400);
-        assert_eq!(
-            error["error"]["code"], "malformed_webhook",
-            "{bad}: {error}"
-        );
-    }
-
-    // Nothing reached the call.
-    let call = gw.call(&id).await;
-    assert_eq!(call["status"], "initiating", "{call}");
-    assert!(gw.transcript(&id).await.is_empty());
-    let rejected = gw
-        .receipts(&[("provider", "elevenlabs"), ("outcome", "rejected")])
-        .await;
-    assert_eq!(rejected.len(), 8, "{rejected:?}");
-
-    // 29 minutes old is still accepted.
-    let reply = gw
-        .signed_at("elevenlabs", &body, WEBHOOK_SECRET, t - 29 * 60)
-        .await;
-    reply.expect_status(200);
-    assert_eq!(reply.json()["outcome"], "applied", "{}", reply.text);
-    assert_eq!(gw.call(&id).await["status"], "completed");
-    gw.stop().await;
-}
-
-#[tokio::test]
-async fn elevenlabs_webhook_for_an_unknown_call_is_404() {
-    let gw = Eleven::start().await;
-    let _known = gw.accepted_call("elevenlabs", "conv_known").await;
-    let stranger = uuid::Uuid::now_v7().to_string();
-    for body in [
-        transcription_webhook("conv_nobody", Some(&stranger)),
-        transcription_webhook("conv_nobody", None),
-        edited(INITIATION_FAILURE_BUSY, |v| {
-            v["data"]["conversation_id"] = json!("conv_nobody_else");
-        }),
-    ] {
-        let reply = gw.signed("elevenlabs", &body).await;
-        let error = reply.expect_error(404);
-        assert_eq!(error["error"]["code"], "unknown_call", "{error}");
-        assert!(
-            error["error"]["details"]["receipt_id"].is_string(),
-            "{error}"
-        );
-    }
-    let unknown = gw
-        .receipts(&[("provider", "elevenlabs"), ("outcome", "unknown_call")])
-        .await;
-    assert_eq!(unknown.len(), 3, "{unknown:?}");
-    assert!(
-        unknown
-            .iter()
-            .all(|r| r["signature"] == "verified" && r["call_id"].is_null()),
-        "{unknown:?}"
-    );
-    gw.stop().await;
-}
-
-#[tokio::test]
-async fn elevenlabs_without_secrets_unsigned_webhooks_are_refused_unless_allowed() {
-    let gw = Eleven::start().await;
-    let id = gw.accepted_call("eleven_unsigned", "conv_unsigned").await;
-    let body = transcription_webhook("conv_unsigned", Some(&id)).to_string();
-
-    for path in ["eleven_unsigned", "eleven_unsigned/post-call"] {
-        gw.webhook_raw(path, &body, &[]).await.expect_error(401);
-        gw.signed_at(path, &body, WEBHOOK_SECRET, unix_now())
-            .await
-            .expect_error(401);
-    }
-    let live = json!({"call_id": id, "speaker": "user", "message": "hello"}).to_string();
-    gw.webhook_raw("eleven_unsigned/transcription", &live, &[])
-        .await
-        .expect_error(401);
-    gw.webhook_raw(
-        "eleven_unsigned/transcription",
-        &live,
-        &[("x-transcription-secret", TRANSCRIPTION_SECRET)],
-    )
-    .await
-    .expect_error(401);
-    assert_eq!(gw.call(&id).await["status"], "initiating");
-
-    // With allow_unsigned_webhooks = true the same delivery is taken, and recorded as unsigned.
-    let open_id = gw.accepted_call("eleven_open", "conv_open").await;
-    let body = transcription_webhook("conv_open", None).to_string();
-    let reply = gw.webhook_raw("eleven_open", &body, &[]).await;
-    reply.expect_status(200);
-    assert_eq!(reply.json()["outcome"], "applied", "{}", reply.text);
-    assert_eq!(gw.call(&open_id).await["status"], "completed");
-    let receipts = gw.receipts(&[("call_id", &open_id)]).await;
-    assert_eq!(receipts.len(), 1, "{receipts:?}");
-    assert_eq!(receipts[0]["signature"], "unsigned", "{receipts:?}");
-    gw.stop().await;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Live transcription
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn elevenlabs_live_turns_then_post_call_transcript_without_duplicates() {
+async fn live_turns_then_post_call_transcript_without_duplicates() {
     let gw = Eleven::start().await;
     let id = gw.accepted_call("elevenlabs", "conv_live").await;
-    let first = json!({
-        "call_id": id,
-        "speaker": "agent",
-        "message": "Hi Ada, this is the clinic calling about tomorrow.",
-        "sequence": 0,
-        "time_in_call_secs": 0,
-    })
-    .to_string();
+    let (agent, user) = (
+        "Hi Ada, this is the clinic calling about tomorrow.",
+        "I'd like to reschedule.",
+    );
+    let first = json!({"call_id": id, "speaker": "agent", "message": agent, "sequence": 0,
+        "time_in_call_secs": 0});
     // Named by the vendor's conversation id this time.
-    let second = json!({
-        "call_id": "conv_live",
-        "speaker": "user",
-        "message": "I'd like to reschedule.",
-        "sequence": 1,
-        "time_in_call_secs": 12.4,
-    })
-    .to_string();
+    let second = json!({"call_id": "conv_live", "speaker": "user", "message": user, "sequence": 1,
+        "time_in_call_secs": 12.4});
+    let (first, second) = (first.to_string(), second.to_string());
+    let secret = Some(TRANSCRIPTION_SECRET);
 
     // Refused before anything is stored.
-    let wrong = gw.live_turn(&first, Some("not-the-secret")).await;
-    assert_eq!(
-        wrong.expect_error(401)["error"]["code"],
-        "invalid_signature"
-    );
-    gw.live_turn(&first, None).await.expect_error(401);
+    let wrong = gw
+        .live_turn("elevenlabs", &first, Some("not-the-secret"))
+        .await;
+    expect_code(&wrong, 401, "invalid_signature");
+    gw.live_turn("elevenlabs", &first, None)
+        .await
+        .expect_error(401);
     for bad in [
-        "not json".to_owned(),
-        json!({"call_id": id, "speaker": "robot", "message": "hi"}).to_string(),
-        json!({"call_id": id, "speaker": "user", "message": ""}).to_string(),
-        json!({"call_id": id, "speaker": "user"}).to_string(),
-        json!({"speaker": "user", "message": "hi"}).to_string(),
-        json!({"call_id": id, "speaker": "user", "message": "hi", "sequence": -1}).to_string(),
+        json!("not json"),
+        json!({"call_id": id, "speaker": "robot", "message": "hi"}),
+        json!({"call_id": id, "speaker": "user", "message": ""}),
+        json!({"call_id": id, "speaker": "user"}),
+        json!({"speaker": "user", "message": "hi"}),
+        json!({"call_id": id, "speaker": "user", "message": "hi", "sequence": -1}),
     ] {
-        let reply = gw.live_turn(&bad, Some(TRANSCRIPTION_SECRET)).await;
-        let error = reply.expect_error(400);
+        let bad = bad.as_str().map_or_else(|| bad.to_string(), str::to_owned);
+        let error = gw
+            .live_turn("elevenlabs", &bad, secret)
+            .await
+            .expect_error(400);
         assert_eq!(
             error["error"]["code"], "malformed_webhook",
             "{bad}: {error}"
@@ -1283,95 +547,72 @@ async fn elevenlabs_live_turns_then_post_call_transcript_without_duplicates() {
     }
     for stranger in [uuid::Uuid::now_v7().to_string(), "conv_nobody".to_owned()] {
         let body = json!({"call_id": stranger, "speaker": "user", "message": "hi"}).to_string();
-        let reply = gw.live_turn(&body, Some(TRANSCRIPTION_SECRET)).await;
-        assert_eq!(reply.expect_error(404)["error"]["code"], "unknown_call");
+        expect_code(
+            &gw.live_turn("elevenlabs", &body, secret).await,
+            404,
+            "unknown_call",
+        );
     }
     assert!(gw.transcript(&id).await.is_empty());
 
+    // An instance without secrets takes no live turn, with or without the secret.
+    let unsigned_id = gw.accepted_call("eleven_unsigned", "conv_unsigned").await;
+    let live = json!({"call_id": unsigned_id, "speaker": "user", "message": "hello"}).to_string();
+    for secret in [None, secret] {
+        gw.live_turn("eleven_unsigned", &live, secret)
+            .await
+            .expect_error(401);
+    }
+    assert!(gw.transcript(&unsigned_id).await.is_empty());
+    assert_eq!(gw.call(&unsigned_id).await["status"], "initiating");
+
     for body in [&first, &second] {
-        let reply = gw.live_turn(body, Some(TRANSCRIPTION_SECRET)).await;
-        reply.expect_status(200);
-        let answer = reply.json();
-        assert_eq!(answer["outcome"], "applied", "{answer}");
+        let answer = expect_outcome(&gw.live_turn("elevenlabs", body, secret).await, "applied");
         assert_eq!(answer["call_id"], id.as_str(), "{answer}");
     }
     // The tool retried: same sequence, a duplicate.
-    let reply = gw.live_turn(&second, Some(TRANSCRIPTION_SECRET)).await;
-    reply.expect_status(200);
-    assert_eq!(reply.json()["outcome"], "duplicate", "{}", reply.text);
+    expect_outcome(
+        &gw.live_turn("elevenlabs", &second, secret).await,
+        "duplicate",
+    );
 
     // The shared secret is a credential: never stored with the receipts.
     let receipts = gw.receipts(&[("call_id", &id)]).await;
     assert_eq!(receipts.len(), 3, "{receipts:?}");
     for receipt in &receipts {
-        assert_eq!(receipt["topic"], "transcription", "{receipt}");
-        assert_eq!(receipt["event_type"], "transcription", "{receipt}");
-        assert_eq!(receipt["signature"], "verified", "{receipt}");
+        assert_fields!(receipt, {"topic": "transcription", "event_type": "transcription",
+            "signature": "verified"});
         let headers = receipt["headers"].as_array().expect("headers");
-        let secret = headers
-            .iter()
-            .find(|h| h[0] == "x-transcription-secret")
-            .unwrap_or_else(|| panic!("{receipt}"));
-        assert_ne!(secret[1], TRANSCRIPTION_SECRET, "{receipt}");
+        let stored = headers.iter().find(|h| h[0] == "x-transcription-secret");
+        let stored = stored.unwrap_or_else(|| panic!("{receipt}"));
+        assert_ne!(stored[1], TRANSCRIPTION_SECRET, "{receipt}");
+        assert!(
+            !receipt.to_string().contains(TRANSCRIPTION_SECRET),
+            "{receipt}"
+        );
     }
-    assert!(
-        !receipts
-            .iter()
-            .any(|r| r.to_string().contains(TRANSCRIPTION_SECRET)),
-        "{receipts:?}"
-    );
-
     let live = gw.transcript(&id).await;
-    assert_eq!(
-        texts(&live),
-        [
-            (
-                "agent".to_owned(),
-                "Hi Ada, this is the clinic calling about tomorrow.".to_owned(),
-                "live".to_owned()
-            ),
-            (
-                "user".to_owned(),
-                "I'd like to reschedule.".to_owned(),
-                "live".to_owned()
-            ),
-        ]
-    );
+    assert_turns(&live, &[("agent", agent, "live"), ("user", user, "live")]);
     assert_eq!(live[1]["offset_secs"], json!(12.4));
 
     // The post-call report repeats both turns and adds one the tool never reported.
+    let added = ("agent", "Of course, which day suits you?", "post_call");
     let report = edited(POST_CALL_TRANSCRIPTION, |v| {
         let data = &mut v["data"];
         data["conversation_id"] = json!("conv_live");
         data["user_id"] = json!(id);
         data["transcript"] = json!([
-            {"role": "agent", "message": "Hi Ada, this is the clinic calling about tomorrow.", "time_in_call_secs": 0},
-            {"role": "user", "message": "I'd like to reschedule.", "time_in_call_secs": 12},
-            {"role": "agent", "message": "Of course, which day suits you?", "time_in_call_secs": 15},
+            {"role": "agent", "message": agent, "time_in_call_secs": 0},
+            {"role": "user", "message": user, "time_in_call_secs": 12},
+            {"role": "agent", "message": added.1, "time_in_call_secs": 15},
         ]);
     });
-    gw.apply(&report).await;
+    gw.apply("elevenlabs", &report).await;
     let turns = gw.transcript(&id).await;
-    assert_eq!(
-        texts(&turns),
-        [
-            (
-                "agent".to_owned(),
-                "Hi Ada, this is the clinic calling about tomorrow.".to_owned(),
-                "live".to_owned()
-            ),
-            (
-                "user".to_owned(),
-                "I'd like to reschedule.".to_owned(),
-                "live".to_owned()
-            ),
-            (
-                "agent".to_owned(),
-                "Of course, which day suits you?".to_owned(),
-                "post_call".to_owned()
-            ),
-        ],
-        "each turn once: {turns:?}"
+    // Each turn once.
+    assert_turns(
+        &turns,
+        &[("agent", agent, "live"), ("user", user, "live"), added],
     );
     let seqs: Vec<i64> = turns.iter().filter_map(|t| t["seq"].as_i64()).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");

@@ -19,7 +19,18 @@ use voice_gateway::config::{ConfigError, EnvSource, Settings};
 use voice_gateway::providers::Registry;
 use voice_gateway::server::RunningServer;
 
-use crate::mock_vendor::MockVendor;
+use crate::mock_vendor::{MockReply, MockVendor, Received};
+use crate::vendors::Vendor;
+
+/// Asserts fields of a JSON value, the expected ones written as for `json!`: each key is a
+/// dot-separated path (a missing field reads as null) whose value must equal the key's, e.g.
+/// `assert_fields!(call, {"status": "completed", "telephony_ids.twilio_call_sid": sid})`.
+macro_rules! assert_fields {
+    ($value:expr, $($expected:tt)+) => {
+        $crate::harness::assert_json_fields(&$value, &serde_json::json!($($expected)+))
+    };
+}
+pub(crate) use assert_fields;
 
 /// How long a scripted echo call may take to reach a status (its script takes ~300 ms).
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -538,6 +549,18 @@ impl TestGateway {
         answer
     }
 
+    /// Posts `body` to `/webhooks/{path}` with `headers`.
+    pub async fn webhook_with(&self, path: &str, body: &str, headers: &Headers) -> Reply {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        self.webhook_raw(path, body, &headers).await
+    }
+
+    /// Asks the gateway to fetch call `id` from its provider now.
+    pub async fn refresh(&self, id: &str) -> Reply {
+        self.post_json(&format!("/v1/calls/{id}/refresh"), &json!({}))
+            .await
+    }
+
     /// Stops the server (also closes the database).
     pub async fn stop(mut self) {
         if let Some(server) = self.server.take() {
@@ -546,18 +569,9 @@ impl TestGateway {
     }
 }
 
-/// A vendor whose provider instances a [`MockedGateway`] configures, all calling its mock.
-pub trait Vendor {
-    /// The instance calls go to when they name none.
-    const DEFAULT_PROVIDER: &'static str;
-
-    /// The `[providers.*]` tables, every instance calling the mock at `mock_url`.
-    fn providers_toml(mock_url: &str) -> String;
-}
-
 /// A gateway whose providers are `V`'s instances, and the mock of `V`'s API they call. Derefs
-/// to the gateway; each vendor's tests add their own helpers (signing, scripting the mock) in
-/// an `impl MockedGateway<TheirVendor>`.
+/// to the gateway. The helpers below serve every vendor (through its [`Vendor`] description);
+/// each vendor's tests add their own in an `impl MockedGateway<TheirVendor>`.
 pub struct MockedGateway<V> {
     gw: TestGateway,
     pub mock: MockVendor,
@@ -591,6 +605,94 @@ impl<V: Vendor> MockedGateway<V> {
     pub async fn stop(self) {
         self.gw.stop().await;
     }
+
+    /// Places a call on `provider` that the vendor accepts as `vendor_id`; returns its id.
+    pub async fn accepted_call(&self, provider: &str, vendor_id: &str) -> String {
+        self.next_create(V::accepted(self, vendor_id));
+        let call = self
+            .create_call(json!({"to": TO, "provider": provider}))
+            .await;
+        assert_fields!(call, {"provider_call_id": vendor_id, "status": "initiating"});
+        id_of(&call)
+    }
+
+    /// Places a call on `provider` that fails at once (502); returns the error and the call id.
+    pub async fn rejected_call(&self, provider: &str) -> (Value, String) {
+        let reply = self.create(json!({"to": TO, "provider": provider})).await;
+        let error = expect_code(&reply, 502, "provider_rejected");
+        let id = error_call_id(&error);
+        assert_eq!(self.call(&id).await["status"], "failed");
+        (error, id)
+    }
+
+    /// Answers the next create (after those already scripted) with `reply`.
+    pub fn next_create(&self, reply: MockReply) {
+        self.mock.enqueue("POST", V::CREATE_PATH, reply);
+    }
+
+    /// Answers every create with `reply` once the scripted ones are used.
+    pub fn every_create(&self, reply: MockReply) {
+        self.mock.always("POST", V::CREATE_PATH, reply);
+    }
+
+    /// The create requests received so far.
+    pub fn creates(&self) -> Vec<Received> {
+        self.mock.requests("POST", V::CREATE_PATH)
+    }
+
+    /// The create requests that carried gateway call `id`.
+    pub fn creates_for(&self, id: &str) -> Vec<Received> {
+        let mut posts = self.creates();
+        posts.retain(|r| gateway_id_sent::<V>(r) == id);
+        posts
+    }
+
+    /// Posts `body` to `/webhooks/{path}` with the default instance's credentials.
+    pub async fn deliver(&self, path: &str, body: &Value) -> Reply {
+        let body = body.to_string();
+        self.webhook_with(path, &body, &V::credentials(&body)).await
+    }
+
+    /// A delivery that must be applied (200, `ok`, `applied`); returns the answer.
+    pub async fn apply(&self, path: &str, body: &Value) -> Value {
+        let answer = expect_outcome(&self.deliver(path, body).await, "applied");
+        assert_eq!(answer["status"], "ok", "{answer}");
+        answer
+    }
+
+    /// Asserts that `shown` shows none of [`Vendor::hidden`] for `vendor_id`.
+    #[track_caller]
+    pub fn assert_hidden(&self, shown: &str, vendor_id: &str, what: &str) {
+        let secrets = V::SECRETS.iter().map(|s| (*s).to_owned());
+        for secret in secrets.chain(V::hidden(self, vendor_id)) {
+            assert!(!shown.contains(&secret), "{what} shows {secret}: {shown}");
+        }
+    }
+}
+
+/// The gateway's call id a create request carried.
+pub fn gateway_id_sent<V: Vendor>(request: &Received) -> Value {
+    field(&request.json(), V::GATEWAY_ID_FIELD).clone()
+}
+
+/// Asserts that `request` carries the vendor's API key.
+#[track_caller]
+pub fn assert_api_key<V: Vendor>(request: &Received) {
+    let (name, value) = V::API_KEY_HEADER;
+    assert_eq!(request.header(name), Some(value), "{request:?}");
+}
+
+/// Asserts a 202 answer leaving the call's outcome unknown; returns the call's id.
+#[track_caller]
+pub fn expect_unknown_outcome(reply: &Reply) -> String {
+    reply.expect_status(202);
+    let call = reply.json();
+    let id = id_of(&call);
+    let location = format!("/v1/calls/{id}");
+    assert_eq!(reply.header("location"), Some(location.as_str()));
+    assert_fields!(call, {"status": "initiating", "status_reason": "vendor_outcome_unknown",
+        "provider_call_id": null});
+    id
 }
 
 impl<V> Deref for MockedGateway<V> {
@@ -637,14 +739,124 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7())
 }
 
-/// The `x-echo-signature` header value for `body` signed with `secret` at `timestamp`.
-pub fn echo_signature(secret: &str, timestamp: i64, body: &str) -> String {
+/// The hex HMAC-SHA256 with `secret` of `{timestamp}.{body}`, as echo, ElevenLabs and VAPI
+/// (its `hmac` scheme) sign webhooks; computed here, not by the providers under test.
+pub fn timestamped_hmac(secret: &str, timestamp: i64, body: &str) -> String {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("HMAC key");
     mac.update(format!("{timestamp}.{body}").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The `x-echo-signature` header value for `body` signed with `secret` at `timestamp`.
+pub fn echo_signature(secret: &str, timestamp: i64, body: &str) -> String {
     format!(
         "t={timestamp},v1={}",
-        hex::encode(mac.finalize().into_bytes())
+        timestamped_hmac(secret, timestamp, body)
     )
+}
+
+/// What [`assert_fields!`] runs.
+#[track_caller]
+pub fn assert_json_fields(value: &Value, expected: &Value) {
+    let expected = expected.as_object().expect("expected fields are an object");
+    for (path, want) in expected {
+        assert_eq!(field(value, path), want, "`{path}` of {value}");
+    }
+}
+
+/// The field at the dot-separated `path` of `value` (null if missing).
+pub fn field<'a>(value: &'a Value, path: &str) -> &'a Value {
+    path.split('.').fold(value, |v, key| &v[key])
+}
+
+/// `value` with each dot-separated path of the object `fields` set to its value.
+pub fn changed(value: &Value, fields: &Value) -> Value {
+    let mut value = value.clone();
+    for (path, new) in fields.as_object().expect("fields are an object") {
+        *path.split('.').fold(&mut value, |v, key| &mut v[key]) = new.clone();
+    }
+    value
+}
+
+/// Request headers, as `(name, value)` pairs.
+pub type Headers = Vec<(&'static str, String)>;
+
+/// The JSON fixture `$name` of the provider crate `$krate`.
+macro_rules! fixture {
+    ($krate:literal, $name:literal) => {
+        include_str!(concat!(
+            "../../providers/",
+            $krate,
+            "/tests/fixtures/",
+            $name,
+            ".json"
+        ))
+    };
+}
+pub(crate) use fixture;
+
+/// A JSON text, parsed.
+pub fn parse(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Asserts a webhook answer: 200 with `outcome`; returns the answer.
+#[track_caller]
+pub fn expect_outcome(reply: &Reply, outcome: &str) -> Value {
+    reply.expect_status(200);
+    let answer = reply.json();
+    assert_eq!(answer["outcome"], outcome, "{answer}");
+    answer
+}
+
+/// Asserts an error answer with `status` and `code`; returns its body.
+#[track_caller]
+pub fn expect_code(reply: &Reply, status: u16, code: &str) -> Value {
+    let error = reply.expect_error(status);
+    assert_eq!(error["error"]["code"], code, "{error}");
+    error
+}
+
+/// The `details.call_id` of an error answer.
+pub fn error_call_id(error: &Value) -> String {
+    error["error"]["details"]["call_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("details.call_id: {error}"))
+        .to_owned()
+}
+
+/// A free loopback port with nothing listening on it (connections are refused).
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+/// The string `key` of each item, sorted.
+pub fn sorted<'a>(items: &'a [Value], key: &str) -> Vec<&'a str> {
+    let mut values: Vec<&str> = items
+        .iter()
+        .map(|r| r[key].as_str().unwrap_or(""))
+        .collect();
+    values.sort_unstable();
+    values
+}
+
+/// A transcript turn as `(speaker, text, source)`.
+pub type Turn = (&'static str, &'static str, &'static str);
+
+/// Asserts the `(speaker, text, source)` of each turn.
+#[track_caller]
+pub fn assert_turns(turns: &[Value], expected: &[Turn]) {
+    let text = |t: &Value, key: &str| t[key].as_str().unwrap_or("").to_owned();
+    let got: Vec<[String; 3]> = turns
+        .iter()
+        .map(|t| [text(t, "speaker"), text(t, "text"), text(t, "source")])
+        .collect();
+    let expected: Vec<[String; 3]> = expected
+        .iter()
+        .map(|&(speaker, text, source)| [speaker, text, source].map(str::to_owned))
+        .collect();
+    assert_eq!(got, expected, "{turns:?}");
 }
 
 /// A connection to the live call-update stream.

@@ -19,5 +19,6 @@ mod migrations;
 mod mock_vendor;
 mod plugins;
 mod vapi;
+mod vendors;
 mod webhooks;
 mod websocket;
