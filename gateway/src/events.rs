@@ -33,10 +33,14 @@ pub enum CallUpdate {
     /// Updates may have been lost (another instance's, while this one was not listening):
     /// every subscriber catches up from the store.
     Resync,
+    /// Not about a call: the credentials of this principal (an API key's or a user's id) were
+    /// revoked, or may have been; its live connections check theirs again.
+    CredentialsRevoked(String),
 }
 
 impl CallUpdate {
-    /// The call it is about; `None` for [`CallUpdate::Resync`].
+    /// The call it is about; `None` for [`CallUpdate::Resync`] and
+    /// [`CallUpdate::CredentialsRevoked`].
     pub fn call_id(&self) -> Option<CallId> {
         match self {
             CallUpdate::Status { call_id, .. }
@@ -44,7 +48,7 @@ impl CallUpdate {
             | CallUpdate::Stored(call_id) => Some(*call_id),
             CallUpdate::Turn(turn) => Some(turn.call_id),
             CallUpdate::Completed(call) => Some(call.id),
-            CallUpdate::Resync => None,
+            CallUpdate::Resync | CallUpdate::CredentialsRevoked(_) => None,
         }
     }
 
@@ -135,6 +139,11 @@ impl Hub {
         self.send_all([CallUpdate::Resync]);
     }
 
+    /// Tells the connections of `principal` to check their credential again.
+    pub fn credentials_revoked(&self, principal: &str) {
+        self.send_all([CallUpdate::CredentialsRevoked(principal.to_owned())]);
+    }
+
     fn send_all(&self, updates: impl IntoIterator<Item = CallUpdate>) {
         for update in updates {
             // No subscriber is not an error: nobody is watching this call.
@@ -147,9 +156,14 @@ impl ChangeSink for Hub {
     fn committed(&self, applied: &Applied) {
         self.publish(applied);
     }
+
+    fn credentials_revoked(&self, principal: &str) {
+        Hub::credentials_revoked(self, principal);
+    }
 }
 
-/// Passes other instances' changes (PostgreSQL `LISTEN`) to this instance's subscribers.
+/// Passes other instances' changes and revocations (PostgreSQL `LISTEN`) to this instance's
+/// subscribers.
 /// `None` on SQLite, where this is the only instance.
 pub async fn spawn_relay(
     store: &Store,
@@ -177,6 +191,9 @@ pub async fn spawn_relay(
                     };
                     hub.publish_remote(notice, ended);
                 }
+                Heard::Revoked(principal) => hub.credentials_revoked(&principal),
+                // Revocations may have been missed too: resyncing connections check their
+                // credentials again.
                 Heard::Lost => hub.resync(),
             }
         }

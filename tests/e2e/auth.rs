@@ -139,7 +139,11 @@ async fn users_log_in_refresh_once_and_log_out() {
 const PASSWORD: &str = "correct horse battery";
 
 /// Creates a user with `role` and logs in; returns (user id, access token, refresh token).
-async fn user_with_role(gw: &TestGateway, name: &str, role: &str) -> (String, String, String) {
+pub(crate) async fn user_with_role(
+    gw: &TestGateway,
+    name: &str,
+    role: &str,
+) -> (String, String, String) {
     let body = json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD, "role": role});
     let created = gw.post_json("/v1/users", &body).await;
     created.expect_status(201);
@@ -148,7 +152,7 @@ async fn user_with_role(gw: &TestGateway, name: &str, role: &str) -> (String, St
     (id, access, refresh)
 }
 
-async fn login(gw: &TestGateway, name: &str, password: &str) -> (String, String) {
+pub(crate) async fn login(gw: &TestGateway, name: &str, password: &str) -> (String, String) {
     let request = gw.anonymous.post(gw.url("/v1/auth/token")).form(&[
         ("grant_type", "password"),
         ("username", name),

@@ -101,6 +101,38 @@ async fn webhooks_on_one_instance_reach_live_subscribers_of_the_other() {
 }
 
 #[tokio::test]
+async fn revoking_a_key_on_one_instance_closes_its_streams_on_the_other() {
+    use futures_util::SinkExt;
+    let Some(url) = postgres() else { return };
+    let (a, b) = pair(&url).await;
+    let created = a
+        .post_json("/v1/api-keys", &json!({"name": "live", "role": "viewer"}))
+        .await;
+    created.expect_status(201);
+    let key = created.json()["key"].as_str().unwrap().to_owned();
+    let key_id = id_of(&created.json());
+    let id = id_of(&a.create_call(json!({"to": TO, "provider": "frozen"})).await);
+    let mut socket = a.live_socket(&key).await;
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::text(
+            json!({"subscribe": id}).to_string(),
+        ))
+        .await
+        .expect("send");
+    assert_eq!(
+        next_frame(&mut socket).await["type"],
+        "subscription_confirmed"
+    );
+
+    // Revoked through B; A's periodic check is 30 s away, so only B's notice can close it now.
+    let revoke = b.client.delete(b.url(&format!("/v1/api-keys/{key_id}")));
+    b.send(revoke).await.expect_status(204);
+    crate::live_access::closed_as_unauthorized(&mut socket, Duration::from_secs(5)).await;
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
 async fn the_same_webhook_sent_to_both_instances_at_once_is_applied_once() {
     let Some(url) = postgres() else { return };
     let (a, b) = pair(&url).await;

@@ -15,6 +15,7 @@ mod errors;
 mod harness;
 mod instances;
 mod live;
+mod live_access;
 mod migrations;
 mod mock_vendor;
 mod plugins;

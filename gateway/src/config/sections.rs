@@ -348,6 +348,11 @@ pub struct LiveConfig {
     pub max_frame_bytes: usize,
     /// How often the server pings; a connection silent for three intervals is closed.
     pub ping_interval_secs: u64,
+    /// How often each connection checks its credential again (a revoked one is closed, 1008);
+    /// revocations on any instance reach open connections sooner, this is the safety net.
+    pub revalidate_secs: u64,
+    /// Connections one API key or user may have open at once; beyond, the upgrade answers 429.
+    pub max_connections_per_principal: usize,
 }
 
 impl Default for LiveConfig {
@@ -357,6 +362,8 @@ impl Default for LiveConfig {
             queue_size: 256,
             max_frame_bytes: 4096,
             ping_interval_secs: 20,
+            revalidate_secs: 30,
+            max_connections_per_principal: 20,
         }
     }
 }
@@ -373,6 +380,18 @@ impl LiveConfig {
             problems.push(Problem::new(
                 "live",
                 "max_frame_bytes must be at least 256 and ping_interval_secs positive",
+            ));
+        }
+        if self.revalidate_secs == 0 || self.revalidate_secs > 3600 {
+            problems.push(Problem::new(
+                "live.revalidate_secs",
+                "must be between 1 and 3600",
+            ));
+        }
+        if self.max_connections_per_principal == 0 {
+            problems.push(Problem::new(
+                "live.max_connections_per_principal",
+                "must be positive",
             ));
         }
     }

@@ -285,8 +285,12 @@ fn error_codes_description() -> String {
 const DESCRIPTION: &str = "Live status changes and transcript turns of the calls a client subscribes to, \
 whichever provider runs them. Every frame is a JSON text frame.\n\n\
 Connect with `token` (an access token from `POST /v1/auth/token` or an API key): a missing or invalid token \
-refuses the upgrade with HTTP 401 and the API's JSON error body.\n\n\
-Close codes: `1008` when the token expired (after a `TOKEN_EXPIRED` error) or after 20 invalid frames in a row; \
+refuses the upgrade with HTTP 401 and the API's JSON error body; one API key or user may hold \
+`[live] max_connections_per_principal` (20) connections at once, beyond which the upgrade answers HTTP 429 with \
+that body.\n\n\
+Close codes: `1008` when the token expired (after a `TOKEN_EXPIRED` error), when the credential was revoked (after \
+an `UNAUTHORIZED` error: API key deleted, user disabled, logged out; checked on every revocation and every \
+`[live] revalidate_secs`) or after 20 invalid frames or unknown identifiers in a row; \
 `1013` when the client cannot keep up with its queue (`[live] queue_size`). Either way, reconnect and resume with \
 `after_seq`. The server pings every `[live] ping_interval_secs` (20 s) and closes a connection silent for three \
 intervals. Frames over `[live] max_frame_bytes` are answered `INVALID_MESSAGE`.";

@@ -12,13 +12,16 @@ use tokio::time::Instant;
 use tracing::{Instrument, debug, info_span, warn};
 
 use super::protocol::{ClientMessage, ErrorCode, ServerMessage};
-use super::{Feed, Live, LiveStream};
-use crate::auth::Principal;
+use super::{Feed, Live, LiveStream, Slot};
+use crate::auth::{AuthError, Principal};
 use crate::events::CallUpdate;
 use crate::store::StoreError;
 
-/// Invalid frames tolerated in a row before the connection is closed as abusive.
+/// Invalid frames (and subscribes to calls that do not exist) tolerated in a row before the
+/// connection is closed as abusive.
 const MAX_INVALID_IN_A_ROW: u32 = 20;
+
+const EXPIRED: &str = "the token has expired; reconnect with a fresh one and resume with after_seq";
 
 /// What one subscription has delivered, so replays and live updates meet without gap or repeat.
 #[derive(Debug)]
@@ -37,6 +40,8 @@ enum End {
     Overflow,
     /// The credential expired (1008).
     Expired,
+    /// The credential was revoked: API key deleted, user disabled, logged out (1008).
+    Revoked,
     /// Too many invalid frames (1008).
     Abuse,
 }
@@ -45,6 +50,8 @@ struct Conn {
     service: Arc<LiveStream>,
     live: Arc<Live>,
     id: u64,
+    /// What the connection authenticated with, checked again on revocations and periodically.
+    credential: String,
     out: mpsc::Sender<Message>,
     subscriptions: HashMap<CallId, Subscription>,
 }
@@ -82,7 +89,13 @@ async fn write(
     let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
 }
 
-pub(super) async fn serve(service: Arc<LiveStream>, socket: WebSocketStream, principal: Principal) {
+pub(super) async fn serve(
+    service: Arc<LiveStream>,
+    socket: WebSocketStream,
+    principal: Principal,
+    credential: String,
+    slot: Slot,
+) {
     let config = service.config.clone();
     let (sink, mut stream) = socket.split();
     let (out, frames) = mpsc::channel(config.queue_size);
@@ -91,18 +104,28 @@ pub(super) async fn serve(service: Arc<LiveStream>, socket: WebSocketStream, pri
     let (feed_tx, mut feed) = mpsc::channel(config.queue_size);
     let overflow = Arc::new(Notify::new());
     let live = Arc::clone(&service.registry);
-    let id = live.connect(feed_tx, Arc::clone(&overflow));
+    let id = live.connect(feed_tx, Arc::clone(&overflow), principal.id());
     let span = info_span!(parent: None, "live", connection = id, principal = %principal.name());
     let mut conn = Conn {
         service,
         live,
         id,
+        credential,
         out,
         subscriptions: HashMap::new(),
     };
     let end = async {
         let ping_every = Duration::from_secs(config.ping_interval_secs);
         let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+        // The safety net behind revocation notices (which may be lost): every connection checks
+        // its credential again this often, the first time at a random point of the period so
+        // that connections opened together do not all check together.
+        let revalidate_every = Duration::from_secs(config.revalidate_secs);
+        let mut revalidate = tokio::time::interval_at(
+            Instant::now() + revalidate_every.mul_f64(rand::random_range(0.5..=1.0)),
+            revalidate_every,
+        );
+        revalidate.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
         let expires = principal.expires_at.map(|at| {
             let left = (at - chrono::Utc::now()).to_std().unwrap_or_default();
@@ -131,6 +154,7 @@ pub(super) async fn serve(service: Arc<LiveStream>, socket: WebSocketStream, pri
                     Some(update) => conn.on_feed(update).await.map(|()| true),
                     None => Err(End::Overflow),
                 },
+                _ = revalidate.tick() => conn.revalidate().await.map(|()| true),
                 _ = ping.tick() => {
                     if last_heard.elapsed() > ping_every * 3 {
                         Err(End::Gone)
@@ -139,7 +163,7 @@ pub(super) async fn serve(service: Arc<LiveStream>, socket: WebSocketStream, pri
                     }
                 }
                 () = &mut expiry, if expires.is_some() => {
-                    let _ = conn.send(ServerMessage::error(ErrorCode::TokenExpired, "the token has expired; reconnect with a fresh one and resume with after_seq", None));
+                    let _ = conn.send(ServerMessage::error(ErrorCode::TokenExpired, EXPIRED, None));
                     Err(End::Expired)
                 }
                 () = overflow.notified() => Err(End::Overflow),
@@ -167,6 +191,7 @@ pub(super) async fn serve(service: Arc<LiveStream>, socket: WebSocketStream, pri
             "too slow: reconnect and resume with after_seq".to_owned(),
         )),
         End::Expired => Some((CloseCode::Policy, "token expired".to_owned())),
+        End::Revoked => Some((CloseCode::Policy, "credentials revoked".to_owned())),
         End::Abuse => Some((CloseCode::Policy, "too many invalid messages".to_owned())),
     };
     if let Some(close) = close {
@@ -175,6 +200,7 @@ pub(super) async fn serve(service: Arc<LiveStream>, socket: WebSocketStream, pri
         drop(close_tx);
     }
     drop(conn);
+    drop(slot);
     let _ = writer.await;
 }
 
@@ -258,7 +284,8 @@ impl Conn {
                     "no call with this identifier",
                     Some(&identifier),
                 );
-                return self.send(message).map(|()| true);
+                // Counted like an invalid frame: guessing identifiers is not free.
+                return self.send(message).map(|()| false);
             }
             Err(e) => return self.store_failed(e, Some(&identifier)),
         };
@@ -366,7 +393,41 @@ impl Conn {
     async fn on_feed(&mut self, feed: Feed) -> Result<(), End> {
         match feed {
             Feed::Update(update) => self.on_update(update).await,
-            Feed::Resync => self.resync_all().await,
+            Feed::Resync => {
+                self.revalidate().await?;
+                self.resync_all().await
+            }
+            Feed::Revalidate => self.revalidate().await,
+        }
+    }
+
+    /// Checks the connection's credential again, as the handshake did: a revoked or expired
+    /// one ends the connection (after an `UNAUTHORIZED` or `TOKEN_EXPIRED` error frame); a
+    /// store that cannot say keeps it open until the next check.
+    async fn revalidate(&self) -> Result<(), End> {
+        let service = &self.service;
+        match service
+            .auth
+            .authenticate(&service.store, &self.credential)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(AuthError::Rejected(rejection)) if rejection.code == "token_expired" => {
+                let _ = self.send(ServerMessage::error(ErrorCode::TokenExpired, EXPIRED, None));
+                Err(End::Expired)
+            }
+            Err(AuthError::Rejected(_)) => {
+                let _ = self.send(ServerMessage::error(
+                    ErrorCode::Unauthorized,
+                    "the credentials were revoked; the connection closes",
+                    None,
+                ));
+                Err(End::Revoked)
+            }
+            Err(AuthError::Store(e)) => {
+                warn!(error = %e, "cannot check a live connection's credential again");
+                Ok(())
+            }
         }
     }
 
@@ -449,8 +510,13 @@ impl Conn {
                 }
                 Ok(())
             }
-            // Routed as `Feed::Resync`; handled the same should it arrive as an update.
-            CallUpdate::Resync => self.resync_all().await,
+            // Routed as `Feed::Resync` and `Feed::Revalidate`; handled the same should they
+            // arrive as updates.
+            CallUpdate::Resync => {
+                self.revalidate().await?;
+                self.resync_all().await
+            }
+            CallUpdate::CredentialsRevoked(_) => self.revalidate().await,
         }
     }
 

@@ -33,14 +33,19 @@ use crate::store::Store;
 #[derive(Debug, Clone)]
 pub(crate) enum Feed {
     Update(CallUpdate),
-    /// Updates were lost upstream: re-read the subscribed calls from the store.
+    /// Updates were lost upstream: re-read the subscribed calls from the store (and check the
+    /// credential again: a revocation may have been lost with them).
     Resync,
+    /// The connection's credential may have been revoked: check it again.
+    Revalidate,
 }
 
 struct Connection {
     feed: mpsc::Sender<Feed>,
     /// Tells the connection it fell behind and must close.
     overflow: Arc<Notify>,
+    /// The principal's id (an API key's or a user's), whose revocation reaches it.
+    principal: String,
 }
 
 /// Who follows which call, and every open connection.
@@ -49,6 +54,28 @@ pub struct Live {
     next_id: AtomicU64,
     connections: Mutex<HashMap<u64, Connection>>,
     calls: Mutex<HashMap<CallId, Vec<u64>>>,
+    /// Open (or opening) connections per principal id, for `max_connections_per_principal`.
+    per_principal: Mutex<HashMap<String, usize>>,
+}
+
+/// One principal's place among its open connections, held from the handshake until the
+/// connection ends (or the upgrade fails).
+pub(crate) struct Slot {
+    live: Arc<Live>,
+    principal: String,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut counts) = self.live.per_principal.lock() {
+            if let Some(count) = counts.get_mut(&self.principal) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    counts.remove(&self.principal);
+                }
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Live {
@@ -59,10 +86,31 @@ impl std::fmt::Debug for Live {
 }
 
 impl Live {
-    fn connect(&self, feed: mpsc::Sender<Feed>, overflow: Arc<Notify>) -> u64 {
+    /// A place for one more connection of `principal`, unless it has `max` already.
+    fn reserve(self: &Arc<Self>, principal: &str, max: usize) -> Option<Slot> {
+        let mut counts = self.per_principal.lock().ok()?;
+        let count = counts.entry(principal.to_owned()).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(Slot {
+            live: Arc::clone(self),
+            principal: principal.to_owned(),
+        })
+    }
+
+    fn connect(&self, feed: mpsc::Sender<Feed>, overflow: Arc<Notify>, principal: &str) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut connections) = self.connections.lock() {
-            connections.insert(id, Connection { feed, overflow });
+            connections.insert(
+                id,
+                Connection {
+                    feed,
+                    overflow,
+                    principal: principal.to_owned(),
+                },
+            );
         }
         id
     }
@@ -119,6 +167,10 @@ impl Live {
     }
 
     fn route(&self, update: CallUpdate) {
+        if let CallUpdate::CredentialsRevoked(principal) = &update {
+            self.revalidate(principal);
+            return;
+        }
         let Some(call) = update.call_id() else {
             self.resync_all();
             return;
@@ -130,6 +182,19 @@ impl Live {
         if !targets.is_empty() {
             self.deliver(&targets, &Feed::Update(update));
         }
+    }
+
+    /// Tells `principal`'s connections to check their credential again.
+    fn revalidate(&self, principal: &str) {
+        let targets: Vec<u64> = match self.connections.lock() {
+            Ok(connections) => connections
+                .iter()
+                .filter(|(_, c)| c.principal == principal)
+                .map(|(id, _)| *id)
+                .collect(),
+            Err(_) => return,
+        };
+        self.deliver(&targets, &Feed::Revalidate);
     }
 
     fn resync_all(&self) {
@@ -201,7 +266,8 @@ pub struct TokenQuery {
 }
 
 /// `GET /ws/calls/transcriptions?token=<access token or API key>`: refused with 401 before the
-/// upgrade when the token is missing or invalid.
+/// upgrade when the token is missing or invalid, and with 429 when its principal has
+/// `[live] max_connections_per_principal` connections open already.
 #[handler]
 pub async fn transcriptions(
     ws: WebSocket,
@@ -219,6 +285,15 @@ pub async fn transcriptions(
             return ApiError::for_status(StatusCode::SERVICE_UNAVAILABLE).into_response();
         }
     };
+    let max = stream.config.max_connections_per_principal;
+    let Some(slot) = stream.registry.reserve(principal.id(), max) else {
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_connections",
+            format!("at most {max} live connections per API key or user; close one first"),
+        )
+        .into_response();
+    };
     let frame_cap = stream
         .config
         .max_frame_bytes
@@ -231,7 +306,7 @@ pub async fn transcriptions(
             .max_message_size(Some(frame_cap))
             .max_frame_size(Some(frame_cap)),
     )
-    .on_upgrade(move |socket| connection::serve(stream, socket, principal))
+    .on_upgrade(move |socket| connection::serve(stream, socket, principal, token, slot))
     .into_response()
 }
 

@@ -66,7 +66,7 @@ impl ErrorCode {
                 "the frame is not JSON, has unknown keys, is binary or exceeds [live] max_frame_bytes"
             }
             ErrorCode::Unauthorized => {
-                "reserved: credentials are checked before the upgrade, which answers HTTP 401"
+                "the credential was revoked (API key deleted, user disabled, logged out); the connection closes (1008)"
             }
             ErrorCode::TokenExpired => {
                 "the token expired; the connection closes (1008): reconnect with a fresh token and resume with after_seq"

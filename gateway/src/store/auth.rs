@@ -242,6 +242,11 @@ impl Store {
             self.user_by_id(id).await
         })
         .await
+        .inspect(|user| {
+            if user.is_some() {
+                self.credentials_revoked(id);
+            }
+        })
     }
 
     pub async fn count_users(&self) -> Result<i64, StoreError> {
@@ -320,6 +325,11 @@ impl Store {
             Ok(RefreshLookup::Rotated { user_id, family_id })
         })
         .await
+        .inspect(|lookup| {
+            if let RefreshLookup::Reused { user_id } = lookup {
+                self.credentials_revoked(user_id);
+            }
+        })
     }
 
     /// Revokes the family of a refresh token (logout). Returns the token's user, if known.
@@ -339,9 +349,14 @@ impl Store {
             };
             revoke_family(&mut tx, &row.try_get::<String, _>("family_id")?, Utc::now()).await?;
             tx.commit().await?;
-            Ok(Some(row.try_get("user_id")?))
+            Ok(Some(row.try_get::<String, _>("user_id")?))
         })
         .await
+        .inspect(|user| {
+            if let Some(user_id) = user {
+                self.credentials_revoked(user_id);
+            }
+        })
     }
 
     pub async fn create_api_key(
@@ -426,6 +441,11 @@ impl Store {
             Ok(done.rows_affected() > 0)
         })
         .await
+        .inspect(|&revoked| {
+            if revoked {
+                self.credentials_revoked(id);
+            }
+        })
     }
 
     pub async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {

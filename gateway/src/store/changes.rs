@@ -12,6 +12,11 @@ use super::apply::Applied;
 /// task, so it must not block or wait: hand the change on (as a channel send does).
 pub trait ChangeSink: Send + Sync + Debug {
     fn committed(&self, applied: &Applied);
+
+    /// Credentials of `principal` (an API key's or a user's id) were revoked or may have been
+    /// (a key deleted, a user changed or disabled, a login's tokens revoked): whoever holds an
+    /// open session for it checks the credential again. Ignored unless a sink cares.
+    fn credentials_revoked(&self, _principal: &str) {}
 }
 
 /// The sinks a store publishes to, in the order they were added.
@@ -35,6 +40,13 @@ impl Store {
     pub(super) fn committed(&self, applied: &Applied) {
         for sink in &self.sinks.0 {
             sink.committed(applied);
+        }
+    }
+
+    /// After a commit that revoked (or may have revoked) `principal`'s credentials.
+    pub(super) fn credentials_revoked(&self, principal: &str) {
+        for sink in &self.sinks.0 {
+            sink.credentials_revoked(principal);
         }
     }
 }

@@ -7,6 +7,9 @@
 //! those transactions commit one at a time (PostgreSQL serializes notifying commits), costing
 //! group commit its throughput; see docs/benchmarks.md.
 //!
+//! The same channel carries revocations (an API key's or a user's credentials were revoked), so
+//! every instance's live connections of that principal check their credential again.
+//!
 //! Notices are not stored. While an instance's listening connection is down it misses them, so
 //! after reconnecting it reports [`Heard::Lost`] and its subscribers catch up from the store. A
 //! notice an instance could not send (it died right after a commit, or the database went away)
@@ -85,6 +88,14 @@ impl Notice {
     }
 }
 
+/// Another instance revoked (or may have revoked) a principal's credentials: its live
+/// connections here check theirs again. On the wire, after the origin: `{"revoked": "<id>"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Revocation {
+    /// The API key's or user's id.
+    revoked: String,
+}
+
 /// The channel the instances on one schema share.
 fn channel(schema: &str) -> String {
     let mut name = format!("voice_gateway_{schema}");
@@ -124,6 +135,21 @@ impl ChangeSink for Announcer {
         let payload = format!("{} {}", self.origin, notice.payload());
         if self.queue.try_send(payload).is_err() {
             warn!(call_id = %notice.call_id, "change notice dropped: too many waiting");
+        }
+    }
+
+    fn credentials_revoked(&self, principal: &str) {
+        let revocation = Revocation {
+            revoked: principal.to_owned(),
+        };
+        let payload = format!(
+            "{} {}",
+            self.origin,
+            serde_json::to_string(&revocation).unwrap_or_default()
+        );
+        if self.queue.try_send(payload).is_err() {
+            // Other instances' periodic re-validation still closes those connections.
+            warn!("revocation notice dropped: too many waiting");
         }
     }
 }
@@ -183,6 +209,9 @@ impl Store {
 pub enum Heard {
     /// Another instance changed a call.
     Changed(Notice),
+    /// Another instance revoked (or may have revoked) the credentials of this principal (an
+    /// API key's or a user's id).
+    Revoked(String),
     /// The listening connection was lost and is back: notices in between are gone, so whoever
     /// relies on them must catch up from the store.
     Lost,
@@ -238,6 +267,9 @@ impl ChangeListener {
                     };
                     if origin == self.origin {
                         continue;
+                    }
+                    if let Ok(revocation) = serde_json::from_str::<Revocation>(notice) {
+                        return Heard::Revoked(revocation.revoked);
                     }
                     match serde_json::from_str::<Notice>(notice) {
                         Ok(notice) => return Heard::Changed(notice),
@@ -312,6 +344,21 @@ mod tests {
             "with the origin's id and a space"
         );
         assert_eq!(big.status_changes.len(), 1);
+    }
+
+    #[test]
+    fn revocations_and_call_notices_tell_apart() {
+        let revocation = serde_json::to_string(&Revocation {
+            revoked: "0193a0c4-5b8e-7f31-9d2e-6c1b0a9f4e21".into(),
+        })
+        .expect("serializes");
+        assert_eq!(
+            revocation,
+            r#"{"revoked":"0193a0c4-5b8e-7f31-9d2e-6c1b0a9f4e21"}"#
+        );
+        assert!(serde_json::from_str::<Notice>(&revocation).is_err());
+        let notice = Notice::of(&applied(10)).payload();
+        assert!(serde_json::from_str::<Revocation>(&notice).is_err());
     }
 
     #[test]
