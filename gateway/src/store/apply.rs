@@ -113,6 +113,7 @@ pub(super) async fn apply(
         ..
     } = locked;
     let mut applied = Applied::new(call);
+    let telephony_ids = applied.call.telephony_ids.clone();
     if applied.call.provider_call_id.is_none() {
         applied.call.provider_call_id = context.provider_call_id.map(str::to_owned);
     }
@@ -157,6 +158,10 @@ pub(super) async fn apply(
     finish_call(&mut applied.call);
     applied.call.updated_at = now;
     write_call(conn, &applied.call, last_seq, context).await?;
+    if applied.call.telephony_ids != telephony_ids {
+        super::calls::write_telephony_ids(conn, applied.call.id, &applied.call.telephony_ids)
+            .await?;
+    }
     Ok(applied)
 }
 

@@ -31,18 +31,6 @@ impl Backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         }
     }
-
-    /// A condition true when the JSON object in `calls.telephony_ids` has `$param` as a value.
-    pub(super) fn telephony_id_matches(self, param: &str) -> String {
-        match self {
-            Backend::Sqlite => format!(
-                "EXISTS (SELECT 1 FROM json_each(calls.telephony_ids) WHERE json_each.value = {param})"
-            ),
-            Backend::Postgres => format!(
-                "EXISTS (SELECT 1 FROM json_each_text(calls.telephony_ids::json) AS t WHERE t.value = {param})"
-            ),
-        }
-    }
 }
 
 /// Errors worth retrying: the database is unreachable, restarting, busy, or chose this

@@ -1,7 +1,9 @@
 //! Calls: create, read, list, history and transcript.
 
 use chrono::{DateTime, Utc};
-use plugin_api::{Call, CallEvent, CallHandle, CallId, CallStatus, StatusUpdate, TranscriptTurn};
+use plugin_api::{
+    Call, CallEvent, CallHandle, CallId, CallStatus, StatusUpdate, TelephonyIds, TranscriptTurn,
+};
 use serde_json::Value;
 use sqlx::AnyConnection;
 use sqlx::{AssertSqlSafe, Row};
@@ -67,6 +69,37 @@ pub(super) async fn fetch_call(
     row.as_ref().map(call_from_row).transpose()
 }
 
+/// The call with vendor id or telephony id `$1`, newest first: two index lookups (the vendor's
+/// id, the telephony ids' table), never a scan of the calls.
+pub(super) fn find_call_sql() -> String {
+    format!(
+        "SELECT {CALL_COLUMNS} FROM calls WHERE id IN (\
+         SELECT id FROM calls WHERE provider_call_id = $1 \
+         UNION SELECT call_id FROM call_telephony_ids WHERE telephony_id = $1) \
+         ORDER BY id DESC LIMIT 1"
+    )
+}
+
+/// Records `ids` (kept in `calls.telephony_ids` too) where [`Store::find_call`] looks them up.
+/// Telephony ids are only ever added to a call, so rows are only ever added.
+pub(super) async fn write_telephony_ids(
+    conn: &mut AnyConnection,
+    call: CallId,
+    ids: &TelephonyIds,
+) -> Result<(), StoreError> {
+    for value in ids.0.values() {
+        sqlx::query(
+            "INSERT INTO call_telephony_ids (telephony_id, call_id) VALUES ($1, $2) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(value)
+        .bind(call.to_string())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 pub(super) async fn insert_call(conn: &mut AnyConnection, call: &Call) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO calls (id, provider, provider_kind, provider_call_id, telephony_ids, status, to_number, \
@@ -91,6 +124,7 @@ pub(super) async fn insert_call(conn: &mut AnyConnection, call: &Call) -> Result
     .bind(&call.created_by)
     .execute(&mut *conn)
     .await?;
+    write_telephony_ids(conn, call.id, &call.telephony_ids).await?;
     let created = StatusUpdate {
         status: call.status,
         at: Some(call.created_at),
@@ -255,11 +289,7 @@ impl Store {
                 return Ok(Some(call));
             }
         }
-        let sql = format!(
-            "SELECT {CALL_COLUMNS} FROM calls WHERE provider_call_id = $1 OR {} \
-             ORDER BY id DESC LIMIT 1",
-            self.backend.telephony_id_matches("$1")
-        );
+        let sql = find_call_sql();
         let row = self
             .retrying("find_call", || async {
                 Ok(sqlx::query(AssertSqlSafe(sql.clone()))

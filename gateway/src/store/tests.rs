@@ -462,3 +462,46 @@ async fn a_receipt_stored_by_a_try_whose_answer_was_lost_is_answered_again() {
     assert_eq!(retry.call_id, Some(call.id));
     assert_eq!(store.transcript(call.id, 0).await.unwrap().len(), 1);
 }
+
+/// A live subscribe by a vendor or telephony id must not read every call: found through the
+/// telephony ids' table and the vendor-id index. The query plan is checked on SQLite; the same
+/// statement and indexes serve PostgreSQL (whose planner picks by statistics a test's few rows
+/// do not have; tests/e2e/migrations.rs holds both schemas to the same indexes).
+#[tokio::test]
+async fn calls_are_found_by_telephony_and_vendor_ids_through_indexes() {
+    let (store, _dir) = store().await;
+    let call = created(&store, new_call("echo")).await;
+    let details = CallEvent::Details(plugin_api::CallDetails {
+        provider_call_id: Some("conv-1".into()),
+        telephony_ids: plugin_api::TelephonyIds::default().with("twilio_call_sid", "CA-sid-1"),
+        ..Default::default()
+    });
+    store
+        .apply_events(call.id, &[details], None, EventSource::Reconcile)
+        .await
+        .unwrap();
+    for identifier in ["CA-sid-1", "conv-1"] {
+        let found = store.find_call(identifier).await.unwrap();
+        assert_eq!(found.map(|c| c.id), Some(call.id), "{identifier}");
+    }
+    assert!(store.find_call("CA-unknown").await.unwrap().is_none());
+
+    if store.backend() != Backend::Sqlite {
+        return;
+    }
+    let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "EXPLAIN QUERY PLAN {}",
+        calls::find_call_sql()
+    )))
+    .bind("CA-sid-1")
+    .fetch_all(&store.reader)
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| sqlx::Row::try_get::<String, _>(row, "detail").unwrap())
+    .collect();
+    assert!(
+        plan.iter().all(|step| !step.starts_with("SCAN")),
+        "{plan:#?}"
+    );
+}
