@@ -20,7 +20,7 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::config::ProviderInstance;
 use crate::gateway::Gateway;
 use crate::ingest::{InboundWebhook, ingest};
-use crate::outbound::{Answer, SendError, retry_after};
+use crate::outbound::{Answer, RequestKind, SendError, retry_after};
 use crate::store::{Claim, EventSource, IdempotencyKey, StoreError};
 
 /// A client's request to place a call, validated.
@@ -319,7 +319,11 @@ async fn create_attempt(
     let Answer {
         response,
         scheduled,
-    } = match gateway.vendors.execute(instance, outbound).await {
+    } = match gateway
+        .vendors
+        .execute(instance, RequestKind::Create, outbound)
+        .await
+    {
         Ok(answer) => answer,
         Err(SendError::NotSent(message)) => {
             return Ok(Attempt::Retryable {
@@ -386,7 +390,7 @@ pub async fn hangup(gateway: &Arc<Gateway>, id: CallId) -> Result<Call, Dispatch
         scheduled,
     } = gateway
         .vendors
-        .execute(instance, outbound)
+        .execute(instance, RequestKind::Hangup, outbound)
         .instrument(span)
         .await
         .map_err(|e| DispatchError::ProviderRejected {

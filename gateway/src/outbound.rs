@@ -9,6 +9,25 @@ use tracing::info;
 
 use crate::config::ProviderInstance;
 
+/// What a request is for: each kind has its own cap on the answer's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestKind {
+    Create,
+    Hangup,
+    Fetch,
+}
+
+impl RequestKind {
+    /// The largest answer body read; a larger one is an error, never held in memory. A fetched
+    /// call may carry a whole transcript and analysis, so it gets more room.
+    pub(crate) fn max_answer_bytes(self) -> usize {
+        match self {
+            RequestKind::Create | RequestKind::Hangup => 1024 * 1024,
+            RequestKind::Fetch => 8 * 1024 * 1024,
+        }
+    }
+}
+
 /// Why an outbound request produced no response.
 #[derive(Debug)]
 pub(crate) enum SendError {
@@ -34,7 +53,9 @@ pub(crate) struct Answer {
     pub scheduled: Vec<ScheduledWebhook>,
 }
 
-/// The gateway's client for vendor APIs: connection reuse and one place for timeouts.
+/// The gateway's client for vendor APIs: connection reuse and one place for timeouts. It never
+/// follows redirects (a redirect would carry the vendor's credential headers to wherever the
+/// answer points): a 3xx is the answer, for the provider to read.
 #[derive(Debug, Clone)]
 pub struct VendorClient {
     http: reqwest::Client,
@@ -47,6 +68,7 @@ impl VendorClient {
         let http = reqwest::Client::builder()
             .user_agent(concat!("voice-gateway/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self {
             http,
@@ -58,6 +80,7 @@ impl VendorClient {
     pub(crate) async fn execute(
         &self,
         instance: &ProviderInstance,
+        kind: RequestKind,
         outbound: Outbound,
     ) -> Result<Answer, SendError> {
         match outbound {
@@ -70,7 +93,7 @@ impl VendorClient {
                     .provider
                     .request_timeout()
                     .unwrap_or(self.default_timeout);
-                let response = self.send(request, timeout).await?;
+                let response = self.send(request, timeout, kind.max_answer_bytes()).await?;
                 Ok(Answer {
                     response,
                     scheduled: Vec::new(),
@@ -79,12 +102,14 @@ impl VendorClient {
         }
     }
 
-    /// Sends one request with a timeout. Header values and URLs never reach logs or error
-    /// messages: they may carry credentials (e.g. a call's control URL).
+    /// Sends one request with a timeout, reading at most `max_bytes` of the answer. Header
+    /// values and URLs never reach logs or error messages: they may carry credentials (e.g. a
+    /// call's control URL).
     async fn send(
         &self,
         request: HttpRequest,
         timeout: Duration,
+        max_bytes: usize,
     ) -> Result<HttpResponse, SendError> {
         let mut builder = self
             .http
@@ -97,7 +122,7 @@ impl VendorClient {
             builder = builder.body(body);
         }
         let started = std::time::Instant::now();
-        let response = builder.send().await.map_err(|e| {
+        let mut response = builder.send().await.map_err(|e| {
             if e.is_connect() || e.is_builder() {
                 SendError::NotSent(format!("could not reach the provider: {}", e.without_url()))
             } else {
@@ -116,12 +141,29 @@ impl VendorClient {
                 })
                 .collect(),
         );
-        let body = response.bytes().await.map_err(|e| {
+        let too_big = || {
+            SendError::Unknown(format!(
+                "the provider's answer is larger than {max_bytes} bytes; not read"
+            ))
+        };
+        if response
+            .content_length()
+            .is_some_and(|length| length > max_bytes as u64)
+        {
+            return Err(too_big());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| {
             SendError::Unknown(format!(
                 "the provider's answer broke off: {}",
                 e.without_url()
             ))
-        })?;
+        })? {
+            if body.len() + chunk.len() > max_bytes {
+                return Err(too_big());
+            }
+            body.extend_from_slice(&chunk);
+        }
         info!(
             status,
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -130,7 +172,7 @@ impl VendorClient {
         Ok(HttpResponse {
             status,
             headers,
-            body: body.to_vec(),
+            body,
         })
     }
 }

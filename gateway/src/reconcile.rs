@@ -14,6 +14,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::dispatch::DispatchError;
 use crate::gateway::Gateway;
+use crate::outbound::RequestKind;
 use crate::store::EventSource;
 
 /// Calls fetched at once; the rest wait for the next round.
@@ -64,7 +65,7 @@ async fn fetch_once(gateway: &Arc<Gateway>, id: CallId) -> Result<Call, Dispatch
     })?;
     let response = gateway
         .vendors
-        .execute(instance, outbound)
+        .execute(instance, RequestKind::Fetch, outbound)
         .await
         .map_err(|e| DispatchError::ProviderRejected {
             call_id: id,

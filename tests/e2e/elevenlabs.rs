@@ -619,3 +619,47 @@ async fn live_turns_then_post_call_transcript_without_duplicates() {
     assert_eq!(gw.call(&id).await["status"], "completed");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_redirecting_vendor_never_gets_the_api_key_sent_elsewhere() {
+    let gw = Eleven::start().await;
+    let elsewhere = crate::mock_vendor::MockVendor::start().await;
+    elsewhere.always("GET", "/steal", MockReply::json(200, CREATE_TWILIO));
+    elsewhere.always("POST", "/steal", MockReply::json(200, CREATE_TWILIO));
+    gw.mock.enqueue(
+        "POST",
+        TWILIO_PATH,
+        MockReply::json(302, "{}").header("location", &format!("{}/steal", elsewhere.base_url())),
+    );
+    let reply = gw.create(json!({"to": TO, "provider": "elevenlabs"})).await;
+    assert_ne!(
+        reply.status, 201,
+        "a redirect is not an acceptance: {}",
+        reply.text
+    );
+    assert!(
+        elsewhere.received().is_empty(),
+        "the redirect was followed: {:?}",
+        elsewhere.received()
+    );
+    assert_eq!(gw.mock.requests("POST", TWILIO_PATH).len(), 1);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn an_oversized_vendor_answer_is_refused_not_read() {
+    let gw = Eleven::start().await;
+    // A real acceptance, padded past the 1 MiB a create answer may have.
+    let huge = edited(CREATE_TWILIO, |v| {
+        v["conversation_id"] = json!("conv_huge");
+        v["padding"] = json!("x".repeat(2 * 1024 * 1024));
+    });
+    gw.mock
+        .enqueue("POST", TWILIO_PATH, MockReply::json(200, huge.to_string()));
+    let reply = gw.create(json!({"to": TO, "provider": "elevenlabs"})).await;
+    reply.expect_status(202);
+    let call = reply.json();
+    assert_eq!(call["status_reason"], "vendor_outcome_unknown", "{call}");
+    assert_eq!(call["provider_call_id"], Value::Null, "{call}");
+    gw.stop().await;
+}
