@@ -198,7 +198,12 @@ fn accepted_status(call: &Object) -> CallStatus {
 
 /// `POST <monitor.controlUrl>` with `{"type":"end-call"}`. The control URL is a capability URL
 /// of the live call, so the API key is not sent to it.
-pub(crate) fn build_hangup(call: &CallHandle) -> Result<HttpRequest, ProviderError> {
+/// Sent only to an `https` VAPI host or the configured API's origin (see
+/// [`ControlUrl::allowed_for`]).
+pub(crate) fn build_hangup(
+    config: &Config,
+    call: &CallHandle,
+) -> Result<HttpRequest, ProviderError> {
     let control = ControlUrl::from_provider_data(call.provider_data.as_ref()).ok_or_else(|| {
         ProviderError::InvalidRequest(
             "this call has no VAPI control URL (VAPI's answer carried no monitor.controlUrl), \
@@ -206,6 +211,13 @@ pub(crate) fn build_hangup(call: &CallHandle) -> Result<HttpRequest, ProviderErr
                 .to_owned(),
         )
     })?;
+    if !control.allowed_for(&config.base_url) {
+        return Err(ProviderError::InvalidRequest(
+            "this call's control URL is not on a VAPI host (https, *.vapi.ai) nor on the \
+             configured base_url, so the gateway does not send the hang-up there"
+                .to_owned(),
+        ));
+    }
     Ok(HttpRequest {
         method: Method::Post,
         url: control.expose().to_owned(),

@@ -16,6 +16,21 @@ use serde_json::{Value, json};
 /// storage, not by this.
 pub(crate) const PROVIDER_DATA_KEY: &str = "control_url_hex";
 
+/// VAPI's hosts: control URLs are on subdomains of it (`phone-call-websocket....vapi.ai`).
+pub(crate) const CONTROL_DOMAIN: &str = "vapi.ai";
+
+/// The scheme and authority (user info, host and port) of an absolute `http(s)` URL,
+/// lower-cased; `None` for anything else.
+fn origin(url: &str) -> Option<(String, String)> {
+    let (scheme, rest) = url.trim().split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "https" && scheme != "http" {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#', '\\']).next().unwrap_or_default();
+    (!authority.is_empty()).then(|| (scheme, authority.to_ascii_lowercase()))
+}
+
 /// A control URL. `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct ControlUrl(String);
@@ -35,6 +50,27 @@ impl ControlUrl {
     /// The URL, for the hang-up request only.
     pub(crate) fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// Whether a hang-up may be sent here: an `https` URL on VAPI's own hosts
+    /// ([`CONTROL_DOMAIN`] or below it), or on the origin of the configured `base_url` (where
+    /// the operator sends the API key already, e.g. a proxy in front of VAPI). A control URL
+    /// comes from a vendor answer, so anything else could aim the gateway's request anywhere.
+    pub(crate) fn allowed_for(&self, base_url: &str) -> bool {
+        let Some((scheme, authority)) = origin(&self.0) else {
+            return false;
+        };
+        if origin(base_url).is_some_and(|(s, a)| s == scheme && a == authority) {
+            return true;
+        }
+        // No user info, no port: just a host name.
+        let host = authority.as_str();
+        scheme == "https"
+            && !host.contains(['@', ':', '[', ']'])
+            && (host == CONTROL_DOMAIN
+                || host
+                    .strip_suffix(CONTROL_DOMAIN)
+                    .is_some_and(|sub| sub.ends_with('.') && sub.len() > 1))
     }
 
     /// The `provider_data` to store for the call.
@@ -81,6 +117,43 @@ mod tests {
         let url = ControlUrl::new(URL).unwrap();
         assert_eq!(format!("{url:?}"), "ControlUrl([redacted])");
         assert_eq!(format!("{:?}", Some(url)), "Some(ControlUrl([redacted]))");
+    }
+
+    #[test]
+    fn hang_ups_go_only_to_vapi_hosts_over_https_or_to_the_configured_api() {
+        let base = "https://api.vapi.ai";
+        for good in [
+            URL,
+            "https://vapi.ai/control",
+            "https://PHONE.vapi.ai/x/control",
+        ] {
+            assert!(ControlUrl::new(good).unwrap().allowed_for(base), "{good}");
+        }
+        for bad in [
+            "http://phone-call-websocket.vapi.ai/c/control",
+            "https://evil.example/control",
+            "https://vapi.ai.evil.example/control",
+            "https://evilvapi.ai/control",
+            "https://.vapi.ai/control",
+            "https://x.vapi.ai@evil.example/control",
+            "https://x.vapi.ai:8443/control",
+            "https://evil.example\\@x.vapi.ai/control",
+            "http://127.0.0.1:9000/control",
+        ] {
+            assert!(!ControlUrl::new(bad).unwrap().allowed_for(base), "{bad}");
+        }
+        // An operator's own API origin (a proxy, a test double) is trusted as the API is.
+        let local = "http://127.0.0.1:9000";
+        assert!(
+            ControlUrl::new("http://127.0.0.1:9000/control/c1")
+                .unwrap()
+                .allowed_for(local)
+        );
+        assert!(
+            !ControlUrl::new("http://127.0.0.1:9001/control/c1")
+                .unwrap()
+                .allowed_for(local)
+        );
     }
 
     #[test]

@@ -156,7 +156,10 @@
 //! # Hang-up
 //!
 //! `POST <monitor.controlUrl>` with `{"type":"end-call"}` (no API key: the URL itself is the
-//! credential). Any 2xx is accepted; the status changes when VAPI reports the end. A call whose
+//! credential), and only to an `https` host under `vapi.ai` or to the configured `base_url`'s
+//! origin: the URL comes from a vendor answer, so it may not aim the gateway anywhere else
+//! (`build_hangup` fails with `ProviderError::InvalidRequest`). Any 2xx is accepted; the
+//! status changes when VAPI reports the end. A call whose
 //! create answer had no `monitor.controlUrl` cannot be hung up: `build_hangup` fails with
 //! `ProviderError::InvalidRequest`.
 //!
@@ -331,7 +334,7 @@ impl Provider for VapiProvider {
     }
 
     fn build_hangup(&self, call: &CallHandle) -> Result<Outbound, ProviderError> {
-        call::build_hangup(call).map(Outbound::Http)
+        call::build_hangup(&self.config, call).map(Outbound::Http)
     }
 
     fn parse_hangup_response(&self, _call: &CallHandle, response: &HttpResponse) -> HangupOutcome {

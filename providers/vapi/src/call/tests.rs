@@ -289,6 +289,23 @@ fn hangup_without_a_control_url_is_an_invalid_request() {
 }
 
 #[test]
+fn hangup_to_a_control_url_off_vapi_is_an_invalid_request() {
+    let provider = provider(json!({}));
+    for url in [
+        "https://attacker.example/control",
+        "http://phone-call-websocket.vapi.ai/c/control",
+        "http://169.254.169.254/latest/meta-data",
+    ] {
+        let data = json!({"control_url_hex": hex::encode(url)});
+        let result = provider.build_hangup(&handle(Some(VAPI_CALL_ID), Some(data)));
+        let Err(ProviderError::InvalidRequest(message)) = result else {
+            panic!("{url}: {result:?}")
+        };
+        assert!(message.contains("not on a VAPI host"), "{message}");
+    }
+}
+
+#[test]
 fn hangup_answers() {
     let provider = provider(json!({}));
     let handle = handle(Some(VAPI_CALL_ID), Some(control_data()));
