@@ -165,6 +165,7 @@ impl Reply {
 pub struct GatewayConfig {
     server: String,
     gateway: String,
+    auth: String,
     sections: String,
     file: Option<String>,
     database: Option<String>,
@@ -187,6 +188,13 @@ impl GatewayConfig {
     pub fn gateway(mut self, keys: &str) -> Self {
         self.gateway.push_str(keys);
         self.gateway.push('\n');
+        self
+    }
+
+    /// `[auth]` keys besides the JWT secret (e.g. `login_max_failures = 100`).
+    pub fn auth(mut self, keys: &str) -> Self {
+        self.auth.push_str(keys);
+        self.auth.push('\n');
         self
     }
 
@@ -227,9 +235,11 @@ recordings_dir = "{db}/recordings"
 [auth]
 jwt_secret = "{JWT_SECRET}"
 jwt_secret_file = "{db}/jwt-secret"
+{auth}
 {sections}"#,
             server = self.server,
             gateway = self.gateway,
+            auth = self.auth,
             sections = self.sections,
             database = self
                 .database

@@ -16,6 +16,7 @@ mod harness;
 mod instances;
 mod live;
 mod live_access;
+mod login;
 mod migrations;
 mod mock_vendor;
 mod plugins;

@@ -333,7 +333,10 @@ impl AdminApi {
         let email = check_email(&body.email).map_err(|e| ApiError::invalid("email", e))?;
         let role = role("role", &body.role)?;
         password::check_rules(&body.password).map_err(|e| ApiError::invalid("password", e))?;
-        let password_hash = password::hash(body.password)
+        let password_hash = gateway
+            .auth
+            .hasher()
+            .hash(body.password)
             .await
             .map_err(|_| ApiError::internal())?;
         let new = NewUser {
@@ -415,7 +418,10 @@ impl AdminApi {
             Some(password) => {
                 password::check_rules(&password).map_err(|e| ApiError::invalid("password", e))?;
                 Some(
-                    password::hash(password)
+                    gateway
+                        .auth
+                        .hasher()
+                        .hash(password)
                         .await
                         .map_err(|_| ApiError::internal())?,
                 )

@@ -105,9 +105,13 @@ pub enum TokenGrantError {
     /// An unexpected error.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
-    /// The database is unavailable; retry later.
+    /// The database is unavailable, or too many logins are being checked at once; retry later
+    /// (after `Retry-After`, when given).
     #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
+    Unavailable(
+        Json<ErrorBody>,
+        #[oai(header = "Retry-After")] Option<String>,
+    ),
 }
 
 impl From<ApiError> for TokenGrantError {
@@ -118,7 +122,7 @@ impl From<ApiError> for TokenGrantError {
             StatusCode::UNPROCESSABLE_ENTITY => Self::Unprocessable(body),
             StatusCode::UNAUTHORIZED => Self::Unauthorized(body),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType(body),
-            StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable(body),
+            StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable(body, None),
             _ => Self::Internal(body),
         }
     }
@@ -130,6 +134,12 @@ impl From<AuthError> for TokenGrantError {
             AuthError::Rejected(rejection) if rejection.status == StatusCode::TOO_MANY_REQUESTS => {
                 let wait = rejection.retry_after.unwrap_or(1).to_string();
                 Self::TooManyRequests(Json(*ApiError::from(rejection).body), wait)
+            }
+            AuthError::Rejected(rejection)
+                if rejection.status == StatusCode::SERVICE_UNAVAILABLE =>
+            {
+                let wait = rejection.retry_after.map(|w| w.to_string());
+                Self::Unavailable(Json(*ApiError::from(rejection).body), wait)
             }
             AuthError::Rejected(rejection) => ApiError::from(rejection).into(),
             AuthError::Store(e) => ApiError::from(e).into(),
@@ -275,7 +285,8 @@ impl AuthApi {
     ///
     /// `grant_type=password` with `username` (username or email) and `password`;
     /// `grant_type=refresh_token` with `refresh_token`. Wrong credentials and unknown users get the
-    /// same answer. Failed logins per username and per address are limited (429, `Retry-After`).
+    /// same answer. Failed logins per username and per address are limited (429, `Retry-After`);
+    /// when too many logins are being checked at once, 503 with `Retry-After`.
     #[oai(path = "/token", method = "post", operation_id = "getToken")]
     async fn token(
         &self,

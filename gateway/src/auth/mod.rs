@@ -117,15 +117,17 @@ impl Principal {
     }
 }
 
-/// A refused request: 401 (who are you?), 403 (not allowed) or 429 (too many failures).
+/// A refused request: 401 (who are you?), 403 (not allowed), 429 (too many failures) or 503
+/// (too many password checks at once).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct AuthRejection {
     pub status: StatusCode,
-    /// `unauthorized`, `token_expired`, `invalid_credentials`, `forbidden`, `too_many_attempts`.
+    /// `unauthorized`, `token_expired`, `invalid_credentials`, `forbidden`, `too_many_attempts`,
+    /// `busy`.
     pub code: &'static str,
     pub message: String,
-    /// For 429: seconds until a retry may succeed.
+    /// For 429 and 503: seconds until a retry may succeed.
     pub retry_after: Option<u64>,
 }
 
@@ -154,6 +156,17 @@ impl AuthRejection {
             code: "too_many_attempts",
             message: "too many failed logins; try again later".into(),
             retry_after: Some(wait.as_secs().max(1)),
+        }
+    }
+}
+
+impl AuthRejection {
+    fn busy() -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "busy",
+            message: "too many logins at once; try again shortly".into(),
+            retry_after: Some(1),
         }
     }
 }
@@ -188,9 +201,13 @@ pub struct Auth {
     access_ttl_secs: i64,
     refresh_ttl_secs: i64,
     limiter: LoginLimiter,
+    hasher: password::Hasher,
     /// Verified against when the user does not exist, so unknown users take as long as wrong passwords.
     decoy_hash: String,
 }
+
+/// Longest login (username or email) that can match a user: the longest email accepted.
+pub const MAX_LOGIN_BYTES: usize = 254;
 
 fn invalid_token() -> AuthRejection {
     AuthRejection::unauthorized("unauthorized", "invalid or revoked credentials")
@@ -210,6 +227,7 @@ impl Auth {
                 usize::try_from(config.login_max_failures).unwrap_or(5),
                 Duration::from_secs(config.login_window_secs),
             ),
+            hasher: password::Hasher::for_this_machine(),
             decoy_hash: password::hash(tokens::random_secret()).await?,
         })
     }
@@ -261,6 +279,8 @@ impl Auth {
 
     /// Checks a username-or-email and password. Unknown users and wrong passwords fail the same
     /// way, in about the same time; repeated failures per login and per address are limited.
+    /// The attempt is counted before the password is checked, and a login or password longer
+    /// than any that can be set fails without hashing anything.
     pub async fn login(
         &self,
         store: &Store,
@@ -268,25 +288,48 @@ impl Auth {
         password: &str,
         client: Option<&str>,
     ) -> Result<UserRecord, AuthError> {
-        let mut keys = vec![format!("login:{}", login.trim().to_lowercase())];
-        keys.extend(client.map(|c| format!("addr:{c}")));
-        self.limiter.check(&keys).map_err(AuthRejection::too_many)?;
+        let login = login.trim();
+        let too_long = login.len() > MAX_LOGIN_BYTES
+            || password.chars().count() > password::MAX_PASSWORD_CHARS;
+        // Too long to be anyone: all such attempts share one key, so none grows the limiter.
+        let key = if login.len() > MAX_LOGIN_BYTES {
+            "(too long)".to_owned()
+        } else {
+            login.to_lowercase()
+        };
+        let attempt = self
+            .limiter
+            .begin(&key, client)
+            .map_err(AuthRejection::too_many)?;
+        if too_long {
+            attempt.failed();
+            return Err(invalid_login().into());
+        }
         let found = store.user_for_login(login).await?;
         let (user, hash) = match found {
             Some((user, hash)) => (Some(user), hash),
             None => (None, self.decoy_hash.clone()),
         };
-        let matches = password::verify(password.to_owned(), hash).await;
+        let matches = self
+            .hasher
+            .verify(password.to_owned(), hash)
+            .await
+            .map_err(|_| AuthRejection::busy())?;
         match user {
             Some(user) if matches && !user.disabled => {
-                self.limiter.succeeded(&keys[..1]);
+                attempt.succeeded();
                 Ok(user)
             }
             _ => {
-                self.limiter.failed(&keys);
+                attempt.failed();
                 Err(invalid_login().into())
             }
         }
+    }
+
+    /// The password hasher every login and password change goes through.
+    pub fn hasher(&self) -> &password::Hasher {
+        &self.hasher
     }
 
     /// Issues an access token and a refresh token in `family` (a new family for a login).
