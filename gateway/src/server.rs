@@ -130,7 +130,8 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
     let secret = auth::secret::resolve(&settings.auth, settings.log.environment)
         .await
         .map_err(StartError::Auth)?;
-    let auth = Auth::new(&settings.auth, &secret)
+    let proxies = auth::client::TrustedProxies::new(settings.server.trusted_proxy_ranges());
+    let auth = Auth::new(&settings.auth, proxies, &secret)
         .await
         .map_err(StartError::Auth)?;
     let gateway = Gateway::new(settings, store, auth)?;

@@ -392,8 +392,9 @@ async fn failed_logins_look_alike_and_are_limited() {
         a["error"], b["error"],
         "unknown users and wrong passwords look the same"
     );
-    // Five failures from one address within the window (two above, three here), then 429.
-    for _ in 0..3 {
+    // Five failures of one user from one address within the window (one above, four here),
+    // then 429.
+    for _ in 0..4 {
         gw.send(attempt("rita")).await.expect_error(401);
     }
     let limited = gw.send(attempt("rita")).await;

@@ -280,12 +280,6 @@ fn role(field: &str, raw: &str) -> ApiResult<Role> {
     raw.parse().map_err(|e: String| ApiError::invalid(field, e))
 }
 
-fn client_addr(req: &Request) -> Option<String> {
-    req.remote_addr()
-        .as_socket_addr()
-        .map(|a| a.ip().to_string())
-}
-
 async fn audit_admin(
     gateway: &Arc<Gateway>,
     req: &Request,
@@ -298,7 +292,7 @@ async fn audit_admin(
         who: Who::Principal(who),
         action,
         target: Some(target),
-        client_addr: client_addr(req),
+        client_addr: gateway.auth.client_addr(req),
         outcome: Outcome::Success,
         detail,
     };

@@ -168,12 +168,6 @@ pub enum LoggedOut {
     Done,
 }
 
-fn client_addr(req: &Request) -> Option<String> {
-    req.remote_addr()
-        .as_socket_addr()
-        .map(|a| a.ip().to_string())
-}
-
 fn invalid_refresh() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
@@ -200,7 +194,7 @@ impl AuthApi {
             )
             .into());
         };
-        let addr = client_addr(req);
+        let addr = gateway.auth.client_addr(req);
         let user = match gateway
             .auth
             .login(&gateway.store, &login, &password, addr.as_deref())
@@ -234,7 +228,7 @@ impl AuthApi {
         req: &Request,
         token: &str,
     ) -> Result<TokenResponse, TokenGrantError> {
-        let addr = client_addr(req);
+        let addr = gateway.auth.client_addr(req);
         match gateway.auth.refresh(&gateway.store, token).await {
             Ok((user, pair)) => {
                 audit::record(gateway, login_record(&user, "auth.refresh", addr)).await;
@@ -349,7 +343,7 @@ impl AuthApi {
                 },
                 action: "auth.logout",
                 target: None,
-                client_addr: client_addr(req),
+                client_addr: gateway.auth.client_addr(req),
                 outcome: Outcome::Success,
                 detail: None,
             };

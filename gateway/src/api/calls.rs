@@ -290,10 +290,7 @@ async fn audit_call<T: AuditedCall>(
         who: audit::Who::Principal(principal),
         action,
         target: call_id.map(|id| format!("call:{id}")),
-        client_addr: req
-            .remote_addr()
-            .as_socket_addr()
-            .map(|a| a.ip().to_string()),
+        client_addr: gateway.auth.client_addr(req),
         outcome: if call_id.is_some() {
             audit::Outcome::Success
         } else {

@@ -4,6 +4,7 @@
 //! opaque, rotating refresh token; services use API keys. Every credential becomes a
 //! [`Principal`] with a [`Role`]; routes check the role they need with [`Principal::require`].
 
+pub mod client;
 mod limiter;
 pub mod password;
 pub mod secret;
@@ -202,6 +203,7 @@ pub struct Auth {
     refresh_ttl_secs: i64,
     limiter: LoginLimiter,
     hasher: password::Hasher,
+    proxies: client::TrustedProxies,
     /// Verified against when the user does not exist, so unknown users take as long as wrong passwords.
     decoy_hash: String,
 }
@@ -218,15 +220,21 @@ fn invalid_login() -> AuthRejection {
 }
 
 impl Auth {
-    pub async fn new(config: &AuthConfig, secret: &[u8]) -> Result<Self, String> {
+    pub async fn new(
+        config: &AuthConfig,
+        proxies: client::TrustedProxies,
+        secret: &[u8],
+    ) -> Result<Self, String> {
         Ok(Self {
             keys: JwtKeys::new(secret, &config.issuer, &config.audience),
             access_ttl_secs: i64::try_from(config.access_token_ttl_secs).unwrap_or(900),
             refresh_ttl_secs: i64::try_from(config.refresh_token_ttl_secs).unwrap_or(30 * 86_400),
             limiter: LoginLimiter::new(
                 usize::try_from(config.login_max_failures).unwrap_or(5),
+                usize::try_from(config.login_max_failures_per_address).unwrap_or(20),
                 Duration::from_secs(config.login_window_secs),
             ),
+            proxies,
             hasher: password::Hasher::for_this_machine(),
             decoy_hash: password::hash(tokens::random_secret()).await?,
         })
@@ -278,7 +286,8 @@ impl Auth {
     }
 
     /// Checks a username-or-email and password. Unknown users and wrong passwords fail the same
-    /// way, in about the same time; repeated failures per login and per address are limited.
+    /// way, in about the same time; repeated failures per (login, address) and per address are
+    /// limited (see [`LoginLimiter`]).
     /// The attempt is counted before the password is checked, and a login or password longer
     /// than any that can be set fails without hashing anything.
     pub async fn login(
@@ -325,6 +334,12 @@ impl Auth {
                 Err(invalid_login().into())
             }
         }
+    }
+
+    /// The client address of `req` (behind trusted proxies, the one they forwarded): what login
+    /// limits and the audit log go by.
+    pub fn client_addr(&self, req: &poem::Request) -> Option<String> {
+        self.proxies.client_addr(req)
     }
 
     /// The password hasher every login and password change goes through.

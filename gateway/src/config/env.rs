@@ -138,7 +138,8 @@ fn lookup<'a>(table: &'a Table, path: &[&str]) -> Option<&'a Value> {
 }
 
 /// Environment values are strings; give them the type the default has, so `PORT=8080` is a
-/// number. Anything that does not convert stays a string and fails validation with its path.
+/// number and a list is comma-separated (`10.0.0.0/8,192.0.2.1`). Anything that does not
+/// convert stays a string and fails validation with its path.
 fn typed(raw: &str, default: Option<&Value>) -> Value {
     let raw_string = || Value::String(raw.to_owned());
     match default {
@@ -157,6 +158,13 @@ fn typed(raw: &str, default: Option<&Value>) -> Value {
             .parse()
             .map(Value::Boolean)
             .unwrap_or_else(|_| raw_string()),
+        Some(Value::Array(_)) => Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(|item| Value::String(item.to_owned()))
+                .collect(),
+        ),
         _ => raw_string(),
     }
 }

@@ -5,6 +5,7 @@
 //! builds the provider instances, collecting *every* problem with its key path, so the running
 //! server only ever sees a [`Settings`] that is valid.
 
+mod cidr;
 mod env;
 mod sections;
 
@@ -17,6 +18,7 @@ use plugin_api::{ConfigValueKind, Manifest, Provider, ProviderContext};
 use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
+pub use cidr::Cidr;
 pub use env::EnvSource;
 pub use sections::{
     AuthConfig, Backend, DatabaseConfig, GatewayConfig, LiveConfig, LogConfig, LogFormat,

@@ -4,6 +4,7 @@ use plugin_api::Environment;
 use serde::{Deserialize, Serialize};
 
 use super::Problem;
+use super::cidr::Cidr;
 
 /// `[server]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,6 +16,10 @@ pub struct ServerConfig {
     pub port: u16,
     /// Largest request body the `/v1` API accepts; larger ones get 413.
     pub max_body_bytes: u64,
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed: a request from
+    /// one of them is taken to come from the rightmost address in that header that is not a
+    /// trusted proxy. Empty: the peer address is the client.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -23,6 +28,7 @@ impl Default for ServerConfig {
             host: "0.0.0.0".to_owned(),
             port: 8000,
             max_body_bytes: 1024 * 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -38,6 +44,22 @@ impl ServerConfig {
                 "must be at least 1024",
             ));
         }
+        for (i, proxy) in self.trusted_proxies.iter().enumerate() {
+            if let Err(message) = proxy.parse::<Cidr>() {
+                problems.push(Problem::new(
+                    format!("server.trusted_proxies[{i}]"),
+                    message,
+                ));
+            }
+        }
+    }
+
+    /// The trusted proxies, parsed (the invalid ones were refused by the check).
+    pub fn trusted_proxy_ranges(&self) -> Vec<Cidr> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|p| p.parse().ok())
+            .collect()
     }
 }
 
@@ -268,9 +290,13 @@ pub struct AuthConfig {
     pub access_token_ttl_secs: u64,
     /// Lifetime of refresh tokens.
     pub refresh_token_ttl_secs: u64,
-    /// Failed logins allowed per username and per client address within the window.
+    /// Failed logins of one username from one client address within the window before each
+    /// further attempt waits a growing delay (1 s, doubling with each failure, at most the window).
     pub login_max_failures: u32,
-    /// The window for `login_max_failures`.
+    /// Failed logins from one client address, whatever the username, within the window; past
+    /// that, logins from that address wait until the oldest leaves the window.
+    pub login_max_failures_per_address: u32,
+    /// The window for `login_max_failures` and `login_max_failures_per_address`.
     pub login_window_secs: u64,
 }
 
@@ -304,6 +330,7 @@ impl Default for AuthConfig {
             access_token_ttl_secs: 900,
             refresh_token_ttl_secs: 30 * 24 * 60 * 60,
             login_max_failures: 5,
+            login_max_failures_per_address: 20,
             login_window_secs: 15 * 60,
         }
     }
@@ -330,6 +357,12 @@ impl AuthConfig {
             problems.push(Problem::new(
                 "auth",
                 "login_max_failures and login_window_secs must be positive",
+            ));
+        }
+        if self.login_max_failures_per_address == 0 {
+            problems.push(Problem::new(
+                "auth.login_max_failures_per_address",
+                "must be positive",
             ));
         }
     }

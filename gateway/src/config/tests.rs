@@ -198,3 +198,23 @@ fn built_in_providers_accept_what_their_manifest_check_lets_through() {
         assert_eq!(settings.providers[&kind].kind, kind);
     }
 }
+
+#[test]
+fn trusted_proxies_are_checked_and_read_from_the_environment_as_a_list() {
+    let settings = load(
+        "",
+        &[(
+            "VOICE_GATEWAY__SERVER__TRUSTED_PROXIES",
+            "10.0.0.0/8, 192.0.2.1",
+        )],
+    )
+    .unwrap();
+    assert_eq!(settings.server.trusted_proxies, ["10.0.0.0/8", "192.0.2.1"]);
+    assert_eq!(settings.server.trusted_proxy_ranges().len(), 2);
+    let error = load(
+        "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.local\"]\n",
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(paths(error), ["server.trusted_proxies[1]"]);
+}
