@@ -453,3 +453,39 @@ async fn call_creation_and_admin_actions_are_audited() {
     );
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn access_tokens_stop_with_their_login_and_only_theirs() {
+    let gw = TestGateway::start().await;
+    let (_, first_access, first_refresh) = user_with_role(&gw, "liv", "viewer").await;
+    let (second_access, second_refresh) = login(&gw, "liv", PASSWORD).await;
+    let me = |token: &str| gw.anonymous.get(gw.url("/v1/auth/me")).bearer_auth(token);
+    let refresh = |token: &str| {
+        gw.anonymous
+            .post(gw.url("/v1/auth/refresh"))
+            .json(&json!({"refresh_token": token}))
+    };
+
+    // Logging out ends that login's access token at once; the other login goes on.
+    let logout = gw
+        .anonymous
+        .post(gw.url("/v1/auth/logout"))
+        .json(&json!({"refresh_token": first_refresh}));
+    gw.send(logout).await.expect_status(204);
+    gw.send(me(&first_access)).await.expect_error(401);
+    gw.send(me(&second_access)).await.expect_status(200);
+
+    // A reused refresh token revokes its family's access tokens, old and new.
+    let rotated = gw.send(refresh(&second_refresh)).await;
+    rotated.expect_status(200);
+    let newest_access = rotated.json()["access_token"].as_str().unwrap().to_owned();
+    gw.send(me(&newest_access)).await.expect_status(200);
+    gw.send(refresh(&second_refresh)).await.expect_error(401);
+    gw.send(me(&second_access)).await.expect_error(401);
+    gw.send(me(&newest_access)).await.expect_error(401);
+
+    // A new login works.
+    let (access, _) = login(&gw, "liv", PASSWORD).await;
+    gw.send(me(&access)).await.expect_status(200);
+    gw.stop().await;
+}

@@ -324,9 +324,10 @@ impl AuthApi {
         ))
     }
 
-    /// Log out: revoke the refresh token and every token descending from the same login.
+    /// Log out: revoke the refresh token and every token descending from the same login, its
+    /// access tokens included.
     ///
-    /// Answers 204 whether or not the token was known,, so the answer tells nothing about which tokens exist.
+    /// Answers 204 whether or not the token was known, so the answer tells nothing about which tokens exist.
     #[oai(path = "/logout", method = "post", operation_id = "logout")]
     async fn logout(
         &self,
@@ -334,8 +335,11 @@ impl AuthApi {
         req: &Request,
         body: Json<RefreshRequest>,
     ) -> Result<LoggedOut, LogoutError> {
-        let digest = crate::auth::tokens::digest(&body.0.refresh_token);
-        if let Some(user_id) = gateway.store.revoke_refresh_family(&digest).await? {
+        let revoked = gateway
+            .auth
+            .logout(&gateway.store, &body.0.refresh_token)
+            .await?;
+        if let Some(user_id) = revoked {
             let record = Record {
                 who: Who::User {
                     id: &user_id,

@@ -268,11 +268,11 @@ impl Auth {
             }
             TokenError::Invalid => invalid_token(),
         })?;
-        let user = store
-            .user_by_id(&claims.sub)
+        let (user, family_revoked) = store
+            .user_for_access_token(&claims.sub, claims.sid.as_deref())
             .await?
             .ok_or_else(invalid_token)?;
-        if user.disabled || claims.generation != user.token_generation {
+        if user.disabled || claims.generation != user.token_generation || family_revoked {
             return Err(invalid_token().into());
         }
         Ok(Principal {
@@ -354,9 +354,11 @@ impl Auth {
         user: &UserRecord,
         family: Option<String>,
     ) -> Result<TokenPair, AuthError> {
+        let family = family.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let access_token = self
             .keys
-            .issue(
+            .issue_in(
+                Some(&family),
                 &user.id,
                 &user.role,
                 user.token_generation,
@@ -364,7 +366,6 @@ impl Auth {
             )
             .map_err(|e| StoreError::Corrupt(format!("cannot sign token: {e}")))?;
         let refresh_token = tokens::random_secret();
-        let family = family.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let expires = Utc::now() + TimeDelta::seconds(self.refresh_ttl_secs);
         store
             .insert_refresh_token(&user.id, &family, &tokens::digest(&refresh_token), expires)
@@ -376,6 +377,24 @@ impl Auth {
         })
     }
 
+    /// Logs out: revokes the refresh token's family, and with it the family's access tokens.
+    /// Returns the token's user, if the token was known.
+    pub async fn logout(
+        &self,
+        store: &Store,
+        refresh_token: &str,
+    ) -> Result<Option<String>, StoreError> {
+        store
+            .revoke_refresh_family(&tokens::digest(refresh_token), self.deny_until())
+            .await
+    }
+
+    /// Until when a family revoked now must stay listed: past the expiry of the last access
+    /// token it may have been issued (with the verifier's leeway and a margin).
+    fn deny_until(&self) -> chrono::DateTime<Utc> {
+        Utc::now() + TimeDelta::seconds(self.access_ttl_secs + 60)
+    }
+
     /// Trades a refresh token for a new pair. A token used twice revokes its whole family.
     pub async fn refresh(
         &self,
@@ -384,7 +403,7 @@ impl Auth {
     ) -> Result<(UserRecord, TokenPair), RefreshFailure> {
         use crate::store::RefreshLookup;
         match store
-            .use_refresh_token(&tokens::digest(refresh_token))
+            .use_refresh_token(&tokens::digest(refresh_token), self.deny_until())
             .await?
         {
             RefreshLookup::Invalid => Err(RefreshFailure::Invalid),

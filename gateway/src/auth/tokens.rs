@@ -23,6 +23,10 @@ pub struct Claims {
     pub aud: String,
     /// The user's token generation when issued; a revocation bumps it.
     pub generation: i64,
+    /// The login (refresh-token family) the token belongs to; logging out or the reuse of a
+    /// retired refresh token revokes it. Absent in tokens issued before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// Signs and checks access tokens. Only HS256 is accepted: `alg: none` and every other
@@ -66,9 +70,21 @@ impl JwtKeys {
         }
     }
 
-    /// A signed token for `user_id` with `role`, valid `ttl_secs`.
+    /// A signed token for `user_id` with `role`, valid `ttl_secs`, in no login.
     pub fn issue(
         &self,
+        user_id: &str,
+        role: &str,
+        generation: i64,
+        ttl_secs: i64,
+    ) -> Result<String, String> {
+        self.issue_in(None, user_id, role, generation, ttl_secs)
+    }
+
+    /// A signed token for `user_id` with `role`, valid `ttl_secs`, in the login `family`.
+    pub fn issue_in(
+        &self,
+        family: Option<&str>,
         user_id: &str,
         role: &str,
         generation: i64,
@@ -84,6 +100,7 @@ impl JwtKeys {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             generation,
+            sid: family.map(str::to_owned),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| e.to_string())
@@ -133,6 +150,9 @@ mod tests {
         let claims = keys().verify(&token).unwrap();
         assert_eq!((claims.sub.as_str(), claims.role.as_str()), ("u1", "admin"));
         assert_eq!(claims.exp - claims.iat, 60);
+        assert_eq!(claims.sid, None);
+        let token = keys().issue_in(Some("f1"), "u1", "admin", 0, 60).unwrap();
+        assert_eq!(keys().verify(&token).unwrap().sid.as_deref(), Some("f1"));
     }
 
     #[test]

@@ -170,6 +170,30 @@ impl Store {
         .await
     }
 
+    /// The user an access token names, and whether the token's login (`family`, its `sid`) was
+    /// revoked.
+    pub async fn user_for_access_token(
+        &self,
+        id: &str,
+        family: Option<&str>,
+    ) -> Result<Option<(UserRecord, bool)>, StoreError> {
+        self.retrying("user_for_access_token", || async {
+            let sql = format!(
+                "SELECT {USER_COLUMNS}, EXISTS (SELECT 1 FROM revoked_token_families \
+                 WHERE family_id = $2 AND expires_at > $3) AS family_revoked FROM users WHERE id = $1"
+            );
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .bind(family.unwrap_or(""))
+                .bind(ts(Utc::now()))
+                .fetch_optional(&self.reader)
+                .await?;
+            row.map(|row| Ok((user_from_row(&row)?, flag(&row, "family_revoked")?)))
+                .transpose()
+        })
+        .await
+    }
+
     /// The user whose username or email is `login` (case-insensitive), with its password hash.
     pub async fn user_for_login(
         &self,
@@ -286,8 +310,13 @@ impl Store {
     }
 
     /// Retires a presented refresh token (one use each). Presenting one already used or revoked
-    /// revokes its whole family: someone else has a copy.
-    pub async fn use_refresh_token(&self, token_hash: &str) -> Result<RefreshLookup, StoreError> {
+    /// revokes its whole family, its access tokens until `deny_until` too: someone else has a
+    /// copy.
+    pub async fn use_refresh_token(
+        &self,
+        token_hash: &str,
+        deny_until: DateTime<Utc>,
+    ) -> Result<RefreshLookup, StoreError> {
         self.retrying("use_refresh_token", || async {
             let now = Utc::now();
             let mut tx = self.writer.begin().await?;
@@ -306,7 +335,7 @@ impl Store {
             let user_id: String = row.try_get("user_id")?;
             if opt_ts(&row, "used_at")?.is_some() {
                 // Used before: someone else holds a copy.
-                revoke_family(&mut tx, &family_id, now).await?;
+                revoke_family(&mut tx, &family_id, now, deny_until).await?;
                 tx.commit().await?;
                 return Ok(RefreshLookup::Reused { user_id });
             }
@@ -332,10 +361,12 @@ impl Store {
         })
     }
 
-    /// Revokes the family of a refresh token (logout). Returns the token's user, if known.
+    /// Revokes the family of a refresh token (logout), its access tokens until `deny_until`
+    /// too. Returns the token's user, if known.
     pub async fn revoke_refresh_family(
         &self,
         token_hash: &str,
+        deny_until: DateTime<Utc>,
     ) -> Result<Option<String>, StoreError> {
         self.retrying("revoke_refresh_family", || async {
             let mut tx = self.writer.begin().await?;
@@ -347,7 +378,8 @@ impl Store {
             let Some(row) = row else {
                 return Ok(None);
             };
-            revoke_family(&mut tx, &row.try_get::<String, _>("family_id")?, Utc::now()).await?;
+            let family_id: String = row.try_get("family_id")?;
+            revoke_family(&mut tx, &family_id, Utc::now(), deny_until).await?;
             tx.commit().await?;
             Ok(Some(row.try_get::<String, _>("user_id")?))
         })
@@ -512,16 +544,32 @@ impl Store {
     }
 }
 
+/// Revokes every refresh token of a family and lists the family as revoked until `deny_until`
+/// (when its last access token has expired), pruning the entries already past theirs.
 async fn revoke_family(
     conn: &mut sqlx::AnyConnection,
     family_id: &str,
     now: DateTime<Utc>,
+    deny_until: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE family_id = $2",
     )
     .bind(ts(now))
     .bind(family_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM revoked_token_families WHERE expires_at <= $1")
+        .bind(ts(now))
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO revoked_token_families (family_id, revoked_at, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (family_id) DO UPDATE SET expires_at = excluded.expires_at",
+    )
+    .bind(family_id)
+    .bind(ts(now))
+    .bind(ts(deny_until))
     .execute(&mut *conn)
     .await?;
     Ok(())
