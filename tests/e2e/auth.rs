@@ -489,3 +489,64 @@ async fn access_tokens_stop_with_their_login_and_only_theirs() {
     gw.send(me(&access)).await.expect_status(200);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn api_keys_record_their_last_use_and_stop_while_their_creator_is_disabled() {
+    let gw = TestGateway::start().await;
+    let (admin_id, admin_access, _) = user_with_role(&gw, "ines", "admin").await;
+    let created = gw
+        .send(
+            gw.anonymous
+                .post(gw.url("/v1/api-keys"))
+                .bearer_auth(&admin_access)
+                .json(&json!({"name": "dialer", "role": "viewer"})),
+        )
+        .await;
+    created.expect_status(201);
+    let key = created.json()["key"].as_str().unwrap().to_owned();
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(created.json()["last_used_at"], serde_json::Value::Null);
+    let me = || gw.anonymous.get(gw.url("/v1/auth/me")).bearer_auth(&key);
+    let last_used = || async {
+        let keys = gw.get_json("/v1/api-keys").await;
+        keys["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["id"] == id.as_str())
+            .unwrap()["last_used_at"]
+            .clone()
+    };
+
+    gw.send(me()).await.expect_status(200);
+    let deadline = tokio::time::Instant::now() + crate::harness::WAIT;
+    let first = loop {
+        let at = last_used().await;
+        if !at.is_null() {
+            break at;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "last_used_at never set"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    // Within the minute, further uses do not write it again.
+    for _ in 0..3 {
+        gw.send(me()).await.expect_status(200);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(last_used().await, first);
+
+    // While its creator is disabled the key is refused; enabled again, it works again.
+    let set_disabled = |disabled: bool| {
+        gw.client
+            .patch(gw.url(&format!("/v1/users/{admin_id}")))
+            .json(&json!({ "disabled": disabled }))
+    };
+    gw.send(set_disabled(true)).await.expect_status(200);
+    gw.send(me()).await.expect_error(401);
+    gw.send(set_disabled(false)).await.expect_status(200);
+    gw.send(me()).await.expect_status(200);
+    gw.stop().await;
+}

@@ -101,7 +101,7 @@ pub struct ApiKeyInfo {
     pub prefix: String,
     /// `admin`, `operator` or `viewer`.
     pub role: String,
-    /// The id of the user who created it.
+    /// The id of the user (or API key) that created it.
     pub created_by: Option<String>,
     /// When the key was created.
     pub created_at: DateTime<Utc>,
@@ -109,6 +109,8 @@ pub struct ApiKeyInfo {
     pub expires_at: Option<DateTime<Utc>>,
     /// When the key was revoked; omitted for a key in use.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// When the key was last used (recorded at most once a minute).
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 impl From<ApiKeyRecord> for ApiKeyInfo {
@@ -122,6 +124,7 @@ impl From<ApiKeyRecord> for ApiKeyInfo {
             created_at: key.created_at,
             expires_at: key.expires_at,
             revoked_at: key.revoked_at,
+            last_used_at: key.last_used_at,
         }
     }
 }
@@ -455,7 +458,7 @@ impl AdminApi {
 
     /// Create an API key (admin). The key is in this answer only.
     ///
-    /// The key (`vgk_...`) is in the answer this once; the gateway stores only its SHA-256. Send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`. Admin only; audited.
+    /// The key (`vgk_...`) is in the answer this once; the gateway stores only its SHA-256. Send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`. It works until it is revoked or expires, and not while the admin who created it is disabled. Admin only; audited.
     #[oai(
         path = "/api-keys",
         method = "post",

@@ -10,8 +10,10 @@ pub mod password;
 pub mod secret;
 pub mod tokens;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
@@ -204,9 +206,14 @@ pub struct Auth {
     limiter: LoginLimiter,
     hasher: password::Hasher,
     proxies: client::TrustedProxies,
+    /// When this process last recorded each API key's use (see [`Auth::record_key_use`]).
+    key_uses: Mutex<HashMap<String, chrono::DateTime<Utc>>>,
     /// Verified against when the user does not exist, so unknown users take as long as wrong passwords.
     decoy_hash: String,
 }
+
+/// How often an API key's `last_used_at` is written at most.
+pub const KEY_USE_INTERVAL: TimeDelta = TimeDelta::minutes(1);
 
 /// Longest login (username or email) that can match a user: the longest email accepted.
 pub const MAX_LOGIN_BYTES: usize = 254;
@@ -235,6 +242,7 @@ impl Auth {
                 Duration::from_secs(config.login_window_secs),
             ),
             proxies,
+            key_uses: Mutex::new(HashMap::new()),
             hasher: password::Hasher::for_this_machine(),
             decoy_hash: password::hash(tokens::random_secret()).await?,
         })
@@ -253,6 +261,7 @@ impl Auth {
                 .await?
                 .ok_or_else(invalid_token)?;
             let role = key.role.parse().map_err(|_| invalid_token())?;
+            self.record_key_use(store, &key);
             return Ok(Principal {
                 actor: Actor::ApiKey {
                     id: key.id,
@@ -283,6 +292,31 @@ impl Auth {
                 username: user.username,
             },
         })
+    }
+
+    /// Records a key's use in the background, at most once per [`KEY_USE_INTERVAL`] per key:
+    /// skipped when the stored time or this process's last write is recent enough.
+    fn record_key_use(&self, store: &Store, key: &crate::store::ApiKeyRecord) {
+        let now = Utc::now();
+        let since = now - KEY_USE_INTERVAL;
+        if key.last_used_at.is_some_and(|at| at >= since) {
+            return;
+        }
+        let Ok(mut written) = self.key_uses.lock() else {
+            return;
+        };
+        if written.get(&key.id).is_some_and(|at| *at >= since) {
+            return;
+        }
+        written.retain(|_, at| *at >= since);
+        written.insert(key.id.clone(), now);
+        drop(written);
+        let (store, id) = (store.clone(), key.id.clone());
+        tokio::spawn(async move {
+            if let Err(e) = store.record_api_key_use(&id, now, since).await {
+                tracing::warn!(key_id = %id, error = %e, "could not record the API key's last use");
+            }
+        });
     }
 
     /// Checks a username-or-email and password. Unknown users and wrong passwords fail the same

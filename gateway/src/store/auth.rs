@@ -434,13 +434,20 @@ impl Store {
         .await
     }
 
-    /// The live (not revoked, not expired) key with this hash.
+    /// The live key with this hash: not revoked, not expired, and, if a user created it, that
+    /// user is enabled (`created_by` may also be an API key's id, or empty for a key
+    /// bootstrapped directly). A key stops working while its creator is disabled, and works
+    /// again once the creator is enabled.
     pub async fn api_key_by_hash(
         &self,
         key_hash: &str,
     ) -> Result<Option<ApiKeyRecord>, StoreError> {
         self.retrying("api_key_by_hash", || async {
-            let row = sqlx::query("SELECT * FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)")
+            let row = sqlx::query(
+                "SELECT k.* FROM api_keys k LEFT JOIN users u ON u.id = k.created_by \
+                 WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2) \
+                 AND (u.id IS NULL OR NOT u.disabled)",
+            )
                 .bind(key_hash)
                 .bind(ts(Utc::now()))
                 .fetch_optional(&self.reader)
@@ -456,6 +463,29 @@ impl Store {
                 .fetch_all(&self.reader)
                 .await?;
             rows.iter().map(api_key_from_row).collect()
+        })
+        .await
+    }
+
+    /// Records that a key was used at `at`, unless a use since `unless_since` is recorded (so
+    /// instances sharing the database write it about once per interval, not per request).
+    pub async fn record_api_key_use(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        unless_since: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.retrying("record_api_key_use", || async {
+            sqlx::query(
+                "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 \
+                 AND (last_used_at IS NULL OR last_used_at < $3)",
+            )
+            .bind(ts(at))
+            .bind(id)
+            .bind(ts(unless_since))
+            .execute(&self.writer)
+            .await?;
+            Ok(())
         })
         .await
     }
