@@ -60,7 +60,7 @@ pub struct CallView {
     pub provider: String,
     /// The provider implementation.
     pub provider_kind: String,
-    /// The vendor's id for the call (ElevenLabs `conversation_id`, VAPI call id); null until the vendor accepts.
+    /// The vendor's id for the call (ElevenLabs `conversation_id`, VAPI call id); absent until the vendor accepts.
     pub provider_call_id: Option<String>,
     /// Telephony ids by name, e.g. `twilio_call_sid`.
     pub telephony_ids: BTreeMap<String, String>,
@@ -91,9 +91,9 @@ pub struct CallView {
     pub ended_at: Option<DateTime<Utc>>,
     /// How long the call lasted, in seconds, as the vendor reports it.
     pub duration_secs: Option<f64>,
-    /// Null when the vendor reported no cost (never a made-up 0).
+    /// Absent when the vendor reported no cost (never a made-up 0).
     pub cost: Option<f64>,
-    /// Null exactly when `cost` is null.
+    /// Absent exactly when `cost` is absent.
     pub cost_unit: Option<CostUnitView>,
     /// The vendor's summary of the conversation.
     pub summary: Option<String>,

@@ -603,12 +603,12 @@ export interface components {
             analysis?: unknown;
             /**
              * Format: double
-             * @description Null when the vendor reported no cost (never a made-up 0).
+             * @description Absent when the vendor reported no cost (never a made-up 0).
              */
             cost?: number;
             /** @description Every cost figure the vendor reported (e.g. `{"credits": 296, "usd": 0.12}`). */
             cost_breakdown?: unknown;
-            /** @description Null exactly when `cost` is null. */
+            /** @description Absent exactly when `cost` is absent. */
             cost_unit?: components["schemas"]["CostUnit"];
             /**
              * Format: date-time
@@ -646,7 +646,7 @@ export interface components {
             };
             /** @description The provider instance running the call. */
             provider: string;
-            /** @description The vendor's id for the call (ElevenLabs `conversation_id`, VAPI call id); null until the vendor accepts. */
+            /** @description The vendor's id for the call (ElevenLabs `conversation_id`, VAPI call id); absent until the vendor accepts. */
             provider_call_id?: string;
             /** @description The provider implementation. */
             provider_kind: string;
@@ -693,7 +693,7 @@ export interface components {
         CallPage: {
             /** @description Calls, newest first. */
             items: components["schemas"]["Call"][];
-            /** @description Pass as `cursor` for the next page; null on the last page. */
+            /** @description Pass as `cursor` for the next page; absent on the last page. */
             next_cursor?: string;
         };
         /**

@@ -157,7 +157,7 @@ pub enum HangupResponse {
 pub struct CallPage {
     /// Calls, newest first.
     pub items: Vec<CallView>,
-    /// Pass as `cursor` for the next page; null on the last page.
+    /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }
 

@@ -40,7 +40,7 @@ class Call:
         variables (CallVariables): Values for the agent's prompt, as sent in `POST /v1/calls`.
         agent_id (str | Unset): The vendor's agent or assistant id, when set.
         analysis (Any | Unset): The vendor's structured analysis, as it sent it.
-        cost (float | Unset): Null when the vendor reported no cost (never a made-up 0).
+        cost (float | Unset): Absent when the vendor reported no cost (never a made-up 0).
         cost_breakdown (Any | Unset): Every cost figure the vendor reported (e.g. `{"credits": 296, "usd": 0.12}`).
         cost_unit (CostUnit | Unset): The unit of a call's cost.
         duration_secs (float | Unset): How long the call lasted, in seconds, as the vendor reports it.
@@ -50,8 +50,8 @@ class Call:
         first_message (str | Unset): What the agent says first, when overridden.
         from_number_id (str | Unset): The vendor's id of the number called from, when set.
         idempotency_key (str | Unset): The `Idempotency-Key` the call was created with.
-        provider_call_id (str | Unset): The vendor's id for the call (ElevenLabs `conversation_id`, VAPI call id); null
-            until the vendor accepts.
+        provider_call_id (str | Unset): The vendor's id for the call (ElevenLabs `conversation_id`, VAPI call id);
+            absent until the vendor accepts.
         recording_url (str | Unset): The vendor's URL of the recording, when it sent one.
         started_at (datetime.datetime | Unset): When the callee answered.
         status_reason (str | Unset): Why the call has its current status: e.g. `vendor_outcome_unknown` for a create

@@ -21,7 +21,7 @@ class CallPage:
 
     Attributes:
         items (list[Call]): Calls, newest first.
-        next_cursor (str | Unset): Pass as `cursor` for the next page; null on the last page.
+        next_cursor (str | Unset): Pass as `cursor` for the next page; absent on the last page.
     """
 
     items: list[Call]
