@@ -79,7 +79,7 @@ export interface paths {
         put?: never;
         /**
          * Create an API key (admin). The key is in this answer only.
-         * @description The key (`vgk_...`) is in the answer this once; the gateway stores only its SHA-256. Send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`. Admin only; audited.
+         * @description The key (`vgk_...`) is in the answer this once; the gateway stores only its SHA-256. Send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`. It works until it is revoked or expires, and not while the admin who created it is disabled. Admin only; audited.
          */
         post: operations["createApiKey"];
         delete?: never;
@@ -138,8 +138,9 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Log out: revoke the refresh token and every token descending from the same login.
-         * @description Answers 204 whether or not the token was known,, so the answer tells nothing about which tokens exist.
+         * Log out: revoke the refresh token and every token descending from the same login, its
+         *     access tokens included.
+         * @description Answers 204 whether or not the token was known, so the answer tells nothing about which tokens exist.
          */
         post: operations["logout"];
         delete?: never;
@@ -202,7 +203,8 @@ export interface paths {
          * Get tokens (OAuth2 password grant, or a refresh-token grant).
          * @description `grant_type=password` with `username` (username or email) and `password`;
          *     `grant_type=refresh_token` with `refresh_token`. Wrong credentials and unknown users get the
-         *     same answer. Failed logins per username and per address are limited (429, `Retry-After`).
+         *     same answer. Failed logins per username and per address are limited (429, `Retry-After`);
+         *     when too many logins are being checked at once, 503 with `Retry-After`.
          */
         post: operations["getToken"];
         delete?: never;
@@ -522,7 +524,7 @@ export interface components {
              * @description When the key was created.
              */
             created_at: string;
-            /** @description The id of the user who created it. */
+            /** @description The id of the user (or API key) that created it. */
             created_by?: string;
             /**
              * Format: date-time
@@ -531,6 +533,11 @@ export interface components {
             expires_at?: string;
             /** @description The key's id (for `DELETE /v1/api-keys/{id}`). */
             id: string;
+            /**
+             * Format: date-time
+             * @description When the key was last used (recorded at most once a minute).
+             */
+            last_used_at?: string;
             /** @description A name to recognize the key by. */
             name: string;
             /** @description The key's first characters, to recognize it. */
@@ -777,7 +784,7 @@ export interface components {
              * @description When the key was created.
              */
             created_at: string;
-            /** @description The id of the user who created it. */
+            /** @description The id of the user (or API key) that created it. */
             created_by?: string;
             /**
              * Format: date-time
@@ -788,6 +795,11 @@ export interface components {
             id: string;
             /** @description Send as `Authorization: Bearer <key>` or `X-API-Key: <key>`. */
             key: string;
+            /**
+             * Format: date-time
+             * @description When the key was last used (recorded at most once a minute).
+             */
+            last_used_at?: string;
             /** @description A name to recognize the key by. */
             name: string;
             /** @description The key's first characters, to recognize it. */
@@ -2042,9 +2054,14 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
-            /** @description The database is unavailable; retry later. */
+            /**
+             * @description The database is unavailable, or too many logins are being checked at once; retry later
+             *     (after `Retry-After`, when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2159,9 +2176,14 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
-            /** @description The database is unavailable; retry later. */
+            /**
+             * @description The database is unavailable, or too many logins are being checked at once; retry later
+             *     (after `Retry-After`, when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: string;
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;

@@ -22,8 +22,9 @@ class ApiKeyInfo:
         name (str): A name to recognize the key by.
         prefix (str): The key's first characters, to recognize it.
         role (str): `admin`, `operator` or `viewer`.
-        created_by (str | Unset): The id of the user who created it.
+        created_by (str | Unset): The id of the user (or API key) that created it.
         expires_at (datetime.datetime | Unset): When the key stops working; omitted for a key that does not expire.
+        last_used_at (datetime.datetime | Unset): When the key was last used (recorded at most once a minute).
         revoked_at (datetime.datetime | Unset): When the key was revoked; omitted for a key in use.
     """
 
@@ -34,6 +35,7 @@ class ApiKeyInfo:
     role: str
     created_by: str | Unset = UNSET
     expires_at: datetime.datetime | Unset = UNSET
+    last_used_at: datetime.datetime | Unset = UNSET
     revoked_at: datetime.datetime | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -54,6 +56,10 @@ class ApiKeyInfo:
         if not isinstance(self.expires_at, Unset):
             expires_at = self.expires_at.isoformat()
 
+        last_used_at: str | Unset = UNSET
+        if not isinstance(self.last_used_at, Unset):
+            last_used_at = self.last_used_at.isoformat()
+
         revoked_at: str | Unset = UNSET
         if not isinstance(self.revoked_at, Unset):
             revoked_at = self.revoked_at.isoformat()
@@ -73,6 +79,8 @@ class ApiKeyInfo:
             field_dict["created_by"] = created_by
         if expires_at is not UNSET:
             field_dict["expires_at"] = expires_at
+        if last_used_at is not UNSET:
+            field_dict["last_used_at"] = last_used_at
         if revoked_at is not UNSET:
             field_dict["revoked_at"] = revoked_at
 
@@ -100,6 +108,13 @@ class ApiKeyInfo:
         else:
             expires_at = datetime.datetime.fromisoformat(_expires_at)
 
+        _last_used_at = d.pop("last_used_at", UNSET)
+        last_used_at: datetime.datetime | Unset
+        if isinstance(_last_used_at, Unset):
+            last_used_at = UNSET
+        else:
+            last_used_at = datetime.datetime.fromisoformat(_last_used_at)
+
         _revoked_at = d.pop("revoked_at", UNSET)
         revoked_at: datetime.datetime | Unset
         if isinstance(_revoked_at, Unset):
@@ -115,6 +130,7 @@ class ApiKeyInfo:
             role=role,
             created_by=created_by,
             expires_at=expires_at,
+            last_used_at=last_used_at,
             revoked_at=revoked_at,
         )
 

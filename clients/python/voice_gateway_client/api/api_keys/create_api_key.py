@@ -113,7 +113,8 @@ def sync_detailed(
     """Create an API key (admin). The key is in this answer only.
 
      The key (`vgk_...`) is in the answer this once; the gateway stores only its SHA-256. Send it as
-    `Authorization: Bearer <key>` or `X-API-Key: <key>`. Admin only; audited.
+    `Authorization: Bearer <key>` or `X-API-Key: <key>`. It works until it is revoked or expires, and
+    not while the admin who created it is disabled. Admin only; audited.
 
     Args:
         body (CreateApiKey): A new API key.
@@ -145,7 +146,8 @@ def sync(
     """Create an API key (admin). The key is in this answer only.
 
      The key (`vgk_...`) is in the answer this once; the gateway stores only its SHA-256. Send it as
-    `Authorization: Bearer <key>` or `X-API-Key: <key>`. Admin only; audited.
+    `Authorization: Bearer <key>` or `X-API-Key: <key>`. It works until it is revoked or expires, and
+    not while the admin who created it is disabled. Admin only; audited.
 
     Args:
         body (CreateApiKey): A new API key.
@@ -172,7 +174,8 @@ async def asyncio_detailed(
     """Create an API key (admin). The key is in this answer only.
 
      The key (`vgk_...`) is in the answer this once; the gateway stores only its SHA-256. Send it as
-    `Authorization: Bearer <key>` or `X-API-Key: <key>`. Admin only; audited.
+    `Authorization: Bearer <key>` or `X-API-Key: <key>`. It works until it is revoked or expires, and
+    not while the admin who created it is disabled. Admin only; audited.
 
     Args:
         body (CreateApiKey): A new API key.
@@ -202,7 +205,8 @@ async def asyncio(
     """Create an API key (admin). The key is in this answer only.
 
      The key (`vgk_...`) is in the answer this once; the gateway stores only its SHA-256. Send it as
-    `Authorization: Bearer <key>` or `X-API-Key: <key>`. Admin only; audited.
+    `Authorization: Bearer <key>` or `X-API-Key: <key>`. It works until it is revoked or expires, and
+    not while the admin who created it is disabled. Admin only; audited.
 
     Args:
         body (CreateApiKey): A new API key.

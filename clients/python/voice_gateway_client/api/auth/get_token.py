@@ -103,7 +103,8 @@ def sync_detailed(
 
      `grant_type=password` with `username` (username or email) and `password`;
     `grant_type=refresh_token` with `refresh_token`. Wrong credentials and unknown users get the
-    same answer. Failed logins per username and per address are limited (429, `Retry-After`).
+    same answer. Failed logins per username and per address are limited (429, `Retry-After`);
+    when too many logins are being checked at once, 503 with `Retry-After`.
 
     Args:
         body (TokenRequest): The OAuth2 token request (`application/x-www-form-urlencoded`).
@@ -136,7 +137,8 @@ def sync(
 
      `grant_type=password` with `username` (username or email) and `password`;
     `grant_type=refresh_token` with `refresh_token`. Wrong credentials and unknown users get the
-    same answer. Failed logins per username and per address are limited (429, `Retry-After`).
+    same answer. Failed logins per username and per address are limited (429, `Retry-After`);
+    when too many logins are being checked at once, 503 with `Retry-After`.
 
     Args:
         body (TokenRequest): The OAuth2 token request (`application/x-www-form-urlencoded`).
@@ -164,7 +166,8 @@ async def asyncio_detailed(
 
      `grant_type=password` with `username` (username or email) and `password`;
     `grant_type=refresh_token` with `refresh_token`. Wrong credentials and unknown users get the
-    same answer. Failed logins per username and per address are limited (429, `Retry-After`).
+    same answer. Failed logins per username and per address are limited (429, `Retry-After`);
+    when too many logins are being checked at once, 503 with `Retry-After`.
 
     Args:
         body (TokenRequest): The OAuth2 token request (`application/x-www-form-urlencoded`).
@@ -195,7 +198,8 @@ async def asyncio(
 
      `grant_type=password` with `username` (username or email) and `password`;
     `grant_type=refresh_token` with `refresh_token`. Wrong credentials and unknown users get the
-    same answer. Failed logins per username and per address are limited (429, `Retry-After`).
+    same answer. Failed logins per username and per address are limited (429, `Retry-After`);
+    when too many logins are being checked at once, 503 with `Retry-After`.
 
     Args:
         body (TokenRequest): The OAuth2 token request (`application/x-www-form-urlencoded`).

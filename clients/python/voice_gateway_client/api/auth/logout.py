@@ -94,9 +94,10 @@ def sync_detailed(
     client: AuthenticatedClient | Client,
     body: RefreshRequest,
 ) -> Response[Any | ApiError]:
-    """Log out: revoke the refresh token and every token descending from the same login.
+    """Log out: revoke the refresh token and every token descending from the same login, its
+    access tokens included.
 
-     Answers 204 whether or not the token was known,, so the answer tells nothing about which tokens
+     Answers 204 whether or not the token was known, so the answer tells nothing about which tokens
     exist.
 
     Args:
@@ -126,9 +127,10 @@ def sync(
     client: AuthenticatedClient | Client,
     body: RefreshRequest,
 ) -> Any | ApiError | None:
-    """Log out: revoke the refresh token and every token descending from the same login.
+    """Log out: revoke the refresh token and every token descending from the same login, its
+    access tokens included.
 
-     Answers 204 whether or not the token was known,, so the answer tells nothing about which tokens
+     Answers 204 whether or not the token was known, so the answer tells nothing about which tokens
     exist.
 
     Args:
@@ -153,9 +155,10 @@ async def asyncio_detailed(
     client: AuthenticatedClient | Client,
     body: RefreshRequest,
 ) -> Response[Any | ApiError]:
-    """Log out: revoke the refresh token and every token descending from the same login.
+    """Log out: revoke the refresh token and every token descending from the same login, its
+    access tokens included.
 
-     Answers 204 whether or not the token was known,, so the answer tells nothing about which tokens
+     Answers 204 whether or not the token was known, so the answer tells nothing about which tokens
     exist.
 
     Args:
@@ -183,9 +186,10 @@ async def asyncio(
     client: AuthenticatedClient | Client,
     body: RefreshRequest,
 ) -> Any | ApiError | None:
-    """Log out: revoke the refresh token and every token descending from the same login.
+    """Log out: revoke the refresh token and every token descending from the same login, its
+    access tokens included.
 
-     Answers 204 whether or not the token was known,, so the answer tells nothing about which tokens
+     Answers 204 whether or not the token was known, so the answer tells nothing about which tokens
     exist.
 
     Args:
