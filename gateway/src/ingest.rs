@@ -67,8 +67,13 @@ struct Verified<'a> {
 /// Header values that are credentials are stored as this.
 const REDACTED: &str = "[redacted]";
 
-fn is_credential(name: &str) -> bool {
+/// Whether a header's value is a credential: by its name, or because the provider declares it
+/// (`Manifest::credential_headers`, lower-case).
+fn is_credential(name: &str, declared: &[String]) -> bool {
     let name = name.to_ascii_lowercase();
+    if declared.contains(&name) {
+        return true;
+    }
     [
         "authorization",
         "cookie",
@@ -83,11 +88,15 @@ fn is_credential(name: &str) -> bool {
 }
 
 /// The headers kept with a receipt: all of them, credentials redacted.
-fn receipt_headers(headers: &Headers) -> Vec<(String, String)> {
+fn receipt_headers(headers: &Headers, declared: &[String]) -> Vec<(String, String)> {
     headers
         .iter()
         .map(|(name, value)| {
-            let value = if is_credential(name) { REDACTED } else { value };
+            let value = if is_credential(name, declared) {
+                REDACTED
+            } else {
+                value
+            };
             (name.to_ascii_lowercase(), value.to_owned())
         })
         .collect()
@@ -110,7 +119,7 @@ fn new_receipt(
         provider: inbound.provider.clone(),
         topic: inbound.topic.clone(),
         received_at,
-        headers: receipt_headers(&inbound.headers),
+        headers: receipt_headers(&inbound.headers, &instance.manifest.credential_headers),
         body: body[..body.len().min(limit)].to_vec(),
         body_size: inbound.body.len(),
         signature: SignatureVerdict::Invalid,
@@ -288,11 +297,23 @@ mod tests {
             .with("x-vapi-secret", "s")
             .with("X-Echo-Signature", "t=1,v1=00")
             .with("content-type", "application/json");
-        let kept = receipt_headers(&headers);
+        let kept = receipt_headers(&headers, &[]);
         assert_eq!(kept[0], ("authorization".into(), REDACTED.into()));
         assert_eq!(kept[1].1, REDACTED);
         assert_eq!(kept[2].1, "t=1,v1=00");
         assert_eq!(kept[3].1, "application/json");
+    }
+
+    #[test]
+    fn headers_a_provider_declares_are_redacted_whatever_their_name() {
+        let headers = Headers::new()
+            .with("X-Webhook-Auth", "the-shared-secret")
+            .with("x-other", "kept");
+        let kept = receipt_headers(&headers, &["x-webhook-auth".to_owned()]);
+        assert_eq!(kept[0], ("x-webhook-auth".into(), REDACTED.into()));
+        assert_eq!(kept[1].1, "kept");
+        // Without the declaration the name gives nothing away.
+        assert_eq!(receipt_headers(&headers, &[])[0].1, "the-shared-secret");
     }
 
     #[test]

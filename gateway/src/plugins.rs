@@ -363,6 +363,7 @@ impl ProviderFactory for DylibFactory {
                     "The plugin's own config, validated by the plugin",
                 ),
             ],
+            credential_headers: Vec::new(),
         }
     }
 

@@ -20,6 +20,7 @@
 //!   functions, or change the meaning of a field. Anything else is ABI version 2, with a new
 //!   entry symbol (`voice_gateway_plugin_v2`), so an old host finds no symbol instead of
 //!   misreading a table.
+//! - Added within ABI 1: `Manifest::credential_headers` (absent: none declared).
 
 #![allow(unsafe_code)]
 

@@ -89,6 +89,12 @@ pub struct Manifest {
     pub signature_scheme: Option<String>,
     /// Every key the provider's config table may have; any other key is a config error.
     pub config_keys: Vec<ConfigKey>,
+    /// Lower-case names of the headers carrying credentials in this provider's webhooks (e.g. a
+    /// configured shared-secret header): the gateway always stores their values redacted, on top
+    /// of the names it redacts for every provider (`authorization`, `cookie`, `*token*`, ...).
+    /// Absent from the JSON of providers built before it existed, which declare none.
+    #[serde(default)]
+    pub credential_headers: Vec<String>,
 }
 
 /// The deployment environment, for rules such as "unsigned webhooks never in production".
@@ -332,6 +338,7 @@ pub enum WebhookError {
 ///             capabilities: Capabilities { outbound_call: true, ..Default::default() },
 ///             signature_scheme: None,
 ///             config_keys: vec![],
+///             credential_headers: vec![],
 ///         }
 ///     }
 ///
@@ -468,5 +475,25 @@ pub trait Provider: Send + Sync {
         _response: &HttpResponse,
     ) -> Result<Vec<CallEvent>, ProviderError> {
         Err(ProviderError::Unsupported("fetching a call".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifests_of_older_plugins_declare_no_credential_headers() {
+        // A plugin built before `credential_headers` existed sends its manifest without it.
+        let json = serde_json::json!({
+            "kind": "acme",
+            "version": "0.1.0",
+            "description": "Acme",
+            "capabilities": Capabilities::default(),
+            "signature_scheme": null,
+            "config_keys": [],
+        });
+        let manifest: Manifest = serde_json::from_value(json).expect("an ABI 1 manifest");
+        assert!(manifest.credential_headers.is_empty());
     }
 }

@@ -601,7 +601,11 @@ async fn a_panicking_plugin_fails_only_its_own_calls() {
 async fn a_panicking_plugin_webhook_answers_500_and_its_receipt_is_rejected() {
     let gw = faulty_gateway().await;
     let body = json!({"call_id": uuid::Uuid::now_v7().to_string(), "state": "ringing"}).to_string();
-    let failed = gw.webhook_raw("faulty", &body, &[]).await.expect_error(500);
+    // The plugin declares x-faulty-key a credential header (across the ABI).
+    let failed = gw
+        .webhook_raw("faulty", &body, &[("x-faulty-key", "plugin-credential")])
+        .await
+        .expect_error(500);
     assert_eq!(failed["error"]["code"], "provider_failed", "{failed}");
     // The unauthenticated sender gets no detail (it is logged, and kept in the receipt).
     assert_eq!(failed["error"]["message"], "internal error", "{failed}");
@@ -623,6 +627,13 @@ async fn a_panicking_plugin_webhook_answers_500_and_its_receipt_is_rejected() {
         ))
         .await;
     assert!(receipt.to_string().contains("ringing"), "{receipt}");
+    assert!(
+        receipt
+            .to_string()
+            .contains(r#"["x-faulty-key","[redacted]"]"#)
+            && !receipt.to_string().contains("plugin-credential"),
+        "{receipt}"
+    );
 
     // Other providers' webhooks and calls are unaffected.
     gw.echo_call_completes().await;

@@ -59,7 +59,8 @@ const ASSISTANT_REQUEST: &str =
 /// - `vapi_hmac`: HMAC-SHA256 in `x-signature` over `{x-timestamp}.{body}`;
 /// - `vapi_unsigned`: no secret, unsigned messages refused (the default);
 /// - `vapi_open`: no secret, `allow_unsigned_webhooks = true`;
-/// - `vapi_quiet`: no default phone number, no `server_url`, `live_transcripts = false`.
+/// - `vapi_quiet`: no default phone number, no `server_url`, `live_transcripts = false`;
+/// - `vapi_custom`: shared secret in the custom header `x-webhook-auth`.
 enum VapiVendor {}
 
 impl Vendor for VapiVendor {
@@ -99,6 +100,12 @@ allow_unsigned_webhooks = true
 [providers.vapi_quiet]
 {common}webhook_secret = "{WEBHOOK_SECRET}"
 live_transcripts = false
+
+[providers.vapi_custom]
+{common}phone_number_id = "{PHONE}"
+webhook_auth = "secret"
+secret_header = "X-Webhook-Auth"
+webhook_secret = "{WEBHOOK_SECRET}"
 "#
         )
     }
@@ -615,6 +622,45 @@ async fn vapi_shared_secret_header_is_checked() {
         !applied[0].to_string().contains(WEBHOOK_SECRET),
         "{applied:?}"
     );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn vapi_custom_secret_header_is_stored_redacted() {
+    let gw = Vapi::start().await;
+    let vapi_id = "c2a8b1f0-1111-4c2e-9d35-00000000a002";
+    let id = gw.accepted_call("vapi_custom", vapi_id).await;
+    let body = message_for(IN_PROGRESS, vapi_id, &id, "").to_string();
+    let guess = "a-guessed-secret";
+    gw.webhook_raw("vapi_custom", &body, &[("x-webhook-auth", guess)])
+        .await
+        .expect_error(401);
+    let reply = gw
+        .webhook_raw("vapi_custom", &body, &[("X-Webhook-Auth", WEBHOOK_SECRET)])
+        .await;
+    reply.expect_status(200);
+    assert_eq!(reply.json()["outcome"], "applied", "{}", reply.text);
+
+    // Its name says nothing of a secret, but the instance declares it: never stored, neither
+    // the real secret nor a sender's guess, in the list or in one receipt.
+    let receipts = gw.receipts(&[("provider", "vapi_custom")]).await;
+    assert_eq!(receipts.len(), 2, "{receipts:?}");
+    for receipt in receipts {
+        let one = gw
+            .get_json(&format!("/v1/webhook-receipts/{}", id_of(&receipt)))
+            .await;
+        for shown in [receipt.to_string(), one.to_string()] {
+            assert!(
+                !shown.contains(WEBHOOK_SECRET) && !shown.contains(guess),
+                "{shown}"
+            );
+        }
+        let auth = one["headers"]
+            .as_array()
+            .and_then(|headers| headers.iter().find(|h| h[0] == "x-webhook-auth"))
+            .cloned();
+        assert_eq!(auth, Some(json!(["x-webhook-auth", "[redacted]"])), "{one}");
+    }
     gw.stop().await;
 }
 

@@ -73,6 +73,7 @@ fn manifest() -> Manifest {
             "hmac-sha256 ({SIGNATURE_HEADER}: t=<unix>,v1=<hex>)"
         )),
         config_keys: SCHEMA.config_keys(),
+        credential_headers: Vec::new(),
     }
 }
 

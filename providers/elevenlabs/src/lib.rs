@@ -196,6 +196,7 @@ fn manifest() -> Manifest {
              live transcription: shared secret in {TRANSCRIPTION_SECRET_HEADER}"
         )),
         config_keys: config::SCHEMA.config_keys(),
+        credential_headers: vec![TRANSCRIPTION_SECRET_HEADER.to_owned()],
     }
 }
 

@@ -250,6 +250,12 @@ fn manifest(config: Option<&Config>) -> Manifest {
         },
         signature_scheme: Some(signature_scheme),
         config_keys: config::SCHEMA.config_keys(),
+        // The shared secret travels in clear in its header (read lower-cased from config).
+        credential_headers: vec![
+            config
+                .map_or(DEFAULT_SECRET_HEADER, |c| c.secret_header.as_str())
+                .to_owned(),
+        ],
     }
 }
 

@@ -44,6 +44,8 @@ fn manifest() -> Manifest {
             ConfigValueKind::String,
             "ok, panic or panic_on_config",
         )],
+        // Declared so the e2e tests see a plugin's credential header stored redacted.
+        credential_headers: vec!["x-faulty-key".to_owned()],
     }
 }
 

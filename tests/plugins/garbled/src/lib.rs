@@ -38,6 +38,7 @@ fn manifest_value() -> Manifest {
         },
         signature_scheme: None,
         config_keys: Vec::new(),
+        credential_headers: Vec::new(),
     }
 }
 
