@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use plugin_api::{
-    CallEvent, CallId, Headers, ParsedWebhook, Verification, WebhookError, WebhookRequest,
+    CallEvent, CallId, Environment, Headers, ParsedWebhook, Verification, WebhookError,
+    WebhookRequest,
 };
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
@@ -128,9 +129,13 @@ fn new_receipt(
     }
 }
 
+/// Why an unsigned webhook is refused in production, whatever its provider allows.
+const UNSIGNED_IN_PRODUCTION: &str = "unsigned webhooks are refused in production";
+
 fn verify<'a>(
     instance: &'a ProviderInstance,
     inbound: &'a InboundWebhook,
+    environment: Environment,
     now: DateTime<Utc>,
 ) -> Result<Verified<'a>, IngestError> {
     let request = WebhookRequest {
@@ -140,6 +145,11 @@ fn verify<'a>(
     };
     let verdict = match instance.provider.verify_webhook(&request, now) {
         Verification::Verified => SignatureVerdict::Verified,
+        // Startup refuses providers that say they take unsigned webhooks; this holds for those
+        // that do not say (e.g. a plugin built before they could).
+        Verification::Unsigned if environment == Environment::Production => {
+            return Err(IngestError::BadSignature(UNSIGNED_IN_PRODUCTION.to_owned()));
+        }
         Verification::Unsigned => SignatureVerdict::Unsigned,
         Verification::Rejected(reason) => return Err(IngestError::BadSignature(reason)),
         Verification::Error(reason) => return Err(IngestError::ProviderFailed(reason)),
@@ -219,7 +229,8 @@ pub async fn ingest(
     let mut receipt = new_receipt(gateway, instance, &inbound, now);
 
     // Refused webhooks are stored too, with why: the receipt is the audit trail.
-    let checked = match verify(instance, &inbound, now) {
+    let environment = gateway.settings.log.environment;
+    let checked = match verify(instance, &inbound, environment, now) {
         Ok(verified) => {
             receipt.signature = verified.verdict;
             parse(&verified)

@@ -243,6 +243,14 @@ impl Provider for DylibProvider {
         self.info.startup_warnings.clone()
     }
 
+    /// The plugin's keys live under `[providers.<name>.config]`.
+    fn accepts_unsigned_webhooks(&self) -> Option<String> {
+        self.info
+            .accepts_unsigned_webhooks
+            .as_ref()
+            .map(|key| format!("config.{key}"))
+    }
+
     fn build_create_call(&self, request: &CallRequest) -> Result<Outbound, ProviderError> {
         self.outbound(self.plugin.table.build_create_call, request)
     }

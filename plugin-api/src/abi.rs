@@ -20,7 +20,8 @@
 //!   functions, or change the meaning of a field. Anything else is ABI version 2, with a new
 //!   entry symbol (`voice_gateway_plugin_v2`), so an old host finds no symbol instead of
 //!   misreading a table.
-//! - Added within ABI 1: `Manifest::credential_headers` (absent: none declared).
+//! - Added within ABI 1: `Manifest::credential_headers` (absent: none declared) and
+//!   `InstanceInfo::accepts_unsigned_webhooks` (absent: `None`).
 
 #![allow(unsafe_code)]
 
@@ -128,6 +129,9 @@ pub struct InstanceInfo {
     pub webhook_body_limit: Option<usize>,
     pub request_timeout_ms: Option<u64>,
     pub startup_warnings: Vec<String>,
+    /// [`Provider::accepts_unsigned_webhooks`]; absent from plugins built before it (none).
+    #[serde(default)]
+    pub accepts_unsigned_webhooks: Option<String>,
 }
 
 /// The envelope of every answer.
@@ -244,6 +248,7 @@ pub mod exported {
                             .request_timeout()
                             .map(|d| d.as_millis() as u64),
                         startup_warnings: provider.startup_warnings(),
+                        accepts_unsigned_webhooks: provider.accepts_unsigned_webhooks(),
                     };
                     if !out.is_null() {
                         let boxed: Box<Box<dyn Provider>> = Box::new(provider);
@@ -391,4 +396,30 @@ macro_rules! export_provider {
             &TABLE
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_info_of_older_plugins_accepts_no_unsigned_webhooks() {
+        // A plugin built before the field existed answers `create` without it.
+        let json = serde_json::json!({
+            "manifest": {
+                "kind": "acme",
+                "version": "0.1.0",
+                "description": "Acme",
+                "capabilities": crate::Capabilities::default(),
+                "signature_scheme": null,
+                "config_keys": [],
+            },
+            "webhook_body_limit": null,
+            "request_timeout_ms": null,
+            "startup_warnings": [],
+        });
+        let info: InstanceInfo = serde_json::from_value(json).expect("an older InstanceInfo");
+        assert_eq!(info.accepts_unsigned_webhooks, None);
+        assert!(info.manifest.credential_headers.is_empty());
+    }
 }

@@ -256,7 +256,8 @@ pub struct WebhookRequest<'a> {
 pub enum Verification {
     /// The signature is present and valid.
     Verified,
-    /// No signature is configured and the provider's config allows unsigned webhooks.
+    /// No signature is configured and the provider's config allows unsigned webhooks (never
+    /// accepted in production; see [`Provider::accepts_unsigned_webhooks`]).
     Unsigned,
     /// Refuse the webhook; the reason is recorded and returned to the sender.
     Rejected(String),
@@ -420,6 +421,15 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// Whether this instance, as configured, answers [`Verification::Unsigned`] to some webhooks:
+    /// `Some(key)` names the config key (relative to the instance's table, e.g.
+    /// `webhook_secret`) an operator sets or changes so that it does not. The gateway refuses to
+    /// start in production with such an instance, listing `providers.<name>.<key>`; it also
+    /// refuses `Unsigned` webhooks in production whatever this answers.
+    fn accepts_unsigned_webhooks(&self) -> Option<String> {
+        None
+    }
+
     /// Things about this instance's config an operator should know (e.g. unsigned webhooks
     /// allowed); the gateway logs them as warnings at startup.
     fn startup_warnings(&self) -> Vec<String> {
@@ -475,25 +485,5 @@ pub trait Provider: Send + Sync {
         _response: &HttpResponse,
     ) -> Result<Vec<CallEvent>, ProviderError> {
         Err(ProviderError::Unsupported("fetching a call".into()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn manifests_of_older_plugins_declare_no_credential_headers() {
-        // A plugin built before `credential_headers` existed sends its manifest without it.
-        let json = serde_json::json!({
-            "kind": "acme",
-            "version": "0.1.0",
-            "description": "Acme",
-            "capabilities": Capabilities::default(),
-            "signature_scheme": null,
-            "config_keys": [],
-        });
-        let manifest: Manifest = serde_json::from_value(json).expect("an ABI 1 manifest");
-        assert!(manifest.credential_headers.is_empty());
     }
 }

@@ -640,6 +640,74 @@ async fn a_panicking_plugin_webhook_answers_500_and_its_receipt_is_rejected() {
     gw.stop().await;
 }
 
+/// In production an `Unsigned` verdict is refused whoever gives it: here a plugin that does not
+/// say it takes unsigned webhooks (so startup lets it through) answers `Unsigned` to everything.
+#[tokio::test]
+async fn production_refuses_unsigned_webhooks_from_any_provider() {
+    let gw = Gateway::start("echo", |dir| {
+        let path = install(dir, FAULTY);
+        format!(
+            r#"
+[log]
+environment = "production"
+
+[providers.echo]
+kind = "echo"
+turn_interval_ms = 20
+webhook_secret = "s3cret"
+
+[providers.steady]
+kind = "dylib"
+path = "{path}"
+config = {{ mode = "ok" }}
+"#
+        )
+    })
+    .await;
+    let reply = gw.create(json!({"to": TO, "provider": "steady"})).await;
+    reply.expect_status(201);
+    let id = id_of(&reply.json());
+
+    // An anonymous sender forges the call's end.
+    let forged = json!({"call_id": id, "state": "completed"}).to_string();
+    let refused = gw
+        .webhook_raw("steady", &forged, &[])
+        .await
+        .expect_error(401);
+    assert_eq!(refused["error"]["code"], "invalid_signature", "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unsigned webhooks are refused in production")),
+        "{refused}"
+    );
+    // Its own scheduled webhooks are unsigned too: refused alike, so the call never moves.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(gw.call(&id).await["status"], "initiating");
+    let rejected = gw
+        .receipts(&[("provider", "steady"), ("outcome", "rejected")])
+        .await;
+    assert_eq!(
+        rejected.len(),
+        4,
+        "the forged one and three scheduled: {rejected:?}"
+    );
+    assert!(
+        rejected.iter().all(|r| r["reason"]
+            .as_str()
+            .is_some_and(|m| m.contains("refused in production"))),
+        "{rejected:?}"
+    );
+    assert!(
+        gw.receipts(&[("provider", "steady"), ("outcome", "applied")])
+            .await
+            .is_empty()
+    );
+    // A signed provider works as ever.
+    gw.echo_call_completes().await;
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn a_plugin_answering_malformed_json_fails_each_request_with_a_clear_error() {
     let gw = Gateway::start("echo", |dir| {
@@ -722,6 +790,38 @@ fn assert_path_problem(dir: &Path, relative: &str, error: &ConfigError, reason: 
         shown.contains("providers.plugin.path") && shown.contains(&full),
         "{shown}"
     );
+}
+
+#[test]
+fn a_plugin_accepting_unsigned_webhooks_stops_startup_in_production() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = install(dir.path(), FAULTY);
+    let providers = format!(
+        r#"
+[log]
+environment = "production"
+
+[providers.open]
+kind = "dylib"
+path = "{path}"
+config = {{ mode = "open" }}
+
+[providers.quiet]
+kind = "dylib"
+path = "{path}"
+config = {{ mode = "ok" }}
+"#
+    );
+    let error = config("open", &providers)
+        .settings(dir.path())
+        .expect_err("refused in production");
+    // Only the instance that says so (ingest refuses the other's unsigned webhooks).
+    let paths: Vec<&str> = error.problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["providers.open.config.mode"], "{error}");
+    assert!(error.to_string().contains("unsigned webhooks"), "{error}");
+    // Outside production it starts.
+    let development = providers.replace("production", "development");
+    assert!(config("open", &development).settings(dir.path()).is_ok());
 }
 
 #[test]

@@ -243,6 +243,10 @@ impl Provider for ElevenLabsProvider {
         self.config.startup_warnings()
     }
 
+    fn accepts_unsigned_webhooks(&self) -> Option<String> {
+        self.config.accepts_unsigned_webhooks()
+    }
+
     fn build_create_call(&self, request: &CallRequest) -> Result<Outbound, ProviderError> {
         call::build_create_call(&self.config, request).map(Outbound::Http)
     }

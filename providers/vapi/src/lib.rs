@@ -304,6 +304,10 @@ impl Provider for VapiProvider {
         self.config.startup_warnings()
     }
 
+    fn accepts_unsigned_webhooks(&self) -> Option<String> {
+        self.config.accepts_unsigned_webhooks()
+    }
+
     fn request_timeout(&self) -> Option<Duration> {
         Some(self.config.request_timeout)
     }

@@ -56,6 +56,7 @@ unsafe extern "C" fn create(_input: *const u8, _len: usize, out: *mut *mut c_voi
         webhook_body_limit: None,
         request_timeout_ms: None,
         startup_warnings: Vec::new(),
+        accepts_unsigned_webhooks: None,
     })
 }
 
