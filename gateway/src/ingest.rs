@@ -65,6 +65,10 @@ struct Verified<'a> {
     verdict: SignatureVerdict,
 }
 
+/// What a refused webhook keeps of its (redacted) body: enough to recognise it, with its size and
+/// SHA-256, but not enough for unauthenticated senders to fill the database.
+pub const REFUSED_BODY_PREFIX_BYTES: usize = 256;
+
 /// Header values that are credentials are stored as this.
 const REDACTED: &str = "[redacted]";
 
@@ -123,6 +127,7 @@ fn new_receipt(
         headers: receipt_headers(&inbound.headers, &instance.manifest.credential_headers),
         body: body[..body.len().min(limit)].to_vec(),
         body_size: inbound.body.len(),
+        body_sha256: hex::encode(Sha256::digest(&inbound.body)),
         signature: SignatureVerdict::Invalid,
         event_type: None,
         dedupe_key: None,
@@ -228,7 +233,8 @@ pub async fn ingest(
     let now = Utc::now();
     let mut receipt = new_receipt(gateway, instance, &inbound, now);
 
-    // Refused webhooks are stored too, with why: the receipt is the audit trail.
+    // Refused webhooks are stored too, with why: the receipt is the audit trail (of their body,
+    // its size, hash and first bytes only).
     let environment = gateway.settings.log.environment;
     let checked = match verify(instance, &inbound, environment, now) {
         Ok(verified) => {
@@ -240,7 +246,8 @@ pub async fn ingest(
     let parsed = match checked {
         Ok(parsed) => parsed,
         Err(error) => {
-            warn!(%error, "webhook refused");
+            warn!(%error, body_size = inbound.body.len(), "webhook refused");
+            receipt.body.truncate(REFUSED_BODY_PREFIX_BYTES);
             gateway
                 .store
                 .record_rejected_receipt(&receipt, &error.to_string())

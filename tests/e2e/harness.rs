@@ -348,6 +348,38 @@ impl TestGateway {
         self._dir.path()
     }
 
+    /// An integer `sql` selects (one row, one column), asked of this gateway's database
+    /// directly: for what the API does not show, e.g. how many bytes a table holds.
+    pub async fn database_scalar(&self, sql: &str) -> i64 {
+        use sqlx::{AssertSqlSafe, Connection};
+        let sql = AssertSqlSafe(sql.to_owned());
+        match test_database_url() {
+            Some(url) => {
+                let mut conn = sqlx::PgConnection::connect(&url).await.expect("PostgreSQL");
+                let search_path = format!("SET search_path TO {}", schema_for(self.dir()));
+                sqlx::query(AssertSqlSafe(search_path))
+                    .execute(&mut conn)
+                    .await
+                    .expect("search_path");
+                sqlx::query_scalar(sql)
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("the query")
+            }
+            None => {
+                let options =
+                    sqlx::sqlite::SqliteConnectOptions::new().filename(self.dir().join("gw.db"));
+                let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .expect("SQLite");
+                sqlx::query_scalar(sql)
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("the query")
+            }
+        }
+    }
+
     /// The running server (for tests that need its store or settings).
     pub fn server(&self) -> &RunningServer {
         self.server.as_ref().expect("server running")

@@ -693,3 +693,64 @@ async fn duplicate_answer_names_the_call() {
     assert_eq!(again["call_id"], id.as_str(), "{again}");
     gw.stop().await;
 }
+
+/// Refused webhooks come from anyone: each keeps its headers, size, SHA-256 and first bytes, so
+/// a flood of large ones adds next to nothing to the database.
+#[tokio::test]
+async fn refused_webhooks_keep_their_size_hash_and_a_prefix_not_their_body() {
+    const SIZE: usize = 1_000_000;
+    const PREFIX: i64 = voice_gateway::ingest::REFUSED_BODY_PREFIX_BYTES as i64;
+    let gw = TestGateway::start().await;
+    let body = format!(r#"{{"pad":"{}"}}"#, "x".repeat(SIZE - 10));
+    assert_eq!(body.len(), SIZE);
+    let stale = echo_signature(SECRET, 1, &body);
+    for _ in 0..20 {
+        gw.webhook_raw("signed", &body, &signed_headers(&stale))
+            .await
+            .expect_error(401);
+    }
+    // Signed, but not an echo event: malformed, refused too.
+    let now = chrono::Utc::now().timestamp();
+    let signed = echo_signature(SECRET, now, &body);
+    gw.webhook_raw("signed", &body, &signed_headers(&signed))
+        .await
+        .expect_error(400);
+
+    let stored = gw
+        .database_scalar(
+            "SELECT COALESCE(SUM(LENGTH(body) + LENGTH(headers)), 0) FROM webhook_receipts \
+             WHERE provider = 'signed' AND outcome = 'rejected'",
+        )
+        .await;
+    println!("21 refused webhooks of {SIZE} bytes: {stored} bytes of bodies and headers stored");
+    assert!(stored < 21 * (PREFIX + 512), "{stored} bytes stored");
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes()));
+    let hashed = gw
+        .database_scalar(&format!(
+            "SELECT COUNT(*) FROM webhook_receipts WHERE body_sha256 = '{digest}' \
+             AND body_size = {SIZE} AND outcome = 'rejected'"
+        ))
+        .await;
+    assert_eq!(hashed, 21);
+
+    // The API answers what is stored: the prefix, marked truncated, with the size received.
+    let rejected = gw
+        .list_items(
+            "/v1/webhook-receipts",
+            &[("provider", "signed"), ("outcome", "rejected")],
+        )
+        .await;
+    assert_eq!(rejected.len(), 21);
+    let one = gw
+        .get_json(&format!("/v1/webhook-receipts/{}", id_of(&rejected[0])))
+        .await;
+    assert_eq!(one["body"], &body[..PREFIX as usize], "{one}");
+    assert_eq!(one["body_size"], SIZE, "{one}");
+    assert_eq!(one["body_truncated"], true, "{one}");
+    assert!(one["reason"].is_string(), "{one}");
+    assert!(
+        one["headers"].to_string().contains("x-echo-signature"),
+        "{one}"
+    );
+    gw.stop().await;
+}

@@ -207,7 +207,8 @@ pub struct GatewayConfig {
     pub idempotency_ttl_secs: u64,
     /// Timeout of each outbound request to a vendor, unless the provider sets its own.
     pub outbound_timeout_ms: u64,
-    /// Webhook bodies are stored raw up to this size; larger ones are stored truncated.
+    /// Webhook bodies are stored raw up to this size; larger ones are stored truncated. Refused
+    /// webhooks keep only `ingest::REFUSED_BODY_PREFIX_BYTES`.
     pub receipt_body_limit_bytes: u64,
     /// Where call recordings delivered by webhooks are stored (created if missing).
     pub recordings_dir: String,
