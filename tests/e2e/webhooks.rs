@@ -754,3 +754,92 @@ async fn refused_webhooks_keep_their_size_hash_and_a_prefix_not_their_body() {
     );
     gw.stop().await;
 }
+
+/// A webhook request whose headers and first `sent` body bytes are on the wire, the rest held
+/// back: a slow (or malicious) sender keeping its body in flight.
+async fn webhook_in_flight(
+    gw: &TestGateway,
+    length: Option<usize>,
+    sent: usize,
+) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let addr = gw.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let framing = match length {
+        Some(length) => format!("Content-Length: {length}"),
+        None => "Transfer-Encoding: chunked".to_owned(),
+    };
+    let head = format!(
+        "POST /webhooks/echo HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n{framing}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("headers");
+    let part = "x".repeat(sent);
+    let part = match length {
+        Some(_) => part,
+        None => format!("{sent:x}\r\n{part}\r\n"),
+    };
+    stream.write_all(part.as_bytes()).await.expect("body");
+    stream.flush().await.expect("flush");
+    stream
+}
+
+/// Every body being read counts against `[server] max_webhook_bytes_in_flight`: by its declared
+/// length before it is read, or chunk by chunk; past it, 503 with Retry-After.
+#[tokio::test]
+async fn webhook_bodies_in_flight_are_capped() {
+    let gw = TestGateway::start_with("max_webhook_bytes_in_flight = 65536").await;
+    let id = gw.create_call_on("frozen", TO).await;
+    let event = json!({"event_id": unique("after"), "call_id": id, "status": "ringing"});
+    // Probes that may get through before the budget is taken: each its own delivery.
+    let probe = || json!({"event_id": unique("probe"), "call_id": id, "reason": "probe"});
+
+    // One sender declares 65,500 bytes and sends 10 KiB: the budget holds all it declared,
+    // leaving less than the next webhook's body.
+    let declared = webhook_in_flight(&gw, Some(65_500), 10 * 1024).await;
+    let busy = {
+        let mut busy = None;
+        for _ in 0..50 {
+            let reply = gw.webhook("frozen", &probe()).await;
+            if reply.status == 503 {
+                busy = Some(reply);
+                break;
+            }
+            // Not yet counted (the server has not read the headers): nothing was applied.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        busy.expect("a webhook answered 503 while 65,500 bytes are in flight")
+    };
+    assert_eq!(busy.expect_error(503)["error"]["code"], "unavailable");
+    assert!(busy.header("retry-after").is_some(), "{:?}", busy.headers);
+    drop(declared);
+
+    // A chunked body counts as it arrives.
+    let chunked = webhook_in_flight(&gw, None, 65_500).await;
+    let mut refused = false;
+    for _ in 0..50 {
+        if gw.webhook("frozen", &probe()).await.status == 503 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        refused,
+        "a webhook answered 503 while 62 KiB of chunks are in flight"
+    );
+    drop(chunked);
+
+    // Once those senders are gone, their share is back.
+    let mut applied = None;
+    for _ in 0..50 {
+        let reply = gw.webhook("frozen", &event).await;
+        if reply.status == 200 {
+            applied = Some(reply);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let applied = applied.expect("webhooks are read again");
+    assert_eq!(applied.json()["outcome"], "applied", "{}", applied.text);
+    gw.stop().await;
+}

@@ -15,6 +15,13 @@ pub struct ServerConfig {
     pub port: u16,
     /// Largest request body the `/v1` API accepts; larger ones get 413.
     pub max_body_bytes: u64,
+    /// Webhook body bytes all senders together may have buffered at once; a webhook that would
+    /// pass it gets 503 with `Retry-After`, before its body is read.
+    pub max_webhook_bytes_in_flight: u64,
+    /// Connections `/ws/test` (unauthenticated) holds at once; more get 503.
+    pub ws_test_max_connections: u32,
+    /// A `/ws/test` connection with no message for this long is closed.
+    pub ws_test_idle_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -23,6 +30,9 @@ impl Default for ServerConfig {
             host: "0.0.0.0".to_owned(),
             port: 8000,
             max_body_bytes: 1024 * 1024,
+            max_webhook_bytes_in_flight: 64 * 1024 * 1024,
+            ws_test_max_connections: 100,
+            ws_test_idle_timeout_secs: 60,
         }
     }
 }
@@ -36,6 +46,24 @@ impl ServerConfig {
             problems.push(Problem::new(
                 "server.max_body_bytes",
                 "must be at least 1024",
+            ));
+        }
+        if !(1024..=u64::from(u32::MAX)).contains(&self.max_webhook_bytes_in_flight) {
+            problems.push(Problem::new(
+                "server.max_webhook_bytes_in_flight",
+                format!("must be between 1024 and {}", u32::MAX),
+            ));
+        }
+        if self.ws_test_max_connections == 0 {
+            problems.push(Problem::new(
+                "server.ws_test_max_connections",
+                "must be at least 1",
+            ));
+        }
+        if self.ws_test_idle_timeout_secs == 0 {
+            problems.push(Problem::new(
+                "server.ws_test_idle_timeout_secs",
+                "must be at least 1",
             ));
         }
     }

@@ -233,3 +233,23 @@ fn production_refuses_every_instance_that_would_accept_unsigned_webhooks() {
     assert!(load(shipped, &signed).is_ok());
     assert!(load(two_open, &[("ENVIRONMENT", "staging")]).is_ok());
 }
+
+#[test]
+fn the_unauthenticated_bounds_must_be_usable() {
+    let error = load(
+        "[server]\nmax_webhook_bytes_in_flight = 10\nws_test_max_connections = 0\n\
+         ws_test_idle_timeout_secs = 0\n",
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(
+        paths(error),
+        [
+            "server.max_webhook_bytes_in_flight",
+            "server.ws_test_max_connections",
+            "server.ws_test_idle_timeout_secs"
+        ]
+    );
+    let too_many = format!("[server]\nmax_webhook_bytes_in_flight = {}\n", 1u64 << 32);
+    assert!(load(&too_many, &[]).is_err());
+}
