@@ -220,6 +220,36 @@ async fn save_recording(
     Ok(Some(path))
 }
 
+/// Checks what a webhook's headers alone can tell (`Provider::precheck_webhook`), before its
+/// body is read. A webhook refused here is stored as a rejected receipt without a body (its
+/// `body_size` is 0: none was read) and answered as a refused signature.
+#[tracing::instrument(skip_all, fields(provider = %inbound.provider, topic = ?inbound.topic))]
+pub async fn precheck(gateway: &Arc<Gateway>, inbound: &InboundWebhook) -> Result<(), IngestError> {
+    let instance = gateway
+        .provider(&inbound.provider)
+        .ok_or_else(|| IngestError::UnknownProvider(inbound.provider.clone()))?;
+    let error = match instance
+        .provider
+        .precheck_webhook(inbound.topic.as_deref(), &inbound.headers)
+    {
+        Some(Verification::Rejected(reason)) => IngestError::BadSignature(reason),
+        Some(Verification::Error(reason)) => IngestError::ProviderFailed(reason),
+        Some(Verification::Unsigned)
+            if gateway.settings.log.environment == Environment::Production =>
+        {
+            IngestError::BadSignature(UNSIGNED_IN_PRODUCTION.to_owned())
+        }
+        _ => return Ok(()),
+    };
+    warn!(%error, "webhook refused before its body was read");
+    let receipt = new_receipt(gateway, instance, inbound, Utc::now());
+    gateway
+        .store
+        .record_rejected_receipt(&receipt, &error.to_string())
+        .await?;
+    Err(error)
+}
+
 /// Runs one webhook through the pipeline. Every webhook that names a configured provider is
 /// stored as a receipt, whatever its outcome.
 #[tracing::instrument(skip_all, fields(provider = %inbound.provider, topic = ?inbound.topic))]

@@ -19,7 +19,7 @@ use tracing::warn;
 use crate::config::ServerConfig;
 use crate::gateway::Gateway;
 use crate::http::ApiError;
-use crate::ingest::{InboundWebhook, IngestError, Ingested, ingest};
+use crate::ingest::{InboundWebhook, IngestError, Ingested, ingest, precheck};
 
 /// The webhook body bytes all senders together may have buffered at once, shared by the webhook
 /// routes. A webhook holds its share from before its body is read (its `Content-Length`, or
@@ -129,6 +129,16 @@ async fn receive(
     let Some(instance) = gateway.provider(&provider) else {
         return ApiError::from(IngestError::UnknownProvider(provider)).into_response();
     };
+    // Schemes that authenticate by a header are checked before anything of the body is read.
+    let mut inbound = InboundWebhook {
+        provider,
+        topic,
+        headers: headers_of(req),
+        body: Vec::new(),
+    };
+    if let Err(e) = precheck(gateway, &inbound).await {
+        return ApiError::from(e).into_response();
+    }
     let default_limit =
         usize::try_from(gateway.settings.server.max_body_bytes).unwrap_or(usize::MAX);
     let limit = instance
@@ -174,12 +184,7 @@ async fn receive(
                 .into_response();
         }
     };
-    let inbound = InboundWebhook {
-        provider,
-        topic,
-        headers: headers_of(req),
-        body,
-    };
+    inbound.body = body;
     match ingest(gateway, inbound).await {
         Ok(Ingested {
             reply: Some(reply), ..

@@ -20,8 +20,9 @@
 //!   functions, or change the meaning of a field. Anything else is ABI version 2, with a new
 //!   entry symbol (`voice_gateway_plugin_v2`), so an old host finds no symbol instead of
 //!   misreading a table.
-//! - Added within ABI 1: `Manifest::credential_headers` (absent: none declared) and
-//!   `InstanceInfo::accepts_unsigned_webhooks` (absent: `None`).
+//! - Added within ABI 1: `Manifest::credential_headers` (absent: none declared),
+//!   `InstanceInfo::accepts_unsigned_webhooks` (absent: `None`) and the table's
+//!   `precheck_webhook` (absent from tables of [`ABI_1_MIN_TABLE_SIZE`]: not called).
 
 #![allow(unsafe_code)]
 
@@ -120,6 +121,21 @@ pub struct PluginTable {
     pub free_buffer: unsafe extern "C" fn(buffer: Buffer),
     /// Destroys an instance `create` made.
     pub destroy: unsafe extern "C" fn(instance: *mut c_void),
+    // --- appended within ABI 1: present only if `table_size` covers them ---
+    /// Input `{"topic", "headers", "now": null}`, no bytes; `{"ok": Verification | null}`
+    /// (`Provider::precheck_webhook`).
+    pub precheck_webhook: Operation,
+}
+
+/// The `table_size` of the first ABI 1 plugins: the functions up to `destroy`. A host accepts
+/// any table at least this long and uses an appended function only if `table_size` covers it.
+pub const ABI_1_MIN_TABLE_SIZE: usize = std::mem::offset_of!(PluginTable, precheck_webhook);
+
+impl PluginTable {
+    /// Whether the plugin's table reaches past the field at `offset` (of `size` bytes).
+    pub fn has(&self, offset: usize, size: usize) -> bool {
+        self.table_size >= offset + size
+    }
 }
 
 /// What `create` tells the host about the new instance besides the factory's manifest.
@@ -329,6 +345,9 @@ pub mod exported {
         };
         p.parse_webhook(&request)
     });
+    op!(precheck_webhook, WebhookInput, |p, i, _b| {
+        Ok::<_, ()>(p.precheck_webhook(i.topic.as_deref(), &i.headers))
+    });
     op!(build_hangup, CallHandle, |p, call, _b| p
         .build_hangup(&call));
     op!(
@@ -372,6 +391,7 @@ pub mod exported {
             parse_fetch_call_response,
             free_buffer,
             destroy,
+            precheck_webhook,
         }
     }
 }

@@ -452,6 +452,16 @@ pub trait Provider: Send + Sync {
         response: &HttpResponse,
     ) -> CreateCallOutcome;
 
+    /// Checks what a webhook's headers alone can tell, before the gateway reads its body: for
+    /// schemes that authenticate by a header (a shared secret, a bearer token), or an endpoint
+    /// that has no secret. `Some(Rejected(reason))` (or `Some(Error(_))`) refuses the webhook
+    /// unread, so unauthenticated senders cannot make the gateway buffer large bodies; `None`
+    /// (the default: the check needs the body, e.g. an HMAC) or any other answer reads the body
+    /// and calls [`Provider::verify_webhook`] as usual. Must compare secrets in constant time.
+    fn precheck_webhook(&self, _topic: Option<&str>, _headers: &Headers) -> Option<Verification> {
+        None
+    }
+
     /// Checks a webhook's signature over its raw bytes. `now` comes from the gateway's clock
     /// (for timestamp windows). Must compare secrets in constant time.
     fn verify_webhook(&self, webhook: &WebhookRequest<'_>, now: DateTime<Utc>) -> Verification;

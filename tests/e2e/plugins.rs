@@ -708,6 +708,38 @@ config = {{ mode = "ok" }}
     gw.stop().await;
 }
 
+/// `Provider::precheck_webhook` crosses the ABI: the faulty plugin refuses
+/// `x-faulty-precheck: refuse` on the headers alone, before its body is read.
+#[tokio::test]
+async fn a_plugin_may_refuse_a_webhook_on_its_headers() {
+    let gw = faulty_gateway().await;
+    let headers = [("x-faulty-precheck", "refuse")];
+    assert_eq!(
+        gw.webhook_status_without_body("steady", &headers, 500_000)
+            .await,
+        401
+    );
+    let refused = gw
+        .receipts(&[("provider", "steady"), ("outcome", "rejected")])
+        .await;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["body_size"], 0, "{refused:?}");
+    assert!(
+        refused[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("refused on its headers")),
+        "{refused:?}"
+    );
+    // Without the header the body is read and handled as ever.
+    let id = id_of(
+        &gw.create(json!({"to": TO, "provider": "steady"}))
+            .await
+            .json(),
+    );
+    gw.wait_for_status(&id, "completed").await;
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn a_plugin_answering_malformed_json_fails_each_request_with_a_clear_error() {
     let gw = Gateway::start("echo", |dir| {

@@ -664,6 +664,44 @@ async fn vapi_custom_secret_header_is_stored_redacted() {
     gw.stop().await;
 }
 
+/// A shared secret or bearer token is checked on the headers: a sender without it cannot make
+/// the gateway wait for (and buffer) an 8 MB body.
+#[tokio::test]
+async fn vapi_header_credentials_are_checked_before_the_body() {
+    let gw = Vapi::start().await;
+    let eight_mb = 8_000_000;
+    let bearer = format!("Bearer {WEBHOOK_SECRET}");
+    for (path, headers) in [
+        ("vapi", vec![("x-vapi-secret", "wrong")]),
+        ("vapi", vec![]),
+        ("vapi_bearer", vec![("authorization", "Bearer wrong")]),
+        ("vapi_custom", vec![("x-vapi-secret", WEBHOOK_SECRET)]),
+        ("vapi_hmac", vec![("x-timestamp", "1")]),
+        ("vapi_unsigned", vec![]),
+        ("vapi/status", vec![("x-vapi-secret", WEBHOOK_SECRET)]),
+    ] {
+        assert_eq!(
+            gw.webhook_status_without_body(path, &headers, eight_mb)
+                .await,
+            401,
+            "{path} {headers:?}"
+        );
+    }
+    let refused = gw.receipts(&[("outcome", "rejected")]).await;
+    assert_eq!(refused.len(), 7, "{refused:?}");
+    assert!(refused.iter().all(|r| r["body_size"] == 0), "{refused:?}");
+    // The right credential still gets its body read and checked as before.
+    let vapi_id = "c2a8b1f0-1111-4c2e-9d35-00000000a003";
+    let id = gw.accepted_call("vapi_bearer", vapi_id).await;
+    let body = message_for(IN_PROGRESS, vapi_id, &id, "").to_string();
+    let reply = gw
+        .webhook_raw("vapi_bearer", &body, &[("authorization", &bearer)])
+        .await;
+    reply.expect_status(200);
+    assert_eq!(reply.json()["outcome"], "applied", "{}", reply.text);
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn vapi_bearer_token_is_checked() {
     let gw = Vapi::start().await;

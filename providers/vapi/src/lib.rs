@@ -189,8 +189,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use plugin_api::{
     CallEvent, CallHandle, CallRequest, Capabilities, ConfigProblem, CreateCallOutcome,
-    HangupOutcome, HttpResponse, Manifest, Outbound, ParsedWebhook, Provider, ProviderContext,
-    ProviderError, ProviderFactory, Verification, WebhookError, WebhookRequest,
+    HangupOutcome, Headers, HttpResponse, Manifest, Outbound, ParsedWebhook, Provider,
+    ProviderContext, ProviderError, ProviderFactory, Verification, WebhookError, WebhookRequest,
 };
 use serde_json::Value;
 
@@ -259,6 +259,12 @@ fn manifest(config: Option<&Config>) -> Manifest {
     }
 }
 
+fn unknown_topic(topic: &str) -> Verification {
+    Verification::Rejected(format!(
+        "unknown webhook topic '{topic}': VAPI posts to /webhooks/<name>"
+    ))
+}
+
 impl ProviderFactory for VapiFactory {
     fn manifest(&self) -> Manifest {
         manifest(None)
@@ -324,11 +330,17 @@ impl Provider for VapiProvider {
         call::parse_create_call_response(response)
     }
 
+    /// A shared secret or bearer token is checked before the body is read.
+    fn precheck_webhook(&self, topic: Option<&str>, headers: &Headers) -> Option<Verification> {
+        if let Some(topic) = topic {
+            return Some(unknown_topic(topic));
+        }
+        auth::precheck(&self.config, headers)
+    }
+
     fn verify_webhook(&self, webhook: &WebhookRequest<'_>, now: DateTime<Utc>) -> Verification {
         if let Some(topic) = webhook.topic {
-            return Verification::Rejected(format!(
-                "unknown webhook topic '{topic}': VAPI posts to /webhooks/<name>"
-            ));
+            return unknown_topic(topic);
         }
         auth::verify(&self.config, webhook.headers, webhook.body, now)
     }

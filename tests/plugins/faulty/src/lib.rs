@@ -151,6 +151,12 @@ impl Provider for Faulty {
         self.open.then(|| "mode".to_owned())
     }
 
+    /// `x-faulty-precheck: refuse` is refused on the headers alone.
+    fn precheck_webhook(&self, _topic: Option<&str>, headers: &Headers) -> Option<Verification> {
+        (headers.get("x-faulty-precheck") == Some("refuse"))
+            .then(|| Verification::Rejected("refused on its headers".to_owned()))
+    }
+
     fn verify_webhook(&self, _webhook: &WebhookRequest<'_>, _now: DateTime<Utc>) -> Verification {
         self.maybe_panic("verify_webhook");
         Verification::Unsigned
