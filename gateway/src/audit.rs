@@ -55,10 +55,22 @@ pub struct Record<'a> {
     pub detail: Option<String>,
 }
 
+/// The longest name an anonymous actor is recorded with, in characters: the sender's text (e.g.
+/// a failed login's username) is cut there, so rows stay small whatever is sent.
+pub const MAX_ANONYMOUS_NAME_CHARS: usize = 64;
+
+/// `name` cut at [`MAX_ANONYMOUS_NAME_CHARS`], marked with `…` when cut.
+fn anonymous_name(name: &str) -> String {
+    match name.char_indices().nth(MAX_ANONYMOUS_NAME_CHARS) {
+        None => name.to_owned(),
+        Some((end, _)) => format!("{}…", &name[..end]),
+    }
+}
+
 fn entry(record: &Record<'_>) -> AuditEntry {
     let (actor_type, actor_id, actor_name) = match &record.who {
         Who::Principal(p) => (p.kind(), Some(p.id().to_owned()), Some(p.name().to_owned())),
-        Who::Anonymous(name) => ("anonymous", None, name.map(str::to_owned)),
+        Who::Anonymous(name) => ("anonymous", None, name.map(anonymous_name)),
         Who::User { id, name } => ("user", Some((*id).to_owned()), Some((*name).to_owned())),
         Who::Cli => ("cli", None, None),
     };
@@ -87,5 +99,21 @@ pub async fn record(gateway: &Arc<Gateway>, record: Record<'_>) {
 pub async fn append(store: &crate::store::Store, record: Record<'_>) {
     if let Err(e) = store.append_audit(&entry(&record)).await {
         error!(error = %e, action = record.action, "audit entry not written");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anonymous_names_are_cut_at_a_character_boundary() {
+        assert_eq!(anonymous_name("admin"), "admin");
+        let exact = "a".repeat(MAX_ANONYMOUS_NAME_CHARS);
+        assert_eq!(anonymous_name(&exact), exact);
+        let long = "é".repeat(10_000);
+        let cut = anonymous_name(&long);
+        assert_eq!(cut.chars().count(), MAX_ANONYMOUS_NAME_CHARS + 1);
+        assert!(cut.ends_with('…'));
     }
 }

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use plugin_api::{
-    CallEvent, CallId, Headers, ParsedWebhook, Verification, WebhookError, WebhookRequest,
+    CallEvent, CallId, Environment, Headers, ParsedWebhook, Verification, WebhookError,
+    WebhookRequest,
 };
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
@@ -64,11 +65,20 @@ struct Verified<'a> {
     verdict: SignatureVerdict,
 }
 
+/// What a refused webhook keeps of its (redacted) body: enough to recognise it, with its size and
+/// SHA-256, but not enough for unauthenticated senders to fill the database.
+pub const REFUSED_BODY_PREFIX_BYTES: usize = 256;
+
 /// Header values that are credentials are stored as this.
 const REDACTED: &str = "[redacted]";
 
-fn is_credential(name: &str) -> bool {
+/// Whether a header's value is a credential: by its name, or because the provider declares it
+/// (`Manifest::credential_headers`, lower-case).
+fn is_credential(name: &str, declared: &[String]) -> bool {
     let name = name.to_ascii_lowercase();
+    if declared.contains(&name) {
+        return true;
+    }
     [
         "authorization",
         "cookie",
@@ -83,11 +93,15 @@ fn is_credential(name: &str) -> bool {
 }
 
 /// The headers kept with a receipt: all of them, credentials redacted.
-fn receipt_headers(headers: &Headers) -> Vec<(String, String)> {
+fn receipt_headers(headers: &Headers, declared: &[String]) -> Vec<(String, String)> {
     headers
         .iter()
         .map(|(name, value)| {
-            let value = if is_credential(name) { REDACTED } else { value };
+            let value = if is_credential(name, declared) {
+                REDACTED
+            } else {
+                value
+            };
             (name.to_ascii_lowercase(), value.to_owned())
         })
         .collect()
@@ -110,18 +124,23 @@ fn new_receipt(
         provider: inbound.provider.clone(),
         topic: inbound.topic.clone(),
         received_at,
-        headers: receipt_headers(&inbound.headers),
+        headers: receipt_headers(&inbound.headers, &instance.manifest.credential_headers),
         body: body[..body.len().min(limit)].to_vec(),
         body_size: inbound.body.len(),
+        body_sha256: hex::encode(Sha256::digest(&inbound.body)),
         signature: SignatureVerdict::Invalid,
         event_type: None,
         dedupe_key: None,
     }
 }
 
+/// Why an unsigned webhook is refused in production, whatever its provider allows.
+const UNSIGNED_IN_PRODUCTION: &str = "unsigned webhooks are refused in production";
+
 fn verify<'a>(
     instance: &'a ProviderInstance,
     inbound: &'a InboundWebhook,
+    environment: Environment,
     now: DateTime<Utc>,
 ) -> Result<Verified<'a>, IngestError> {
     let request = WebhookRequest {
@@ -131,6 +150,11 @@ fn verify<'a>(
     };
     let verdict = match instance.provider.verify_webhook(&request, now) {
         Verification::Verified => SignatureVerdict::Verified,
+        // Startup refuses providers that say they take unsigned webhooks; this holds for those
+        // that do not say (e.g. a plugin built before they could).
+        Verification::Unsigned if environment == Environment::Production => {
+            return Err(IngestError::BadSignature(UNSIGNED_IN_PRODUCTION.to_owned()));
+        }
         Verification::Unsigned => SignatureVerdict::Unsigned,
         Verification::Rejected(reason) => return Err(IngestError::BadSignature(reason)),
         Verification::Error(reason) => return Err(IngestError::ProviderFailed(reason)),
@@ -196,6 +220,36 @@ async fn save_recording(
     Ok(Some(path))
 }
 
+/// Checks what a webhook's headers alone can tell (`Provider::precheck_webhook`), before its
+/// body is read. A webhook refused here is stored as a rejected receipt without a body (its
+/// `body_size` is 0: none was read) and answered as a refused signature.
+#[tracing::instrument(skip_all, fields(provider = %inbound.provider, topic = ?inbound.topic))]
+pub async fn precheck(gateway: &Arc<Gateway>, inbound: &InboundWebhook) -> Result<(), IngestError> {
+    let instance = gateway
+        .provider(&inbound.provider)
+        .ok_or_else(|| IngestError::UnknownProvider(inbound.provider.clone()))?;
+    let error = match instance
+        .provider
+        .precheck_webhook(inbound.topic.as_deref(), &inbound.headers)
+    {
+        Some(Verification::Rejected(reason)) => IngestError::BadSignature(reason),
+        Some(Verification::Error(reason)) => IngestError::ProviderFailed(reason),
+        Some(Verification::Unsigned)
+            if gateway.settings.log.environment == Environment::Production =>
+        {
+            IngestError::BadSignature(UNSIGNED_IN_PRODUCTION.to_owned())
+        }
+        _ => return Ok(()),
+    };
+    warn!(%error, "webhook refused before its body was read");
+    let receipt = new_receipt(gateway, instance, inbound, Utc::now());
+    gateway
+        .store
+        .record_rejected_receipt(&receipt, &error.to_string())
+        .await?;
+    Err(error)
+}
+
 /// Runs one webhook through the pipeline. Every webhook that names a configured provider is
 /// stored as a receipt, whatever its outcome.
 #[tracing::instrument(skip_all, fields(provider = %inbound.provider, topic = ?inbound.topic))]
@@ -209,8 +263,10 @@ pub async fn ingest(
     let now = Utc::now();
     let mut receipt = new_receipt(gateway, instance, &inbound, now);
 
-    // Refused webhooks are stored too, with why: the receipt is the audit trail.
-    let checked = match verify(instance, &inbound, now) {
+    // Refused webhooks are stored too, with why: the receipt is the audit trail (of their body,
+    // its size, hash and first bytes only).
+    let environment = gateway.settings.log.environment;
+    let checked = match verify(instance, &inbound, environment, now) {
         Ok(verified) => {
             receipt.signature = verified.verdict;
             parse(&verified)
@@ -220,7 +276,8 @@ pub async fn ingest(
     let parsed = match checked {
         Ok(parsed) => parsed,
         Err(error) => {
-            warn!(%error, "webhook refused");
+            warn!(%error, body_size = inbound.body.len(), "webhook refused");
+            receipt.body.truncate(REFUSED_BODY_PREFIX_BYTES);
             gateway
                 .store
                 .record_rejected_receipt(&receipt, &error.to_string())
@@ -288,11 +345,23 @@ mod tests {
             .with("x-vapi-secret", "s")
             .with("X-Echo-Signature", "t=1,v1=00")
             .with("content-type", "application/json");
-        let kept = receipt_headers(&headers);
+        let kept = receipt_headers(&headers, &[]);
         assert_eq!(kept[0], ("authorization".into(), REDACTED.into()));
         assert_eq!(kept[1].1, REDACTED);
         assert_eq!(kept[2].1, "t=1,v1=00");
         assert_eq!(kept[3].1, "application/json");
+    }
+
+    #[test]
+    fn headers_a_provider_declares_are_redacted_whatever_their_name() {
+        let headers = Headers::new()
+            .with("X-Webhook-Auth", "the-shared-secret")
+            .with("x-other", "kept");
+        let kept = receipt_headers(&headers, &["x-webhook-auth".to_owned()]);
+        assert_eq!(kept[0], ("x-webhook-auth".into(), REDACTED.into()));
+        assert_eq!(kept[1].1, "kept");
+        // Without the declaration the name gives nothing away.
+        assert_eq!(receipt_headers(&headers, &[])[0].1, "the-shared-secret");
     }
 
     #[test]

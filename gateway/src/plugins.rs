@@ -12,13 +12,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use plugin_api::abi::{
-    ABI_VERSION, Buffer, CreateInput, ENTRY_SYMBOL, Envelope, InstanceInfo, Operation, PluginTable,
-    ResponseToCall, ResponseToRequest, WebhookInput,
+    ABI_1_MIN_TABLE_SIZE, ABI_VERSION, Buffer, CreateInput, ENTRY_SYMBOL, Envelope, InstanceInfo,
+    Operation, PluginTable, ResponseToCall, ResponseToRequest, WebhookInput,
 };
 use plugin_api::{
     CallEvent, CallHandle, CallRequest, Capabilities, ConfigKey, ConfigProblem, ConfigValueKind,
-    CreateCallOutcome, HangupOutcome, HttpResponse, Manifest, Outbound, ParsedWebhook, Provider,
-    ProviderContext, ProviderError, ProviderFactory, Verification, WebhookError, WebhookRequest,
+    CreateCallOutcome, HangupOutcome, Headers, HttpResponse, Manifest, Outbound, ParsedWebhook,
+    Provider, ProviderContext, ProviderError, ProviderFactory, Verification, WebhookError,
+    WebhookRequest,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -78,9 +79,11 @@ impl Plugin {
                 found,
             });
         }
-        // SAFETY: same ABI version: the table has this layout and lives as long as the library.
+        // SAFETY: same ABI version: the table has this layout (up to its `table_size`; fields
+        // appended later are read only after checking it covers them) and lives as long as the
+        // library.
         let table: &'static PluginTable = unsafe { &*table };
-        if table.table_size < std::mem::size_of::<PluginTable>() {
+        if table.table_size < ABI_1_MIN_TABLE_SIZE {
             return Err(LoadError::Manifest {
                 path: path.to_path_buf(),
                 reason: "the plugin's function table is shorter than ABI 1 requires".into(),
@@ -243,6 +246,14 @@ impl Provider for DylibProvider {
         self.info.startup_warnings.clone()
     }
 
+    /// The plugin's keys live under `[providers.<name>.config]`.
+    fn accepts_unsigned_webhooks(&self) -> Option<String> {
+        self.info
+            .accepts_unsigned_webhooks
+            .as_ref()
+            .map(|key| format!("config.{key}"))
+    }
+
     fn build_create_call(&self, request: &CallRequest) -> Result<Outbound, ProviderError> {
         self.outbound(self.plugin.table.build_create_call, request)
     }
@@ -266,6 +277,34 @@ impl Provider for DylibProvider {
             Ok(Err(_)) | Err(_) => CreateCallOutcome::Indeterminate {
                 message: "the provider plugin could not read the vendor's answer".into(),
             },
+        }
+    }
+
+    /// Only plugins whose table has the function (older ones do not: `None`).
+    fn precheck_webhook(&self, topic: Option<&str>, headers: &Headers) -> Option<Verification> {
+        let offset = std::mem::offset_of!(PluginTable, precheck_webhook);
+        if !self
+            .plugin
+            .table
+            .has(offset, std::mem::size_of::<Operation>())
+        {
+            return None;
+        }
+        let input = WebhookInput {
+            topic: topic.map(str::to_owned),
+            headers: headers.clone(),
+            now: None,
+        };
+        match self.call::<Option<Verification>, Value>(
+            self.plugin.table.precheck_webhook,
+            &input,
+            &[],
+        ) {
+            Ok(Ok(verdict)) => verdict,
+            Ok(Err(e)) => Some(Verification::Error(format!(
+                "the plugin failed to check the headers: {e}"
+            ))),
+            Err(failure) => Some(Verification::Error(failure)),
         }
     }
 
@@ -363,6 +402,7 @@ impl ProviderFactory for DylibFactory {
                     "The plugin's own config, validated by the plugin",
                 ),
             ],
+            credential_headers: Vec::new(),
         }
     }
 

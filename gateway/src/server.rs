@@ -38,16 +38,23 @@ pub fn app(gateway: Arc<Gateway>, live: Arc<live::LiveStream>) -> impl Endpoint 
     let service = api::service();
     let (spec, docs) = api::spec_endpoints();
     let max_body = usize::try_from(gateway.settings.server.max_body_bytes).unwrap_or(usize::MAX);
+    let budget = webhooks::BodyBudget::new(&gateway.settings.server);
     Route::new()
         .at("/openapi.json", get(spec))
         .at("/asyncapi.json", get(live::asyncapi_document))
         .nest("/docs", docs)
-        .at("/webhooks/:provider", post(webhooks::provider_webhook))
+        .at(
+            "/webhooks/:provider",
+            post(webhooks::provider_webhook).data(budget.clone()),
+        )
         .at(
             "/webhooks/:provider/:topic",
-            post(webhooks::provider_topic_webhook),
+            post(webhooks::provider_topic_webhook).data(budget),
         )
-        .at("/ws/test", get(ws::echo_socket))
+        .at(
+            "/ws/test",
+            get(ws::echo_socket).data(ws::EchoSockets::new(&gateway.settings.server)),
+        )
         .at("/ws/calls/transcriptions", get(live::transcriptions))
         .nest(
             "/",

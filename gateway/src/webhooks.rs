@@ -1,18 +1,101 @@
 //! `POST /webhooks/{provider}` and `POST /webhooks/{provider}/{topic}`: the raw bytes go to the
 //! named provider through [`crate::ingest`]; the answer is sent only after the commit.
+//!
+//! Senders are not authenticated until their signature is checked, so what they can make the
+//! gateway hold is bounded before that: each body by its provider's limit, and all bodies being
+//! read or ingested together by `[server] max_webhook_bytes_in_flight` ([`BodyBudget`]).
 
 use std::sync::Arc;
 
+use futures_util::StreamExt;
 use plugin_api::Headers;
 use poem::http::StatusCode;
 use poem::web::{Data, Path};
 use poem::{Body, Request, Response, handler};
 use serde_json::json;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::warn;
 
+use crate::config::ServerConfig;
 use crate::gateway::Gateway;
 use crate::http::ApiError;
-use crate::ingest::{InboundWebhook, IngestError, Ingested, ingest};
+use crate::ingest::{InboundWebhook, IngestError, Ingested, ingest, precheck};
+
+/// The webhook body bytes all senders together may have buffered at once, shared by the webhook
+/// routes. A webhook holds its share from before its body is read (its `Content-Length`, or
+/// chunk by chunk as it arrives) until it is answered.
+#[derive(Debug, Clone)]
+pub struct BodyBudget {
+    bytes: Arc<Semaphore>,
+}
+
+impl BodyBudget {
+    pub fn new(server: &ServerConfig) -> Self {
+        let bytes = usize::try_from(server.max_webhook_bytes_in_flight).unwrap_or(usize::MAX);
+        Self {
+            bytes: Arc::new(Semaphore::new(bytes.min(Semaphore::MAX_PERMITS))),
+        }
+    }
+
+    /// `more` bytes added to `held`, if the budget has them now.
+    fn take(&self, held: &mut Option<OwnedSemaphorePermit>, more: usize) -> bool {
+        let Ok(more) = u32::try_from(more) else {
+            return false;
+        };
+        match Arc::clone(&self.bytes).try_acquire_many_owned(more) {
+            Ok(permit) => {
+                match held {
+                    Some(held) => held.merge(permit),
+                    None => *held = Some(permit),
+                }
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// Why a body was not read.
+enum Unread {
+    TooLarge,
+    Busy,
+    Broken(String),
+}
+
+/// Reads a body of at most `limit` bytes, taking its bytes from `budget` first: the declared
+/// length before anything is read, then whatever arrives beyond it.
+async fn read_body(
+    body: Body,
+    declared: Option<u64>,
+    limit: usize,
+    budget: &BodyBudget,
+) -> Result<(Vec<u8>, Option<OwnedSemaphorePermit>), Unread> {
+    let mut held = None;
+    let mut reserved = 0;
+    if let Some(declared) = declared {
+        reserved = usize::try_from(declared).map_err(|_| Unread::TooLarge)?;
+        if !budget.take(&mut held, reserved) {
+            return Err(Unread::Busy);
+        }
+    }
+    let mut data = Vec::with_capacity(reserved.min(limit));
+    let mut chunks = std::pin::pin!(body.into_bytes_stream());
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| Unread::Broken(e.to_string()))?;
+        let len = data.len() + chunk.len();
+        if len > limit {
+            return Err(Unread::TooLarge);
+        }
+        if len > reserved {
+            if !budget.take(&mut held, len - reserved) {
+                return Err(Unread::Busy);
+            }
+            reserved = len;
+        }
+        data.extend_from_slice(&chunk);
+    }
+    Ok((data, held))
+}
 
 fn respond(status: StatusCode, body: serde_json::Value) -> Response {
     Response::builder()
@@ -37,6 +120,7 @@ fn headers_of(req: &Request) -> Headers {
 
 async fn receive(
     gateway: &Arc<Gateway>,
+    budget: &BodyBudget,
     req: &Request,
     body: Body,
     provider: String,
@@ -45,6 +129,16 @@ async fn receive(
     let Some(instance) = gateway.provider(&provider) else {
         return ApiError::from(IngestError::UnknownProvider(provider)).into_response();
     };
+    // Schemes that authenticate by a header are checked before anything of the body is read.
+    let mut inbound = InboundWebhook {
+        provider,
+        topic,
+        headers: headers_of(req),
+        body: Vec::new(),
+    };
+    if let Err(e) = precheck(gateway, &inbound).await {
+        return ApiError::from(e).into_response();
+    }
     let default_limit =
         usize::try_from(gateway.settings.server.max_body_bytes).unwrap_or(usize::MAX);
     let limit = instance
@@ -68,20 +162,29 @@ async fn receive(
     if declared.is_some_and(|len| len > limit as u64) {
         return too_large();
     }
-    let body = match body.into_bytes_limit(limit).await {
-        Ok(bytes) => bytes.to_vec(),
-        Err(poem::error::ReadBodyError::PayloadTooLarge) => return too_large(),
-        Err(e) => {
-            return ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", e.to_string())
+    // Held until the webhook is answered: its bytes live that long.
+    let (body, _held) = match read_body(body, declared, limit, budget).await {
+        Ok(read) => read,
+        Err(Unread::TooLarge) => return too_large(),
+        Err(Unread::Busy) => {
+            warn!("webhook refused: max_webhook_bytes_in_flight reached");
+            let mut response = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "too many webhook bytes in flight; retry later",
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(poem::http::header::RETRY_AFTER, 1.into());
+            return response;
+        }
+        Err(Unread::Broken(reason)) => {
+            return ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", reason)
                 .into_response();
         }
     };
-    let inbound = InboundWebhook {
-        provider,
-        topic,
-        headers: headers_of(req),
-        body,
-    };
+    inbound.body = body;
     match ingest(gateway, inbound).await {
         Ok(Ingested {
             reply: Some(reply), ..
@@ -108,8 +211,9 @@ pub async fn provider_webhook(
     body: Body,
     Path(provider): Path<String>,
     gateway: Data<&Arc<Gateway>>,
+    budget: Data<&BodyBudget>,
 ) -> Response {
-    receive(&gateway, req, body, provider, None).await
+    receive(&gateway, &budget, req, body, provider, None).await
 }
 
 #[handler]
@@ -118,6 +222,7 @@ pub async fn provider_topic_webhook(
     body: Body,
     Path((provider, topic)): Path<(String, String)>,
     gateway: Data<&Arc<Gateway>>,
+    budget: Data<&BodyBudget>,
 ) -> Response {
-    receive(&gateway, req, body, provider, Some(topic)).await
+    receive(&gateway, &budget, req, body, provider, Some(topic)).await
 }

@@ -20,6 +20,9 @@
 //!   functions, or change the meaning of a field. Anything else is ABI version 2, with a new
 //!   entry symbol (`voice_gateway_plugin_v2`), so an old host finds no symbol instead of
 //!   misreading a table.
+//! - Added within ABI 1: `Manifest::credential_headers` (absent: none declared),
+//!   `InstanceInfo::accepts_unsigned_webhooks` (absent: `None`) and the table's
+//!   `precheck_webhook` (absent from tables of [`ABI_1_MIN_TABLE_SIZE`]: not called).
 
 #![allow(unsafe_code)]
 
@@ -118,6 +121,21 @@ pub struct PluginTable {
     pub free_buffer: unsafe extern "C" fn(buffer: Buffer),
     /// Destroys an instance `create` made.
     pub destroy: unsafe extern "C" fn(instance: *mut c_void),
+    // --- appended within ABI 1: present only if `table_size` covers them ---
+    /// Input `{"topic", "headers", "now": null}`, no bytes; `{"ok": Verification | null}`
+    /// (`Provider::precheck_webhook`).
+    pub precheck_webhook: Operation,
+}
+
+/// The `table_size` of the first ABI 1 plugins: the functions up to `destroy`. A host accepts
+/// any table at least this long and uses an appended function only if `table_size` covers it.
+pub const ABI_1_MIN_TABLE_SIZE: usize = std::mem::offset_of!(PluginTable, precheck_webhook);
+
+impl PluginTable {
+    /// Whether the plugin's table reaches past the field at `offset` (of `size` bytes).
+    pub fn has(&self, offset: usize, size: usize) -> bool {
+        self.table_size >= offset + size
+    }
 }
 
 /// What `create` tells the host about the new instance besides the factory's manifest.
@@ -127,6 +145,9 @@ pub struct InstanceInfo {
     pub webhook_body_limit: Option<usize>,
     pub request_timeout_ms: Option<u64>,
     pub startup_warnings: Vec<String>,
+    /// [`Provider::accepts_unsigned_webhooks`]; absent from plugins built before it (none).
+    #[serde(default)]
+    pub accepts_unsigned_webhooks: Option<String>,
 }
 
 /// The envelope of every answer.
@@ -243,6 +264,7 @@ pub mod exported {
                             .request_timeout()
                             .map(|d| d.as_millis() as u64),
                         startup_warnings: provider.startup_warnings(),
+                        accepts_unsigned_webhooks: provider.accepts_unsigned_webhooks(),
                     };
                     if !out.is_null() {
                         let boxed: Box<Box<dyn Provider>> = Box::new(provider);
@@ -323,6 +345,9 @@ pub mod exported {
         };
         p.parse_webhook(&request)
     });
+    op!(precheck_webhook, WebhookInput, |p, i, _b| {
+        Ok::<_, ()>(p.precheck_webhook(i.topic.as_deref(), &i.headers))
+    });
     op!(build_hangup, CallHandle, |p, call, _b| p
         .build_hangup(&call));
     op!(
@@ -366,6 +391,7 @@ pub mod exported {
             parse_fetch_call_response,
             free_buffer,
             destroy,
+            precheck_webhook,
         }
     }
 }
@@ -390,4 +416,30 @@ macro_rules! export_provider {
             &TABLE
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_info_of_older_plugins_accepts_no_unsigned_webhooks() {
+        // A plugin built before the field existed answers `create` without it.
+        let json = serde_json::json!({
+            "manifest": {
+                "kind": "acme",
+                "version": "0.1.0",
+                "description": "Acme",
+                "capabilities": crate::Capabilities::default(),
+                "signature_scheme": null,
+                "config_keys": [],
+            },
+            "webhook_body_limit": null,
+            "request_timeout_ms": null,
+            "startup_warnings": [],
+        });
+        let info: InstanceInfo = serde_json::from_value(json).expect("an older InstanceInfo");
+        assert_eq!(info.accepts_unsigned_webhooks, None);
+        assert!(info.manifest.credential_headers.is_empty());
+    }
 }

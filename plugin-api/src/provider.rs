@@ -89,6 +89,12 @@ pub struct Manifest {
     pub signature_scheme: Option<String>,
     /// Every key the provider's config table may have; any other key is a config error.
     pub config_keys: Vec<ConfigKey>,
+    /// Lower-case names of the headers carrying credentials in this provider's webhooks (e.g. a
+    /// configured shared-secret header): the gateway always stores their values redacted, on top
+    /// of the names it redacts for every provider (`authorization`, `cookie`, `*token*`, ...).
+    /// Absent from the JSON of providers built before it existed, which declare none.
+    #[serde(default)]
+    pub credential_headers: Vec<String>,
 }
 
 /// The deployment environment, for rules such as "unsigned webhooks never in production".
@@ -250,7 +256,8 @@ pub struct WebhookRequest<'a> {
 pub enum Verification {
     /// The signature is present and valid.
     Verified,
-    /// No signature is configured and the provider's config allows unsigned webhooks.
+    /// No signature is configured and the provider's config allows unsigned webhooks (never
+    /// accepted in production; see [`Provider::accepts_unsigned_webhooks`]).
     Unsigned,
     /// Refuse the webhook; the reason is recorded and returned to the sender.
     Rejected(String),
@@ -332,6 +339,7 @@ pub enum WebhookError {
 ///             capabilities: Capabilities { outbound_call: true, ..Default::default() },
 ///             signature_scheme: None,
 ///             config_keys: vec![],
+///             credential_headers: vec![],
 ///         }
 ///     }
 ///
@@ -413,6 +421,15 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// Whether this instance, as configured, answers [`Verification::Unsigned`] to some webhooks:
+    /// `Some(key)` names the config key (relative to the instance's table, e.g.
+    /// `webhook_secret`) an operator sets or changes so that it does not. The gateway refuses to
+    /// start in production with such an instance, listing `providers.<name>.<key>`; it also
+    /// refuses `Unsigned` webhooks in production whatever this answers.
+    fn accepts_unsigned_webhooks(&self) -> Option<String> {
+        None
+    }
+
     /// Things about this instance's config an operator should know (e.g. unsigned webhooks
     /// allowed); the gateway logs them as warnings at startup.
     fn startup_warnings(&self) -> Vec<String> {
@@ -434,6 +451,16 @@ pub trait Provider: Send + Sync {
         request: &CallRequest,
         response: &HttpResponse,
     ) -> CreateCallOutcome;
+
+    /// Checks what a webhook's headers alone can tell, before the gateway reads its body: for
+    /// schemes that authenticate by a header (a shared secret, a bearer token), or an endpoint
+    /// that has no secret. `Some(Rejected(reason))` (or `Some(Error(_))`) refuses the webhook
+    /// unread, so unauthenticated senders cannot make the gateway buffer large bodies; `None`
+    /// (the default: the check needs the body, e.g. an HMAC) or any other answer reads the body
+    /// and calls [`Provider::verify_webhook`] as usual. Must compare secrets in constant time.
+    fn precheck_webhook(&self, _topic: Option<&str>, _headers: &Headers) -> Option<Verification> {
+        None
+    }
 
     /// Checks a webhook's signature over its raw bytes. `now` comes from the gateway's clock
     /// (for timestamp windows). Must compare secrets in constant time.

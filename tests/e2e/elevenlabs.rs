@@ -473,6 +473,37 @@ async fn post_call_audio_is_served_as_the_recording() {
 
 /// `post_call_audio` carries a whole MP3: the provider's own limit applies to its webhooks, not
 /// the server's default (1 MiB), and is enforced.
+/// Webhooks up to 50 MB come from anyone: the transcription tool's secret and a missing
+/// post-call signature are refused on the headers, before any of the body is read.
+#[tokio::test]
+async fn elevenlabs_header_checks_come_before_the_body() {
+    let gw = Eleven::start().await;
+    let forty_mb = 40_000_000;
+    for (path, headers) in [
+        ("elevenlabs", vec![]),
+        ("elevenlabs/post-call", vec![]),
+        ("elevenlabs/transcription", vec![]),
+        (
+            "elevenlabs/transcription",
+            vec![("x-transcription-secret", "wrong")],
+        ),
+        ("elevenlabs/nope", vec![]),
+    ] {
+        assert_eq!(
+            gw.webhook_status_without_body(path, &headers, forty_mb)
+                .await,
+            401,
+            "{path} {headers:?}"
+        );
+    }
+    let refused = gw
+        .receipts(&[("provider", "elevenlabs"), ("outcome", "rejected")])
+        .await;
+    assert_eq!(refused.len(), 5, "{refused:?}");
+    assert!(refused.iter().all(|r| r["body_size"] == 0), "{refused:?}");
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn webhook_body_limit_is_the_provider_s() {
     let gw = Eleven::start().await;

@@ -369,6 +369,76 @@ impl TestGateway {
         self._dir.path()
     }
 
+    /// Sends a webhook's headers to `/webhooks/{path}`, declaring a body of `length` bytes that
+    /// never comes, and returns the status of the answer: one the gateway gives without reading
+    /// the body (a wait for it would hit the 10 s timeout and fail).
+    pub async fn webhook_status_without_body(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        length: usize,
+    ) -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.base.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let mut head = format!(
+            "POST /webhooks/{path} HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n\
+             Content-Length: {length}\r\n"
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).await.expect("headers");
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !answer.windows(2).any(|w| w == b"\r\n") {
+            let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+                .await
+                .expect("an answer without the body")
+                .expect("read");
+            assert!(n > 0, "connection closed without an answer");
+            answer.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&answer);
+        text.split_whitespace()
+            .nth(1)
+            .and_then(|status| status.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {text:?}"))
+    }
+
+    /// An integer `sql` selects (one row, one column), asked of this gateway's database
+    /// directly: for what the API does not show, e.g. how many bytes a table holds.
+    pub async fn database_scalar(&self, sql: &str) -> i64 {
+        use sqlx::{AssertSqlSafe, Connection};
+        let sql = AssertSqlSafe(sql.to_owned());
+        match test_database_url() {
+            Some(url) => {
+                let mut conn = sqlx::PgConnection::connect(&url).await.expect("PostgreSQL");
+                let search_path = format!("SET search_path TO {}", schema_for(self.dir()));
+                sqlx::query(AssertSqlSafe(search_path))
+                    .execute(&mut conn)
+                    .await
+                    .expect("search_path");
+                sqlx::query_scalar(sql)
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("the query")
+            }
+            None => {
+                let options =
+                    sqlx::sqlite::SqliteConnectOptions::new().filename(self.dir().join("gw.db"));
+                let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .expect("SQLite");
+                sqlx::query_scalar(sql)
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("the query")
+            }
+        }
+    }
+
     /// The running server (for tests that need its store or settings).
     pub fn server(&self) -> &RunningServer {
         self.server.as_ref().expect("server running")

@@ -601,21 +601,22 @@ async fn a_panicking_plugin_fails_only_its_own_calls() {
 async fn a_panicking_plugin_webhook_answers_500_and_its_receipt_is_rejected() {
     let gw = faulty_gateway().await;
     let body = json!({"call_id": uuid::Uuid::now_v7().to_string(), "state": "ringing"}).to_string();
-    let failed = gw.webhook_raw("faulty", &body, &[]).await.expect_error(500);
+    // The plugin declares x-faulty-key a credential header (across the ABI).
+    let failed = gw
+        .webhook_raw("faulty", &body, &[("x-faulty-key", "plugin-credential")])
+        .await
+        .expect_error(500);
     assert_eq!(failed["error"]["code"], "provider_failed", "{failed}");
-    let message = failed["error"]["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains("panicked") && message.contains("faulty plugin: verify_webhook panics"),
-        "{failed}"
-    );
+    // The unauthenticated sender gets no detail (it is logged, and kept in the receipt).
+    assert_eq!(failed["error"]["message"], "internal error", "{failed}");
     let rejected = gw
         .receipts(&[("provider", "faulty"), ("outcome", "rejected")])
         .await;
     assert_eq!(rejected.len(), 1, "{rejected:?}");
     assert!(
-        rejected[0]["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains("panicked")),
+        rejected[0]["reason"].as_str().is_some_and(
+            |r| r.contains("panicked") && r.contains("faulty plugin: verify_webhook panics")
+        ),
         "{rejected:?}"
     );
     // The receipt keeps the body, as for any webhook.
@@ -626,9 +627,116 @@ async fn a_panicking_plugin_webhook_answers_500_and_its_receipt_is_rejected() {
         ))
         .await;
     assert!(receipt.to_string().contains("ringing"), "{receipt}");
+    assert!(
+        receipt
+            .to_string()
+            .contains(r#"["x-faulty-key","[redacted]"]"#)
+            && !receipt.to_string().contains("plugin-credential"),
+        "{receipt}"
+    );
 
     // Other providers' webhooks and calls are unaffected.
     gw.echo_call_completes().await;
+    gw.stop().await;
+}
+
+/// In production an `Unsigned` verdict is refused whoever gives it: here a plugin that does not
+/// say it takes unsigned webhooks (so startup lets it through) answers `Unsigned` to everything.
+#[tokio::test]
+async fn production_refuses_unsigned_webhooks_from_any_provider() {
+    let gw = Gateway::start("echo", |dir| {
+        let path = install(dir, FAULTY);
+        format!(
+            r#"
+[log]
+environment = "production"
+
+[providers.echo]
+kind = "echo"
+turn_interval_ms = 20
+webhook_secret = "s3cret"
+
+[providers.steady]
+kind = "dylib"
+path = "{path}"
+config = {{ mode = "ok" }}
+"#
+        )
+    })
+    .await;
+    let reply = gw.create(json!({"to": TO, "provider": "steady"})).await;
+    reply.expect_status(201);
+    let id = id_of(&reply.json());
+
+    // An anonymous sender forges the call's end.
+    let forged = json!({"call_id": id, "state": "completed"}).to_string();
+    let refused = gw
+        .webhook_raw("steady", &forged, &[])
+        .await
+        .expect_error(401);
+    assert_eq!(refused["error"]["code"], "invalid_signature", "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unsigned webhooks are refused in production")),
+        "{refused}"
+    );
+    // Its own scheduled webhooks are unsigned too: refused alike, so the call never moves.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(gw.call(&id).await["status"], "initiating");
+    let rejected = gw
+        .receipts(&[("provider", "steady"), ("outcome", "rejected")])
+        .await;
+    assert_eq!(
+        rejected.len(),
+        4,
+        "the forged one and three scheduled: {rejected:?}"
+    );
+    assert!(
+        rejected.iter().all(|r| r["reason"]
+            .as_str()
+            .is_some_and(|m| m.contains("refused in production"))),
+        "{rejected:?}"
+    );
+    assert!(
+        gw.receipts(&[("provider", "steady"), ("outcome", "applied")])
+            .await
+            .is_empty()
+    );
+    // A signed provider works as ever.
+    gw.echo_call_completes().await;
+    gw.stop().await;
+}
+
+/// `Provider::precheck_webhook` crosses the ABI: the faulty plugin refuses
+/// `x-faulty-precheck: refuse` on the headers alone, before its body is read.
+#[tokio::test]
+async fn a_plugin_may_refuse_a_webhook_on_its_headers() {
+    let gw = faulty_gateway().await;
+    let headers = [("x-faulty-precheck", "refuse")];
+    assert_eq!(
+        gw.webhook_status_without_body("steady", &headers, 500_000)
+            .await,
+        401
+    );
+    let refused = gw
+        .receipts(&[("provider", "steady"), ("outcome", "rejected")])
+        .await;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["body_size"], 0, "{refused:?}");
+    assert!(
+        refused[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("refused on its headers")),
+        "{refused:?}"
+    );
+    // Without the header the body is read and handled as ever.
+    let id = id_of(
+        &gw.create(json!({"to": TO, "provider": "steady"}))
+            .await
+            .json(),
+    );
+    gw.wait_for_status(&id, "completed").await;
     gw.stop().await;
 }
 
@@ -659,17 +767,16 @@ async fn a_plugin_answering_malformed_json_fails_each_request_with_a_clear_error
         .await
         .expect_error(500);
     assert_eq!(failed["error"]["code"], "provider_failed", "{failed}");
+    assert_eq!(failed["error"]["message"], "internal error", "{failed}");
+    let rejected = gw
+        .receipts(&[("provider", "garbled"), ("outcome", "rejected")])
+        .await;
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
     assert!(
-        failed["error"]["message"]
+        rejected[0]["reason"]
             .as_str()
-            .is_some_and(|m| m.contains("malformed JSON")),
-        "{failed}"
-    );
-    assert_eq!(
-        gw.receipts(&[("provider", "garbled"), ("outcome", "rejected")])
-            .await
-            .len(),
-        1
+            .is_some_and(|r| r.contains("malformed JSON")),
+        "{rejected:?}"
     );
     gw.echo_call_completes().await;
     gw.stop().await;
@@ -715,6 +822,38 @@ fn assert_path_problem(dir: &Path, relative: &str, error: &ConfigError, reason: 
         shown.contains("providers.plugin.path") && shown.contains(&full),
         "{shown}"
     );
+}
+
+#[test]
+fn a_plugin_accepting_unsigned_webhooks_stops_startup_in_production() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = install(dir.path(), FAULTY);
+    let providers = format!(
+        r#"
+[log]
+environment = "production"
+
+[providers.open]
+kind = "dylib"
+path = "{path}"
+config = {{ mode = "open" }}
+
+[providers.quiet]
+kind = "dylib"
+path = "{path}"
+config = {{ mode = "ok" }}
+"#
+    );
+    let error = config("open", &providers)
+        .settings(dir.path())
+        .expect_err("refused in production");
+    // Only the instance that says so (ingest refuses the other's unsigned webhooks).
+    let paths: Vec<&str> = error.problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["providers.open.config.mode"], "{error}");
+    assert!(error.to_string().contains("unsigned webhooks"), "{error}");
+    // Outside production it starts.
+    let development = providers.replace("production", "development");
+    assert!(config("open", &development).settings(dir.path()).is_ok());
 }
 
 #[test]

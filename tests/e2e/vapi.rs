@@ -39,7 +39,8 @@ const ASSISTANT_REQUEST: &str = fixture!("vapi", "message_assistant_request");
 /// - `vapi_hmac`: HMAC-SHA256 in `x-signature` over `{x-timestamp}.{body}`;
 /// - `vapi_unsigned`: no secret, unsigned messages refused (the default);
 /// - `vapi_open`: no secret, `allow_unsigned_webhooks = true`;
-/// - `vapi_quiet`: no default phone number, no `server_url`, `live_transcripts = false`.
+/// - `vapi_quiet`: no default phone number, no `server_url`, `live_transcripts = false`;
+/// - `vapi_custom`: shared secret in the custom header `x-webhook-auth`.
 pub enum VapiVendor {}
 
 /// A gateway with the VAPI instances above and its mock VAPI.
@@ -95,6 +96,10 @@ webhook_auth = "secret"
 
 [providers.vapi_quiet]
 {agent}{secret}{mocked}live_transcripts = false
+
+[providers.vapi_custom]
+{agent}{secret}{phone}{mocked}webhook_auth = "secret"
+secret_header = "X-Webhook-Auth"
 "#
         )
     }
@@ -457,6 +462,83 @@ async fn shared_secret_header_is_checked() {
         !applied[0].to_string().contains(WEBHOOK_SECRET),
         "{applied:?}"
     );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn custom_secret_header_is_stored_redacted() {
+    let gw = Vapi::start().await;
+    let vapi_id = "c2a8b1f0-1111-4c2e-9d35-00000000a002";
+    let id = gw.accepted_call("vapi_custom", vapi_id).await;
+    let body = gw.message(IN_PROGRESS, vapi_id, Some(&id)).to_string();
+    let guess = "a-guessed-secret";
+    gw.webhook_raw("vapi_custom", &body, &[("x-webhook-auth", guess)])
+        .await
+        .expect_error(401);
+    let reply = gw
+        .webhook_raw("vapi_custom", &body, &[("X-Webhook-Auth", WEBHOOK_SECRET)])
+        .await;
+    reply.expect_status(200);
+    assert_eq!(reply.json()["outcome"], "applied", "{}", reply.text);
+
+    // Its name says nothing of a secret, but the instance declares it: never stored, neither
+    // the real secret nor a sender's guess, in the list or in one receipt.
+    let receipts = gw.receipts(&[("provider", "vapi_custom")]).await;
+    assert_eq!(receipts.len(), 2, "{receipts:?}");
+    for receipt in receipts {
+        let one = gw
+            .get_json(&format!("/v1/webhook-receipts/{}", id_of(&receipt)))
+            .await;
+        for shown in [receipt.to_string(), one.to_string()] {
+            assert!(
+                !shown.contains(WEBHOOK_SECRET) && !shown.contains(guess),
+                "{shown}"
+            );
+        }
+        let auth = one["headers"]
+            .as_array()
+            .and_then(|headers| headers.iter().find(|h| h[0] == "x-webhook-auth"))
+            .cloned();
+        assert_eq!(auth, Some(json!(["x-webhook-auth", "[redacted]"])), "{one}");
+    }
+    gw.stop().await;
+}
+
+/// A shared secret or bearer token is checked on the headers: a sender without it cannot make
+/// the gateway wait for (and buffer) an 8 MB body.
+#[tokio::test]
+async fn header_credentials_are_checked_before_the_body() {
+    let gw = Vapi::start().await;
+    let eight_mb = 8_000_000;
+    let bearer = format!("Bearer {WEBHOOK_SECRET}");
+    for (path, headers) in [
+        ("vapi", vec![("x-vapi-secret", "wrong")]),
+        ("vapi", vec![]),
+        ("vapi_bearer", vec![("authorization", "Bearer wrong")]),
+        ("vapi_custom", vec![("x-vapi-secret", WEBHOOK_SECRET)]),
+        ("vapi_hmac", vec![("x-timestamp", "1")]),
+        ("vapi_unsigned", vec![]),
+        ("vapi/status", vec![("x-vapi-secret", WEBHOOK_SECRET)]),
+    ] {
+        assert_eq!(
+            gw.webhook_status_without_body(path, &headers, eight_mb)
+                .await,
+            401,
+            "{path} {headers:?}"
+        );
+    }
+    let refused = gw.receipts(&[("outcome", "rejected")]).await;
+    assert_eq!(refused.len(), 7, "{refused:?}");
+    assert!(refused.iter().all(|r| r["body_size"] == 0), "{refused:?}");
+    // The right credential still gets its body read and checked as before.
+    let vapi_id = "c2a8b1f0-1111-4c2e-9d35-00000000a003";
+    let id = gw.accepted_call("vapi_bearer", vapi_id).await;
+    let body = gw.message(IN_PROGRESS, vapi_id, Some(&id)).to_string();
+    let reply = gw
+        .webhook_raw("vapi_bearer", &body, &[("authorization", &bearer)])
+        .await;
+    reply.expect_status(200);
+    assert_eq!(reply.json()["outcome"], "applied", "{}", reply.text);
     gw.stop().await;
 }
 

@@ -697,3 +697,153 @@ async fn duplicate_answer_names_the_call() {
     assert_eq!(again["call_id"], id.as_str(), "{again}");
     gw.stop().await;
 }
+
+/// Refused webhooks come from anyone: each keeps its headers, size, SHA-256 and first bytes, so
+/// a flood of large ones adds next to nothing to the database.
+#[tokio::test]
+async fn refused_webhooks_keep_their_size_hash_and_a_prefix_not_their_body() {
+    const SIZE: usize = 1_000_000;
+    const PREFIX: i64 = voice_gateway::ingest::REFUSED_BODY_PREFIX_BYTES as i64;
+    let gw = TestGateway::start().await;
+    let body = format!(r#"{{"pad":"{}"}}"#, "x".repeat(SIZE - 10));
+    assert_eq!(body.len(), SIZE);
+    let stale = echo_signature(SECRET, 1, &body);
+    for _ in 0..20 {
+        gw.webhook_raw("signed", &body, &signed_headers(&stale))
+            .await
+            .expect_error(401);
+    }
+    // Signed, but not an echo event: malformed, refused too.
+    let now = chrono::Utc::now().timestamp();
+    let signed = echo_signature(SECRET, now, &body);
+    gw.webhook_raw("signed", &body, &signed_headers(&signed))
+        .await
+        .expect_error(400);
+
+    let stored = gw
+        .database_scalar(
+            "SELECT COALESCE(SUM(LENGTH(body) + LENGTH(headers)), 0) FROM webhook_receipts \
+             WHERE provider = 'signed' AND outcome = 'rejected'",
+        )
+        .await;
+    println!("21 refused webhooks of {SIZE} bytes: {stored} bytes of bodies and headers stored");
+    assert!(stored < 21 * (PREFIX + 512), "{stored} bytes stored");
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes()));
+    let hashed = gw
+        .database_scalar(&format!(
+            "SELECT COUNT(*) FROM webhook_receipts WHERE body_sha256 = '{digest}' \
+             AND body_size = {SIZE} AND outcome = 'rejected'"
+        ))
+        .await;
+    assert_eq!(hashed, 21);
+
+    // The API answers what is stored: the prefix, marked truncated, with the size received.
+    let rejected = gw
+        .list_items(
+            "/v1/webhook-receipts",
+            &[("provider", "signed"), ("outcome", "rejected")],
+        )
+        .await;
+    assert_eq!(rejected.len(), 21);
+    let one = gw
+        .get_json(&format!("/v1/webhook-receipts/{}", id_of(&rejected[0])))
+        .await;
+    assert_eq!(one["body"], &body[..PREFIX as usize], "{one}");
+    assert_eq!(one["body_size"], SIZE, "{one}");
+    assert_eq!(one["body_truncated"], true, "{one}");
+    assert!(one["reason"].is_string(), "{one}");
+    assert!(
+        one["headers"].to_string().contains("x-echo-signature"),
+        "{one}"
+    );
+    gw.stop().await;
+}
+
+/// A webhook request whose headers and first `sent` body bytes are on the wire, the rest held
+/// back: a slow (or malicious) sender keeping its body in flight.
+async fn webhook_in_flight(
+    gw: &TestGateway,
+    length: Option<usize>,
+    sent: usize,
+) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let addr = gw.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let framing = match length {
+        Some(length) => format!("Content-Length: {length}"),
+        None => "Transfer-Encoding: chunked".to_owned(),
+    };
+    let head = format!(
+        "POST /webhooks/echo HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n{framing}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("headers");
+    let part = "x".repeat(sent);
+    let part = match length {
+        Some(_) => part,
+        None => format!("{sent:x}\r\n{part}\r\n"),
+    };
+    stream.write_all(part.as_bytes()).await.expect("body");
+    stream.flush().await.expect("flush");
+    stream
+}
+
+/// Every body being read counts against `[server] max_webhook_bytes_in_flight`: by its declared
+/// length before it is read, or chunk by chunk; past it, 503 with Retry-After.
+#[tokio::test]
+async fn webhook_bodies_in_flight_are_capped() {
+    let gw = TestGateway::start_with("max_webhook_bytes_in_flight = 65536").await;
+    let id = gw.create_call_on("frozen", TO).await;
+    let event = json!({"event_id": unique("after"), "call_id": id, "status": "ringing"});
+    // Probes that may get through before the budget is taken: each its own delivery.
+    let probe = || json!({"event_id": unique("probe"), "call_id": id, "reason": "probe"});
+
+    // One sender declares 65,500 bytes and sends 10 KiB: the budget holds all it declared,
+    // leaving less than the next webhook's body.
+    let declared = webhook_in_flight(&gw, Some(65_500), 10 * 1024).await;
+    let busy = {
+        let mut busy = None;
+        for _ in 0..50 {
+            let reply = gw.webhook("frozen", &probe()).await;
+            if reply.status == 503 {
+                busy = Some(reply);
+                break;
+            }
+            // Not yet counted (the server has not read the headers): nothing was applied.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        busy.expect("a webhook answered 503 while 65,500 bytes are in flight")
+    };
+    assert_eq!(busy.expect_error(503)["error"]["code"], "unavailable");
+    assert!(busy.header("retry-after").is_some(), "{:?}", busy.headers);
+    drop(declared);
+
+    // A chunked body counts as it arrives.
+    let chunked = webhook_in_flight(&gw, None, 65_500).await;
+    let mut refused = false;
+    for _ in 0..50 {
+        if gw.webhook("frozen", &probe()).await.status == 503 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        refused,
+        "a webhook answered 503 while 62 KiB of chunks are in flight"
+    );
+    drop(chunked);
+
+    // Once those senders are gone, their share is back.
+    let mut applied = None;
+    for _ in 0..50 {
+        let reply = gw.webhook("frozen", &event).await;
+        if reply.status == 200 {
+            applied = Some(reply);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let applied = applied.expect("webhooks are read again");
+    assert_eq!(applied.json()["outcome"], "applied", "{}", applied.text);
+    gw.stop().await;
+}

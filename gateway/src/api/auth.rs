@@ -201,6 +201,11 @@ impl AuthApi {
             .await
         {
             Ok(user) => user,
+            // A refusal before the password was looked at (too many attempts) is a flood's
+            // answer: not audited, so floods add no rows (the access log has them).
+            Err(AuthError::Rejected(r)) if r.status == StatusCode::TOO_MANY_REQUESTS => {
+                return Err(AuthError::Rejected(r).into());
+            }
             Err(e) => {
                 let detail = match &e {
                     AuthError::Rejected(r) => Some(r.code.to_owned()),

@@ -391,6 +391,19 @@ fn build_providers(
         };
         match factory.validate_config(&context, &serde_json::Value::Object(json)) {
             Ok(provider) => {
+                // Every provider, plugins included: ingest refuses unsigned webhooks in
+                // production anyway, so an instance that would take them is a config error.
+                let unsigned = provider
+                    .accepts_unsigned_webhooks()
+                    .filter(|_| environment == plugin_api::Environment::Production);
+                if let Some(key) = unsigned {
+                    problems.push(Problem::new(
+                        format!("{path}.{key}"),
+                        "this instance would accept unsigned webhooks, which production refuses: \
+                         configure its webhook secret",
+                    ));
+                    continue;
+                }
                 // The implementation's own kind: a plugin (`kind = "dylib"`) names its vendor.
                 let manifest = provider.manifest();
                 instances.insert(

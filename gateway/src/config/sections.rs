@@ -20,6 +20,13 @@ pub struct ServerConfig {
     /// one of them is taken to come from the rightmost address in that header that is not a
     /// trusted proxy. Empty: the peer address is the client.
     pub trusted_proxies: Vec<String>,
+    /// Webhook body bytes all senders together may have buffered at once; a webhook that would
+    /// pass it gets 503 with `Retry-After`, before its body is read.
+    pub max_webhook_bytes_in_flight: u64,
+    /// Connections `/ws/test` (unauthenticated) holds at once; more get 503.
+    pub ws_test_max_connections: u32,
+    /// A `/ws/test` connection with no message for this long is closed.
+    pub ws_test_idle_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -29,6 +36,9 @@ impl Default for ServerConfig {
             port: 8000,
             max_body_bytes: 1024 * 1024,
             trusted_proxies: Vec::new(),
+            max_webhook_bytes_in_flight: 64 * 1024 * 1024,
+            ws_test_max_connections: 100,
+            ws_test_idle_timeout_secs: 60,
         }
     }
 }
@@ -42,6 +52,24 @@ impl ServerConfig {
             problems.push(Problem::new(
                 "server.max_body_bytes",
                 "must be at least 1024",
+            ));
+        }
+        if !(1024..=u64::from(u32::MAX)).contains(&self.max_webhook_bytes_in_flight) {
+            problems.push(Problem::new(
+                "server.max_webhook_bytes_in_flight",
+                format!("must be between 1024 and {}", u32::MAX),
+            ));
+        }
+        if self.ws_test_max_connections == 0 {
+            problems.push(Problem::new(
+                "server.ws_test_max_connections",
+                "must be at least 1",
+            ));
+        }
+        if self.ws_test_idle_timeout_secs == 0 {
+            problems.push(Problem::new(
+                "server.ws_test_idle_timeout_secs",
+                "must be at least 1",
             ));
         }
         for (i, proxy) in self.trusted_proxies.iter().enumerate() {
@@ -229,7 +257,8 @@ pub struct GatewayConfig {
     pub idempotency_ttl_secs: u64,
     /// Timeout of each outbound request to a vendor, unless the provider sets its own.
     pub outbound_timeout_ms: u64,
-    /// Webhook bodies are stored raw up to this size; larger ones are stored truncated.
+    /// Webhook bodies are stored raw up to this size; larger ones are stored truncated. Refused
+    /// webhooks keep only `ingest::REFUSED_BODY_PREFIX_BYTES`.
     pub receipt_body_limit_bytes: u64,
     /// Where call recordings delivered by webhooks are stored (created if missing).
     pub recordings_dir: String,

@@ -218,3 +218,58 @@ fn trusted_proxies_are_checked_and_read_from_the_environment_as_a_list() {
     .unwrap_err();
     assert_eq!(paths(error), ["server.trusted_proxies[1]"]);
 }
+
+#[test]
+fn production_refuses_every_instance_that_would_accept_unsigned_webhooks() {
+    let production = [
+        ("ENVIRONMENT", "production"),
+        ("JWT_SECRET", "a-production-secret-of-32-bytes-or-more"),
+    ];
+    let two_open = "[providers.echo]\nkind = \"echo\"\n\
+                    [providers.echo_slow]\nkind = \"echo\"\nwebhook_secret = \"\"\n\
+                    [providers.signed]\nkind = \"echo\"\nwebhook_secret = \"s3cret\"\n";
+    let error = load(two_open, &production).unwrap_err();
+    assert_eq!(
+        paths(error.clone()),
+        [
+            "providers.echo.webhook_secret",
+            "providers.echo_slow.webhook_secret"
+        ]
+    );
+    assert!(error.to_string().contains("unsigned webhooks"), "{error}");
+    // The built-in default (one echo, no secret) too, and the shipped file.
+    assert_eq!(
+        paths(load("", &production).unwrap_err()),
+        ["providers.echo.webhook_secret"]
+    );
+    let shipped = include_str!("../../../config/voice-gateway.toml");
+    assert_eq!(
+        paths(load(shipped, &production).unwrap_err()),
+        ["providers.echo.webhook_secret"]
+    );
+    // With the secret (here from its conventional variable) it starts; elsewhere it always did.
+    let mut signed = production.to_vec();
+    signed.push(("ECHO_WEBHOOK_SECRET", "from-the-environment"));
+    assert!(load(shipped, &signed).is_ok());
+    assert!(load(two_open, &[("ENVIRONMENT", "staging")]).is_ok());
+}
+
+#[test]
+fn the_unauthenticated_bounds_must_be_usable() {
+    let error = load(
+        "[server]\nmax_webhook_bytes_in_flight = 10\nws_test_max_connections = 0\n\
+         ws_test_idle_timeout_secs = 0\n",
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(
+        paths(error),
+        [
+            "server.max_webhook_bytes_in_flight",
+            "server.ws_test_max_connections",
+            "server.ws_test_idle_timeout_secs"
+        ]
+    );
+    let too_many = format!("[server]\nmax_webhook_bytes_in_flight = {}\n", 1u64 << 32);
+    assert!(load(&too_many, &[]).is_err());
+}

@@ -243,12 +243,13 @@ impl From<IngestError> for ApiError {
                 "unavailable",
                 "storage unavailable; retry later",
             ),
+            // Logged in the request's span (with its id); the unauthenticated sender learns nothing.
             IngestError::ProviderFailed(reason) => {
                 warn!(%reason, "provider failed on a webhook");
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "provider_failed",
-                    message,
+                    "internal error",
                 )
             }
             IngestError::Recording(io) => {

@@ -70,9 +70,11 @@ pub struct NewReceipt {
     pub received_at: DateTime<Utc>,
     /// Headers worth keeping, credentials already redacted.
     pub headers: Vec<(String, String)>,
-    /// The raw body, cut at the configured limit.
+    /// The raw body, cut at the configured limit (a refused webhook's at a short prefix).
     pub body: Vec<u8>,
     pub body_size: usize,
+    /// Hex SHA-256 of the whole body as received.
+    pub body_sha256: String,
     pub signature: SignatureVerdict,
     pub event_type: Option<String>,
     pub dedupe_key: Option<String>,
@@ -133,7 +135,8 @@ async fn insert_receipt(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO webhook_receipts (id, provider, topic, received_at, headers, body, body_size, body_truncated, \
-         signature, event_type, dedupe_key, call_id, outcome, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+         signature, event_type, dedupe_key, call_id, outcome, reason, body_sha256) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(&receipt.id)
     .bind(&receipt.provider)
@@ -149,6 +152,7 @@ async fn insert_receipt(
     .bind(call.map(|c| c.to_string()))
     .bind(outcome.as_str())
     .bind(reason)
+    .bind(&receipt.body_sha256)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -101,6 +101,7 @@ fn receipt(provider: &str, dedupe_key: &str) -> NewReceipt {
         headers: vec![],
         body: b"{}".to_vec(),
         body_size: 2,
+        body_sha256: "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a".into(),
         signature: SignatureVerdict::Unsigned,
         event_type: Some("test".into()),
         dedupe_key: Some(dedupe_key.into()),

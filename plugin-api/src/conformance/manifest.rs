@@ -30,6 +30,14 @@ fn is_env_name(name: &str) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
+/// A lower-case HTTP header name (an RFC 9110 token without upper-case letters).
+fn is_lower_case_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
+        })
+}
+
 /// `MAJOR.MINOR.PATCH`, optionally followed by `-pre` and `+build` parts.
 pub(super) fn is_semver(version: &str) -> bool {
     let (rest, build) = match version.split_once('+') {
@@ -98,6 +106,14 @@ pub(super) fn check_manifest(
                     key.name
                 ));
             }
+        }
+    }
+    for header in &manifest.credential_headers {
+        if !is_lower_case_header_name(header) {
+            problems.push(format!(
+                "credential header '{header}' is not a lower-case header name (the gateway \
+                 matches header names lower-cased)"
+            ));
         }
     }
     match subject.valid_config.as_object() {

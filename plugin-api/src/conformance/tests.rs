@@ -182,6 +182,8 @@ fn manifest_problems_are_all_listed() {
         "'api_key' is listed twice",
         "'WebhookURL' is not snake_case",
         "'WebhookURL' has no description",
+        "credential header 'X-Fake-Key' is not a lower-case header name",
+        "credential header 'x fake' is not a lower-case header name",
     ] {
         assert!(detail.contains(expected), "{expected} not in {detail}");
     }

@@ -47,7 +47,7 @@ const TURN_INTERVAL_MS: Key = Key::integer_between(
 );
 const WEBHOOK_SECRET: Key = Key::string(
     "webhook_secret",
-    "HMAC secret for webhooks to /webhooks/<name>; empty accepts unsigned webhooks",
+    "HMAC secret for webhooks to /webhooks/<name>; empty accepts unsigned webhooks (refused in production)",
 )
 .secret()
 .env("ECHO_WEBHOOK_SECRET");
@@ -73,6 +73,7 @@ fn manifest() -> Manifest {
             "hmac-sha256 ({SIGNATURE_HEADER}: t=<unix>,v1=<hex>)"
         )),
         config_keys: SCHEMA.config_keys(),
+        credential_headers: Vec::new(),
     }
 }
 
@@ -149,6 +150,12 @@ impl Provider for EchoProvider {
                 message: format!("echo answered HTTP {}", response.status),
             },
         }
+    }
+
+    fn accepts_unsigned_webhooks(&self) -> Option<String> {
+        self.webhook_secret
+            .is_none()
+            .then(|| WEBHOOK_SECRET.name().to_owned())
     }
 
     fn verify_webhook(&self, webhook: &WebhookRequest<'_>, now: DateTime<Utc>) -> Verification {
@@ -383,9 +390,15 @@ mod tests {
                 headers: &headers,
                 body: b"{}",
             };
-            echo.verify_webhook(&webhook, Utc::now()) == Verification::Unsigned
+            let verdict = echo.verify_webhook(&webhook, Utc::now()) == Verification::Unsigned;
+            // It says so before any webhook arrives, naming the key that closes it.
+            let declared = echo.accepts_unsigned_webhooks();
+            assert_eq!(declared.is_some(), verdict, "{config}");
+            assert!(declared.is_none_or(|key| key == "webhook_secret"));
+            verdict
         };
         assert!(unsigned(json!({"webhook_secret": ""})));
+        assert!(unsigned(json!({})));
         assert!(!unsigned(json!({"webhook_secret": " "})));
     }
 

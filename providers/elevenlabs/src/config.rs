@@ -166,6 +166,12 @@ fn body_limit(read: &mut Reader<'_>) -> usize {
 }
 
 impl Config {
+    /// The key that lets an endpoint without its secret accept unsigned webhooks, if it does.
+    pub(crate) fn accepts_unsigned_webhooks(&self) -> Option<String> {
+        let open = self.webhook_secret.is_none() || self.transcription_secret.is_none();
+        (self.allow_unsigned_webhooks && open).then(|| ALLOW_UNSIGNED_WEBHOOKS.name().to_owned())
+    }
+
     /// Warnings worth logging at startup, e.g. that this instance accepts unsigned webhooks.
     pub(crate) fn startup_warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
@@ -398,5 +404,25 @@ mod tests {
         config["webhook_secret"] = json!("wsec");
         config["transcription_secret"] = json!("tsec");
         assert!(warnings(&config).is_empty());
+    }
+
+    #[test]
+    fn an_endpoint_left_open_says_it_accepts_unsigned_webhooks() {
+        let accepts = |config: &Value| {
+            validate(&context(Environment::Development), config)
+                .unwrap()
+                .accepts_unsigned_webhooks()
+        };
+        let mut config = minimal();
+        assert_eq!(accepts(&config), None);
+        config["allow_unsigned_webhooks"] = json!(true);
+        assert_eq!(accepts(&config).as_deref(), Some("allow_unsigned_webhooks"));
+        config["webhook_secret"] = json!("wsec");
+        assert!(
+            accepts(&config).is_some(),
+            "the transcription endpoint is open"
+        );
+        config["transcription_secret"] = json!("tsec");
+        assert_eq!(accepts(&config), None);
     }
 }

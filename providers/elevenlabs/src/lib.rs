@@ -154,7 +154,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use plugin_api::{
-    CallEvent, CallHandle, CallRequest, Capabilities, ConfigProblem, CreateCallOutcome,
+    CallEvent, CallHandle, CallRequest, Capabilities, ConfigProblem, CreateCallOutcome, Headers,
     HttpResponse, Manifest, Outbound, ParsedWebhook, Provider, ProviderContext, ProviderError,
     ProviderFactory, Verification, WebhookError, WebhookRequest,
 };
@@ -196,6 +196,7 @@ fn manifest() -> Manifest {
              live transcription: shared secret in {TRANSCRIPTION_SECRET_HEADER}"
         )),
         config_keys: config::SCHEMA.config_keys(),
+        credential_headers: vec![TRANSCRIPTION_SECRET_HEADER.to_owned()],
     }
 }
 
@@ -242,6 +243,10 @@ impl Provider for ElevenLabsProvider {
         self.config.startup_warnings()
     }
 
+    fn accepts_unsigned_webhooks(&self) -> Option<String> {
+        self.config.accepts_unsigned_webhooks()
+    }
+
     fn build_create_call(&self, request: &CallRequest) -> Result<Outbound, ProviderError> {
         call::build_create_call(&self.config, request).map(Outbound::Http)
     }
@@ -252,6 +257,28 @@ impl Provider for ElevenLabsProvider {
         response: &HttpResponse,
     ) -> CreateCallOutcome {
         call::parse_create_call_response(response)
+    }
+
+    /// The transcription tool's shared secret, an endpoint without its secret and a missing
+    /// signature header are decided before the body is read; the post-call HMAC needs it.
+    fn precheck_webhook(&self, topic: Option<&str>, headers: &Headers) -> Option<Verification> {
+        match Topic::parse(topic) {
+            Ok(Topic::PostCall) => match &self.config.webhook_secret {
+                Some(_) if headers.get(SIGNATURE_HEADER).is_some() => None,
+                Some(_) => Some(Verification::Rejected(
+                    webhook::MISSING_SIGNATURE.to_owned(),
+                )),
+                None => Some(self.unsigned("webhook_secret")),
+            },
+            Ok(Topic::Transcription) => Some(match &self.config.transcription_secret {
+                Some(secret) => webhook::verify_shared_secret(
+                    secret.expose(),
+                    headers.get(TRANSCRIPTION_SECRET_HEADER),
+                ),
+                None => self.unsigned("transcription_secret"),
+            }),
+            Err(e) => Some(Verification::Rejected(e.to_string())),
+        }
     }
 
     fn verify_webhook(&self, webhook: &WebhookRequest<'_>, now: DateTime<Utc>) -> Verification {

@@ -55,6 +55,9 @@ pub fn signature_header(secret: &str, timestamp: i64, body: &[u8]) -> String {
 /// Checks an `ElevenLabs-Signature` header against the raw body: `t=` and one or more `v0=`
 /// parts in any order, `t` within [`MAX_SIGNATURE_AGE_SECS`] before and
 /// [`MAX_SIGNATURE_SKEW_SECS`] after `now`, and a `v0` equal (in constant time) to the HMAC.
+/// Why a post-call webhook without its signature header is refused.
+pub(crate) const MISSING_SIGNATURE: &str = "missing ElevenLabs-Signature header";
+
 pub(crate) fn verify_signature(
     secret: &str,
     header: Option<&str>,
@@ -63,7 +66,7 @@ pub(crate) fn verify_signature(
 ) -> Verification {
     let reject = |reason: &str| Verification::Rejected(reason.to_owned());
     let Some(header) = header else {
-        return reject("missing ElevenLabs-Signature header");
+        return reject(MISSING_SIGNATURE);
     };
     let mut timestamp = None;
     let mut signatures = Vec::new();
@@ -844,6 +847,44 @@ mod tests {
         assert_eq!(
             verify_with(&*provider, None, headers, body, 1_739_537_330),
             Verification::Verified
+        );
+    }
+
+    #[test]
+    fn header_checks_come_before_the_body() {
+        let provider = provider(json!({}));
+        let precheck = |topic, headers: Headers| provider.precheck_webhook(topic, &headers);
+        // The post-call HMAC needs the body; its missing header does not.
+        let signed = Headers::new().with("ElevenLabs-Signature", "t=1,v0=00");
+        assert_eq!(precheck(None, signed), None);
+        assert_eq!(
+            precheck(Some("post-call"), Headers::new()),
+            Some(Verification::Rejected(MISSING_SIGNATURE.into()))
+        );
+        // The live tool's shared secret is decided on the headers alone.
+        assert!(matches!(
+            precheck(Some("transcription"), Headers::new()),
+            Some(Verification::Rejected(_))
+        ));
+        assert!(matches!(
+            precheck(
+                Some("transcription"),
+                Headers::new().with("x-transcription-secret", "wrong")
+            ),
+            Some(Verification::Rejected(_))
+        ));
+        assert!(matches!(
+            precheck(Some("nope"), Headers::new()),
+            Some(Verification::Rejected(_))
+        ));
+        let strict = crate::test_support::provider(
+            json!({"webhook_secret": null, "transcription_secret": null}),
+        );
+        assert_eq!(
+            strict.precheck_webhook(None, &Headers::new()),
+            Some(Verification::Rejected(
+                "no webhook_secret configured".into()
+            ))
         );
     }
 }

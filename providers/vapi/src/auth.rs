@@ -34,11 +34,7 @@ pub(crate) fn verify(
     now: DateTime<Utc>,
 ) -> Verification {
     let Some(secret) = config.webhook_secret.as_ref().map(Secret::expose) else {
-        return if config.allow_unsigned_webhooks {
-            Verification::Unsigned
-        } else {
-            reject("no webhook_secret is configured for this VAPI instance")
-        };
+        return without_secret(config);
     };
     match config.webhook_auth {
         WebhookAuth::Secret => verify_secret(secret, &config.secret_header, headers),
@@ -51,6 +47,31 @@ pub(crate) fn verify(
             body,
             now,
         ),
+    }
+}
+
+/// The verdict for every message when no `webhook_secret` is set.
+fn without_secret(config: &Config) -> Verification {
+    if config.allow_unsigned_webhooks {
+        Verification::Unsigned
+    } else {
+        reject("no webhook_secret is configured for this VAPI instance")
+    }
+}
+
+/// What the headers alone decide, before the body is read: the whole check for a shared secret
+/// or a bearer token (and without a secret); for an HMAC, only that its headers are present.
+pub(crate) fn precheck(config: &Config, headers: &Headers) -> Option<Verification> {
+    let Some(secret) = config.webhook_secret.as_ref().map(Secret::expose) else {
+        return Some(without_secret(config));
+    };
+    match config.webhook_auth {
+        WebhookAuth::Secret => Some(verify_secret(secret, &config.secret_header, headers)),
+        WebhookAuth::Bearer => Some(verify_bearer(secret, headers)),
+        WebhookAuth::Hmac => [&config.signature_header, &config.timestamp_header]
+            .into_iter()
+            .find(|header| headers.get(header).is_none())
+            .map(|header| reject(format!("missing {header} header"))),
     }
 }
 
@@ -382,5 +403,43 @@ mod tests {
         let headers = Headers::new().with("authorization", "Bearer wrong-token");
         let reason = rejected(check(&*provider, headers, BODY));
         assert!(!reason.contains(WEBHOOK_SECRET) && !reason.contains("wrong-token"));
+    }
+
+    #[test]
+    fn header_schemes_are_decided_before_the_body() {
+        let precheck = |overrides, headers: Headers| {
+            let provider = provider(overrides);
+            provider.precheck_webhook(None, &headers)
+        };
+        let secret = Headers::new().with("x-vapi-secret", WEBHOOK_SECRET);
+        assert_eq!(precheck(json!({}), secret), Some(Verification::Verified));
+        assert!(matches!(
+            precheck(json!({}), Headers::new()),
+            Some(Verification::Rejected(_))
+        ));
+        let bearer = Headers::new().with("authorization", format!("Bearer {WEBHOOK_SECRET}"));
+        assert_eq!(
+            precheck(json!({"webhook_auth": "bearer"}), bearer),
+            Some(Verification::Verified)
+        );
+        let wrong = Headers::new().with("authorization", "Bearer nope");
+        assert!(matches!(
+            precheck(json!({"webhook_auth": "bearer"}), wrong),
+            Some(Verification::Rejected(_))
+        ));
+        // An HMAC needs the body: only missing headers are refused early.
+        let signed = Headers::new()
+            .with("x-signature", "00")
+            .with("x-timestamp", "1");
+        assert_eq!(precheck(json!({"webhook_auth": "hmac"}), signed), None);
+        let unsigned = precheck(json!({"webhook_auth": "hmac"}), Headers::new());
+        assert!(rejected(unsigned.unwrap()).contains("x-signature"));
+        // A topic is refused whatever the headers.
+        let provider = provider(json!({}));
+        let secret = Headers::new().with("x-vapi-secret", WEBHOOK_SECRET);
+        assert!(matches!(
+            provider.precheck_webhook(Some("status"), &secret),
+            Some(Verification::Rejected(_))
+        ));
     }
 }

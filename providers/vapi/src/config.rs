@@ -202,6 +202,12 @@ pub(crate) fn validate(
 }
 
 impl Config {
+    /// The key that lets server messages in unsigned, if this instance does.
+    pub(crate) fn accepts_unsigned_webhooks(&self) -> Option<String> {
+        (self.allow_unsigned_webhooks && self.webhook_secret.is_none())
+            .then(|| ALLOW_UNSIGNED_WEBHOOKS.name().to_owned())
+    }
+
     /// Warnings worth logging at startup.
     pub(crate) fn startup_warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
@@ -440,5 +446,20 @@ mod tests {
         let open = warnings(&config);
         assert_eq!(open.len(), 1);
         assert!(open[0].contains("allow_unsigned_webhooks"), "{open:?}");
+    }
+
+    #[test]
+    fn only_an_open_instance_says_it_accepts_unsigned_webhooks() {
+        let accepts = |config: &Value| {
+            validate(&context(Environment::Development), config)
+                .unwrap()
+                .accepts_unsigned_webhooks()
+        };
+        assert_eq!(accepts(&minimal()), None);
+        let mut config = minimal();
+        config["webhook_secret"] = Value::Null;
+        assert_eq!(accepts(&config), None, "refused, not accepted");
+        config["allow_unsigned_webhooks"] = json!(true);
+        assert_eq!(accepts(&config).as_deref(), Some("allow_unsigned_webhooks"));
     }
 }

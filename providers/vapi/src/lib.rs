@@ -192,8 +192,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use plugin_api::{
     CallEvent, CallHandle, CallRequest, Capabilities, ConfigProblem, CreateCallOutcome,
-    HangupOutcome, HttpResponse, Manifest, Outbound, ParsedWebhook, Provider, ProviderContext,
-    ProviderError, ProviderFactory, Verification, WebhookError, WebhookRequest,
+    HangupOutcome, Headers, HttpResponse, Manifest, Outbound, ParsedWebhook, Provider,
+    ProviderContext, ProviderError, ProviderFactory, Verification, WebhookError, WebhookRequest,
 };
 use serde_json::Value;
 
@@ -253,7 +253,19 @@ fn manifest(config: Option<&Config>) -> Manifest {
         },
         signature_scheme: Some(signature_scheme),
         config_keys: config::SCHEMA.config_keys(),
+        // The shared secret travels in clear in its header (read lower-cased from config).
+        credential_headers: vec![
+            config
+                .map_or(DEFAULT_SECRET_HEADER, |c| c.secret_header.as_str())
+                .to_owned(),
+        ],
     }
+}
+
+fn unknown_topic(topic: &str) -> Verification {
+    Verification::Rejected(format!(
+        "unknown webhook topic '{topic}': VAPI posts to /webhooks/<name>"
+    ))
 }
 
 impl ProviderFactory for VapiFactory {
@@ -301,6 +313,10 @@ impl Provider for VapiProvider {
         self.config.startup_warnings()
     }
 
+    fn accepts_unsigned_webhooks(&self) -> Option<String> {
+        self.config.accepts_unsigned_webhooks()
+    }
+
     fn request_timeout(&self) -> Option<Duration> {
         Some(self.config.request_timeout)
     }
@@ -317,11 +333,17 @@ impl Provider for VapiProvider {
         call::parse_create_call_response(response)
     }
 
+    /// A shared secret or bearer token is checked before the body is read.
+    fn precheck_webhook(&self, topic: Option<&str>, headers: &Headers) -> Option<Verification> {
+        if let Some(topic) = topic {
+            return Some(unknown_topic(topic));
+        }
+        auth::precheck(&self.config, headers)
+    }
+
     fn verify_webhook(&self, webhook: &WebhookRequest<'_>, now: DateTime<Utc>) -> Verification {
         if let Some(topic) = webhook.topic {
-            return Verification::Rejected(format!(
-                "unknown webhook topic '{topic}': VAPI posts to /webhooks/<name>"
-            ));
+            return unknown_topic(topic);
         }
         auth::verify(&self.config, webhook.headers, webhook.body, now)
     }

@@ -87,6 +87,11 @@ fn manifest(faults: Faults) -> Manifest {
         },
         signature_scheme: Some(format!("fnv ({SIGNATURE})")),
         config_keys: keys,
+        credential_headers: if faults.bad_manifest {
+            vec!["X-Fake-Key".to_owned(), "x fake".to_owned()]
+        } else {
+            vec!["x-fake-key".to_owned()]
+        },
     }
 }
 

@@ -27,6 +27,9 @@ plugin_api::export_provider!(FaultyFactory);
 
 struct Faulty {
     panics: bool,
+    /// Says it accepts unsigned webhooks (it always answers `Unsigned`; the other modes do not
+    /// say so, like a plugin built before the ABI could carry it).
+    open: bool,
 }
 
 fn manifest() -> Manifest {
@@ -42,8 +45,10 @@ fn manifest() -> Manifest {
         config_keys: vec![ConfigKey::new(
             "mode",
             ConfigValueKind::String,
-            "ok, panic or panic_on_config",
+            "ok, open, panic or panic_on_config",
         )],
+        // Declared so the e2e tests see a plugin's credential header stored redacted.
+        credential_headers: vec!["x-faulty-key".to_owned()],
     }
 }
 
@@ -67,12 +72,22 @@ impl ProviderFactory for FaultyFactory {
             std::panic::set_hook(Box::new(|_| {}));
         }
         match config["mode"].as_str() {
-            Some("ok") => Ok(Box::new(Faulty { panics: false })),
-            Some("panic") => Ok(Box::new(Faulty { panics: true })),
+            Some("ok") => Ok(Box::new(Faulty {
+                panics: false,
+                open: false,
+            })),
+            Some("open") => Ok(Box::new(Faulty {
+                panics: false,
+                open: true,
+            })),
+            Some("panic") => Ok(Box::new(Faulty {
+                panics: true,
+                open: false,
+            })),
             Some("panic_on_config") => panic!("faulty plugin: validate_config panics"),
             _ => Err(vec![ConfigProblem::new(
                 "mode",
-                "must be ok, panic or panic_on_config",
+                "must be ok, open, panic or panic_on_config",
             )]),
         }
     }
@@ -130,6 +145,16 @@ impl Provider for Faulty {
                 message: format!("faulty answered HTTP {}", response.status),
             },
         }
+    }
+
+    fn accepts_unsigned_webhooks(&self) -> Option<String> {
+        self.open.then(|| "mode".to_owned())
+    }
+
+    /// `x-faulty-precheck: refuse` is refused on the headers alone.
+    fn precheck_webhook(&self, _topic: Option<&str>, headers: &Headers) -> Option<Verification> {
+        (headers.get("x-faulty-precheck") == Some("refuse"))
+            .then(|| Verification::Rejected("refused on its headers".to_owned()))
     }
 
     fn verify_webhook(&self, _webhook: &WebhookRequest<'_>, _now: DateTime<Utc>) -> Verification {

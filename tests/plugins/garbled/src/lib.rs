@@ -1,6 +1,8 @@
 //! A test-only plugin with a hand-written function table: a readable manifest and instance,
 //! then bytes that are not JSON from every provider operation. It loads, so the gateway starts,
-//! and each request that reaches it fails with a clear "malformed JSON" error.
+//! and each request that reaches it fails with a clear "malformed JSON" error. Its table is as
+//! long as the first ABI 1 plugins' (no function appended since), so the host must load it and
+//! never call what lies past it.
 
 #![allow(unsafe_code)]
 
@@ -8,7 +10,9 @@ use std::ffi::c_void;
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 
-use plugin_api::abi::{ABI_VERSION, Buffer, Envelope, InstanceInfo, PluginTable};
+use plugin_api::abi::{
+    ABI_1_MIN_TABLE_SIZE, ABI_VERSION, Buffer, Envelope, InstanceInfo, PluginTable,
+};
 use plugin_api::{Capabilities, Manifest};
 
 /// What every provider operation answers.
@@ -38,6 +42,7 @@ fn manifest_value() -> Manifest {
         },
         signature_scheme: None,
         config_keys: Vec::new(),
+        credential_headers: Vec::new(),
     }
 }
 
@@ -55,6 +60,7 @@ unsafe extern "C" fn create(_input: *const u8, _len: usize, out: *mut *mut c_voi
         webhook_body_limit: None,
         request_timeout_ms: None,
         startup_warnings: Vec::new(),
+        accepts_unsigned_webhooks: None,
     })
 }
 
@@ -77,9 +83,20 @@ unsafe extern "C" fn free_buffer(buffer: Buffer) {
 
 unsafe extern "C" fn destroy(_instance: *mut c_void) {}
 
+/// Past the declared `table_size`: a host that calls it is wrong, and the process ends.
+unsafe extern "C" fn past_the_table(
+    _instance: *mut c_void,
+    _input: *const u8,
+    _input_len: usize,
+    _bytes: *const u8,
+    _bytes_len: usize,
+) -> Buffer {
+    std::process::abort()
+}
+
 static TABLE: PluginTable = PluginTable {
     abi_version: ABI_VERSION,
-    table_size: size_of::<PluginTable>(),
+    table_size: ABI_1_MIN_TABLE_SIZE,
     manifest,
     create,
     build_create_call: operation,
@@ -92,6 +109,7 @@ static TABLE: PluginTable = PluginTable {
     parse_fetch_call_response: operation,
     free_buffer,
     destroy,
+    precheck_webhook: past_the_table,
 };
 
 /// The ABI 1 entry point, answering the table above.

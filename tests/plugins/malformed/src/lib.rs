@@ -62,6 +62,7 @@ static TABLE: PluginTable = PluginTable {
     parse_fetch_call_response: operation,
     free_buffer,
     destroy,
+    precheck_webhook: operation,
 };
 
 /// The ABI 1 entry point, answering the table above.
