@@ -25,6 +25,7 @@ const TAG_ORDER: &[&str] = &[
     "Users",
     "ApiKeys",
     "Audit",
+    "Events",
 ];
 
 /// Completes the generated document (see the module's documentation).

@@ -16,6 +16,7 @@ use sqlx::Row;
 use super::StoreError;
 use super::codec::{json, ts};
 use super::lock::LockedCall;
+use super::outbox;
 use super::sql::Float;
 
 /// Who caused a change, for the status history.
@@ -113,6 +114,7 @@ pub(super) async fn apply(
         ..
     } = locked;
     let mut applied = Applied::new(call);
+    let had_recording = applied.call.recording_url.is_some();
     if applied.call.provider_call_id.is_none() {
         applied.call.provider_call_id = context.provider_call_id.map(str::to_owned);
     }
@@ -157,6 +159,9 @@ pub(super) async fn apply(
     finish_call(&mut applied.call);
     applied.call.updated_at = now;
     write_call(conn, &applied.call, last_seq, context).await?;
+    // The events to applications this change causes: in its own transaction (the outbox).
+    let pending = outbox::events_of(conn, &applied, events, had_recording).await?;
+    outbox::write(conn, applied.call.id, pending, now).await?;
     Ok(applied)
 }
 
