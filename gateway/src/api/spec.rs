@@ -221,7 +221,7 @@ fn webhook_schemas(doc: &mut Value) {
 /// components that `Event.data` refers to, one per event type.
 fn event_payloads(doc: &mut Value) {
     let call = json!({"allOf": [{"$ref": "#/components/schemas/Call"}], "description": "The call as it is after the change (the API's `Call`)."});
-    let turn = json!({"$ref": "#/components/schemas/TurnView"});
+    let turn = json!({"allOf": [{"$ref": "#/components/schemas/TurnView"}], "description": "A stored (final) turn."});
     let payloads = [
         (
             "CallCreatedData",
@@ -233,8 +233,8 @@ fn event_payloads(doc: &mut Value) {
             "CallStatusChangedData",
             "`call.status_changed`: every applied status change.",
             json!({
-                "from": {"$ref": "#/components/schemas/CallStatus"},
-                "to": {"$ref": "#/components/schemas/CallStatus"},
+                "from": {"allOf": [{"$ref": "#/components/schemas/CallStatus"}], "description": "The status before."},
+                "to": {"allOf": [{"$ref": "#/components/schemas/CallStatus"}], "description": "The status now."},
                 "reason": {"type": "string", "description": "Why, when known (e.g. the vendor's end reason); omitted otherwise."},
                 "call": call,
             }),
@@ -251,7 +251,7 @@ fn event_payloads(doc: &mut Value) {
             "`call.transcript.finalized`: the post-call transcript was reconciled with the live one; `turns` is the whole stored transcript.",
             json!({
                 "call": call,
-                "turns": {"type": "array", "items": turn},
+                "turns": {"type": "array", "items": {"$ref": "#/components/schemas/TurnView"}, "description": "Every stored turn, in order of `seq`."},
             }),
             vec!["call", "turns"],
         ),
