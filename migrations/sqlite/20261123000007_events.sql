@@ -6,7 +6,7 @@ ALTER TABLE calls ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;
 
 CREATE TABLE events (
     -- evt_<uuidv7>
-    id         TEXT PRIMARY KEY,
+    id         TEXT NOT NULL PRIMARY KEY,
     type       TEXT NOT NULL,
     -- NULL for ping events.
     call_id    TEXT,
@@ -20,7 +20,7 @@ CREATE INDEX events_by_call ON events (call_id, sequence);
 CREATE INDEX events_by_created ON events (created_at);
 
 CREATE TABLE event_endpoints (
-    id                  TEXT PRIMARY KEY,
+    id                  TEXT NOT NULL PRIMARY KEY,
     -- api | config
     source              TEXT NOT NULL,
     url                 TEXT NOT NULL,
@@ -41,7 +41,7 @@ CREATE TABLE event_endpoints (
 );
 
 CREATE TABLE event_deliveries (
-    id              TEXT PRIMARY KEY,
+    id              TEXT NOT NULL PRIMARY KEY,
     event_id        TEXT NOT NULL REFERENCES events (id) ON DELETE CASCADE,
     endpoint_id     TEXT NOT NULL REFERENCES event_endpoints (id) ON DELETE CASCADE,
     -- Copied from the event: deliveries of one call to one endpoint go out in sequence order.
