@@ -42,6 +42,8 @@ pub enum Who<'a> {
     },
     /// The command line.
     Cli,
+    /// The gateway itself (e.g. an event endpoint disabled after failing too long).
+    System,
 }
 
 /// One audited action.
@@ -73,6 +75,7 @@ fn entry(record: &Record<'_>) -> AuditEntry {
         Who::Anonymous(name) => ("anonymous", None, name.map(anonymous_name)),
         Who::User { id, name } => ("user", Some((*id).to_owned()), Some((*name).to_owned())),
         Who::Cli => ("cli", None, None),
+        Who::System => ("system", None, None),
     };
     let request_id = Some(current_request_id()).filter(|id| !id.is_empty());
     AuditEntry {

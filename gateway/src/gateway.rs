@@ -8,6 +8,7 @@ use tokio::task::AbortHandle;
 
 use crate::auth::Auth;
 use crate::config::{ProviderInstance, Settings};
+use crate::delivery::EndpointClient;
 use crate::events::Hub;
 use crate::outbound::VendorClient;
 use crate::store::Store;
@@ -21,6 +22,8 @@ pub struct Gateway {
     pub hub: Hub,
     /// Sends what providers describe to their vendors.
     pub vendors: VendorClient,
+    /// Sends events to application endpoints.
+    pub endpoints: EndpointClient,
     /// Local provider webhooks waiting to be delivered, by call.
     pub(crate) scheduled: Mutex<HashMap<CallId, AbortHandle>>,
 }
@@ -30,6 +33,10 @@ impl Gateway {
         let vendors = VendorClient::new(std::time::Duration::from_millis(
             settings.gateway.outbound_timeout_ms,
         ))?;
+        let endpoints = EndpointClient::new(
+            std::time::Duration::from_millis(settings.events.request_timeout_ms),
+            settings.events.allow_private_destinations,
+        )?;
         let hub = Hub::new(4096);
         let store = store.publishing_to(Arc::new(hub.clone()));
         Ok(Arc::new(Self {
@@ -38,6 +45,7 @@ impl Gateway {
             auth: Arc::new(auth),
             hub,
             vendors,
+            endpoints,
             scheduled: Mutex::new(HashMap::new()),
         }))
     }

@@ -14,7 +14,7 @@ use crate::auth::{self, Auth};
 use crate::config::Settings;
 use crate::gateway::Gateway;
 use crate::store::{Store, StoreError};
-use crate::{api, events, http, live, reconcile, webhooks, ws};
+use crate::{api, delivery, events, http, live, reconcile, webhooks, ws};
 
 /// Why the server did not start.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +76,8 @@ pub struct RunningServer {
     fanout: JoinHandle<()>,
     /// Other instances' changes (PostgreSQL only).
     relay: Option<JoinHandle<()>>,
+    /// The event delivery workers and the pruner.
+    delivery: Vec<JoinHandle<()>>,
 }
 
 impl RunningServer {
@@ -99,6 +101,9 @@ impl RunningServer {
         self.fanout.abort();
         if let Some(relay) = self.relay.take() {
             relay.abort();
+        }
+        for task in self.delivery.drain(..) {
+            task.abort();
         }
         let result = self
             .task
@@ -188,6 +193,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
         "voice-gateway listening"
     );
     let reconciler = reconcile::spawn(gateway.clone());
+    let delivery = delivery::spawn(gateway.clone()).await?;
     Ok(RunningServer {
         addr,
         gateway,
@@ -196,5 +202,6 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
         reconciler,
         fanout,
         relay,
+        delivery,
     })
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use plugin_api::{Call, CallStatus, CostUnit};
+use plugin_api::{Call, CallStatus, CostUnit, TranscriptSource, TranscriptTurn};
 use poem_openapi::{Enum, Object};
 use serde_json::Value;
 
@@ -150,6 +150,54 @@ impl From<Call> for CallView {
             cost_breakdown: call.cost_breakdown,
             vendor_metadata: call.vendor_metadata,
             idempotency_key: call.idempotency_key,
+        }
+    }
+}
+
+/// Where a transcript turn came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case", rename = "TranscriptSource")]
+pub enum SourceView {
+    /// Delivered while the call ran.
+    Live,
+    /// From the vendor's report after the call.
+    PostCall,
+}
+
+/// One turn of a call's transcript.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct TurnView {
+    /// The gateway's sequence number: 1, 2, 3, ... in the order turns arrived.
+    pub seq: i64,
+    /// `agent`, `user`, `system`, `tool`, or a vendor's own role.
+    pub speaker: String,
+    /// What was said.
+    pub text: String,
+    /// Seconds from the start of the call, when the vendor says.
+    pub offset_secs: Option<f64>,
+    /// Stored turns are always final.
+    #[oai(rename = "final")]
+    pub is_final: bool,
+    /// Whether the turn arrived live or from the post-call report.
+    pub source: SourceView,
+    /// When the gateway stored the turn.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<TranscriptTurn> for TurnView {
+    fn from(t: TranscriptTurn) -> Self {
+        Self {
+            seq: t.seq,
+            speaker: t.speaker.as_str().to_owned(),
+            text: t.text,
+            offset_secs: t.offset_secs,
+            is_final: t.is_final,
+            source: match t.source {
+                TranscriptSource::Live => SourceView::Live,
+                TranscriptSource::PostCall => SourceView::PostCall,
+            },
+            created_at: t.created_at,
         }
     }
 }

@@ -12,6 +12,7 @@ mod db_proxy;
 mod docs;
 mod elevenlabs;
 mod errors;
+mod events;
 mod harness;
 mod instances;
 mod live;

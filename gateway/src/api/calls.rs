@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use plugin_api::{Call, CallId, CallStatus, PhoneNumber, TranscriptSource};
+use plugin_api::{Call, CallId, CallStatus, PhoneNumber};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{Binary, Json};
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::{Map, Value};
 
 use super::security::Credentials;
@@ -22,7 +22,7 @@ use crate::dispatch::{self, Created, NewCallRequest};
 use crate::gateway::Gateway;
 use crate::reconcile;
 use crate::store::{CallFilter, StatusEvent};
-use crate::views::{CallStatusView, CallView};
+use crate::views::{CallStatusView, CallView, TurnView};
 
 /// Largest `Idempotency-Key`.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
@@ -159,37 +159,6 @@ pub struct CallPage {
     pub items: Vec<CallView>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
-}
-
-/// Where a transcript turn came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case", rename = "TranscriptSource")]
-pub enum SourceView {
-    /// Delivered while the call ran.
-    Live,
-    /// From the vendor's report after the call.
-    PostCall,
-}
-
-/// One turn of a call's transcript.
-#[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
-pub struct TurnView {
-    /// The gateway's sequence number: 1, 2, 3, ... in the order turns arrived.
-    pub seq: i64,
-    /// `agent`, `user`, `system`, `tool`, or a vendor's own role.
-    pub speaker: String,
-    /// What was said.
-    pub text: String,
-    /// Seconds from the start of the call, when the vendor says.
-    pub offset_secs: Option<f64>,
-    /// Stored turns are always final.
-    #[oai(rename = "final")]
-    pub is_final: bool,
-    /// Whether the turn arrived live or from the post-call report.
-    pub source: SourceView,
-    /// When the gateway stored the turn.
-    pub created_at: DateTime<Utc>,
 }
 
 /// A call's transcript, in order.
@@ -497,21 +466,7 @@ impl CallsApi {
         let turns = gateway.store.transcript(call.id, 0).await?;
         Ok(Json(Transcript {
             call_id: call.id.as_uuid(),
-            turns: turns
-                .into_iter()
-                .map(|t| TurnView {
-                    seq: t.seq,
-                    speaker: t.speaker.as_str().to_owned(),
-                    text: t.text,
-                    offset_secs: t.offset_secs,
-                    is_final: t.is_final,
-                    source: match t.source {
-                        TranscriptSource::Live => SourceView::Live,
-                        TranscriptSource::PostCall => SourceView::PostCall,
-                    },
-                    created_at: t.created_at,
-                })
-                .collect(),
+            turns: turns.into_iter().map(TurnView::from).collect(),
         }))
     }
 

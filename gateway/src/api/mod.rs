@@ -5,6 +5,7 @@
 pub mod admin;
 mod auth;
 mod calls;
+mod events;
 mod health;
 mod providers;
 mod receipts;
@@ -35,6 +36,8 @@ pub(crate) enum ApiTags {
     ApiKeys,
     /// The audit log (admin).
     Audit,
+    /// Events to applications: endpoints (admin), deliveries, the event log.
+    Events,
 }
 
 /// Declares an operation's error responses: an `ApiResponse` enum with one variant per status,
@@ -195,6 +198,7 @@ pub type Apis = (
     providers::ProvidersApi,
     receipts::ReceiptsApi,
     admin::AdminApi,
+    events::EventsApi,
 );
 
 /// The API service; the same value backs `/openapi.json`, `/docs` and `voice-gateway openapi`.
@@ -208,6 +212,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             providers::ProvidersApi,
             receipts::ReceiptsApi,
             admin::AdminApi,
+            events::EventsApi,
         ),
         TITLE,
         env!("CARGO_PKG_VERSION"),

@@ -25,6 +25,7 @@ const TAG_ORDER: &[&str] = &[
     "Users",
     "ApiKeys",
     "Audit",
+    "Events",
 ];
 
 /// Completes the generated document (see the module's documentation).
@@ -38,6 +39,7 @@ pub fn complete(raw: &str) -> String {
     info(&mut doc);
     webhook_routes(&mut doc);
     webhook_schemas(&mut doc);
+    event_payloads(&mut doc);
     shared_layers(&mut doc);
     links(&mut doc);
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| raw.to_owned())
@@ -212,6 +214,99 @@ fn webhook_schemas(doc: &mut Value) {
                 "example": {"status": "ok", "receipt_id": "0193a0c4-6a10-7c2e-8f00-2b9d1e0c7a11", "outcome": "applied", "call_id": "0193a0c4-5b8e-7f31-9d2e-6c1b0a9f4e21"}
             }),
         );
+    }
+}
+
+/// The payload schemas of the events sent to applications (`store/outbox.rs` writes them):
+/// components that `Event.data` refers to, one per event type.
+fn event_payloads(doc: &mut Value) {
+    let call = json!({"allOf": [{"$ref": "#/components/schemas/Call"}], "description": "The call as it is after the change (the API's `Call`)."});
+    let turn = json!({"allOf": [{"$ref": "#/components/schemas/TurnView"}], "description": "A stored (final) turn."});
+    let payloads = [
+        (
+            "CallCreatedData",
+            "`call.created`: a call was stored (before the provider is asked to place it).",
+            json!({"call": call}),
+            vec!["call"],
+        ),
+        (
+            "CallStatusChangedData",
+            "`call.status_changed`: every applied status change.",
+            json!({
+                "from": {"allOf": [{"$ref": "#/components/schemas/CallStatus"}], "description": "The status before."},
+                "to": {"allOf": [{"$ref": "#/components/schemas/CallStatus"}], "description": "The status now."},
+                "reason": {"type": "string", "description": "Why, when known (e.g. the vendor's end reason); omitted otherwise."},
+                "call": call,
+            }),
+            vec!["from", "to", "call"],
+        ),
+        (
+            "CallTranscriptTurnData",
+            "`call.transcript.turn`: a final live turn was stored (partial turns stay on the live stream).",
+            json!({"turn": turn}),
+            vec!["turn"],
+        ),
+        (
+            "CallTranscriptFinalizedData",
+            "`call.transcript.finalized`: the post-call transcript was reconciled with the live one; `turns` is the whole stored transcript.",
+            json!({
+                "call": call,
+                "turns": {"type": "array", "items": {"$ref": "#/components/schemas/TurnView"}, "description": "Every stored turn, in order of `seq`."},
+            }),
+            vec!["call", "turns"],
+        ),
+        (
+            "CallEndedData",
+            "`call.ended`: the call reached a terminal status; the whole normalized call (summary, success, cost and unit, duration, analysis, end reason).",
+            json!({"call": call}),
+            vec!["call"],
+        ),
+        (
+            "CallRecordingReadyData",
+            "`call.recording.ready`: the call has a recording.",
+            json!({
+                "call": call,
+                "recording_url": {"type": "string", "description": "Where to get it: the gateway's `/v1/calls/{id}/recording`, or the vendor's URL."},
+            }),
+            vec!["call", "recording_url"],
+        ),
+        (
+            "PingData",
+            "`ping`: sent by `POST /v1/event-endpoints/{id}/test`.",
+            json!({
+                "endpoint_id": {"type": "string", "description": "The endpoint tested."},
+            }),
+            vec!["endpoint_id"],
+        ),
+    ];
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    let mut refs = Vec::new();
+    for (name, description, properties, required) in payloads {
+        refs.push(json!({"$ref": format!("#/components/schemas/{name}")}));
+        schemas.insert(
+            name.into(),
+            json!({
+                "type": "object",
+                "title": name,
+                "description": description,
+                "required": required,
+                "properties": properties,
+            }),
+        );
+    }
+    if let Some(data) = schemas
+        .get_mut("Event")
+        .and_then(|event| event.pointer_mut("/properties/data"))
+    {
+        *data = json!({
+            "description": "The payload of the event's type.",
+            "anyOf": refs,
+        });
     }
 }
 

@@ -21,8 +21,8 @@ use toml::{Table, Value};
 pub use cidr::Cidr;
 pub use env::EnvSource;
 pub use sections::{
-    AuthConfig, Backend, DatabaseConfig, GatewayConfig, LiveConfig, LogConfig, LogFormat,
-    MIN_SECRET_BYTES, ServerConfig,
+    AuthConfig, Backend, ConfigEndpoint, DatabaseConfig, EventsConfig, GatewayConfig, LiveConfig,
+    LogConfig, LogFormat, MIN_SECRET_BYTES, ServerConfig,
 };
 
 use crate::providers::Registry;
@@ -103,6 +103,7 @@ pub struct Settings {
     pub gateway: GatewayConfig,
     pub auth: AuthConfig,
     pub live: LiveConfig,
+    pub events: EventsConfig,
     /// By name, in name order.
     pub providers: BTreeMap<String, ProviderInstance>,
     /// The file the settings came from, if any.
@@ -146,6 +147,7 @@ impl Settings {
         let gateway = section::<GatewayConfig>(&table, "gateway", &mut problems);
         let auth = section::<AuthConfig>(&table, "auth", &mut problems);
         let live = section::<LiveConfig>(&table, "live", &mut problems);
+        let events = section::<EventsConfig>(&table, "events", &mut problems);
         for key in table.keys() {
             if ![
                 "server",
@@ -154,6 +156,7 @@ impl Settings {
                 "gateway",
                 "auth",
                 "live",
+                "events",
                 "providers",
             ]
             .contains(&key.as_str())
@@ -198,8 +201,18 @@ impl Settings {
         if let Some(live) = &live {
             live.check(&mut problems);
         }
-        let (Some(server), Some(log), Some(database), Some(gateway), Some(auth), Some(live)) =
-            (server, log, database, gateway, auth, live)
+        if let Some(events) = &events {
+            events.check(environment, &mut problems);
+        }
+        let (
+            Some(server),
+            Some(log),
+            Some(database),
+            Some(gateway),
+            Some(auth),
+            Some(live),
+            Some(events),
+        ) = (server, log, database, gateway, auth, live, events)
         else {
             return Err(ConfigError { problems });
         };
@@ -213,6 +226,7 @@ impl Settings {
             gateway,
             auth,
             live,
+            events,
             providers,
             source,
         })

@@ -458,3 +458,119 @@ impl LiveConfig {
         }
     }
 }
+
+/// `[events]`: normalized call events pushed to application endpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EventsConfig {
+    /// Deliveries sent at once (per instance).
+    pub workers: usize,
+    /// Timeout of each delivery attempt; success is any 2xx within it.
+    pub request_timeout_ms: u64,
+    /// Waits before each retry (with jitter); a delivery fails after the last one.
+    pub retry_schedule_secs: Vec<u64>,
+    /// An endpoint failing every attempt for this long is disabled.
+    pub disable_after_hours: u64,
+    /// Events are kept this long (the log, redelivery and replay), then pruned.
+    pub retention_days: u64,
+    /// Lets endpoints resolve to loopback, private, link-local, unique-local and metadata
+    /// addresses (tests, local receivers). Never in production.
+    pub allow_private_destinations: bool,
+    /// Endpoints kept as code: `[events.endpoints.<name>]`, listed read-only by the API.
+    pub endpoints: std::collections::BTreeMap<String, ConfigEndpoint>,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            workers: 4,
+            request_timeout_ms: 10_000,
+            retry_schedule_secs: vec![5, 300, 1800, 7200, 18000, 36000, 36000],
+            disable_after_hours: 120,
+            retention_days: 30,
+            allow_private_destinations: false,
+            endpoints: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+/// `[events.endpoints.<name>]`
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigEndpoint {
+    pub url: String,
+    /// `whsec_` + base64 of 24 to 64 bytes.
+    pub secret: String,
+    /// Event types sent; omitted = every type.
+    #[serde(default)]
+    pub event_types: Option<Vec<String>>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+impl std::fmt::Debug for ConfigEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigEndpoint")
+            .field("url", &self.url)
+            .field("secret", &"[redacted]")
+            .field("event_types", &self.event_types)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventsConfig {
+    pub(super) fn check(&self, environment: Environment, problems: &mut Vec<Problem>) {
+        if self.workers == 0 || self.workers > 256 {
+            problems.push(Problem::new("events.workers", "must be 1 to 256"));
+        }
+        if self.request_timeout_ms == 0 {
+            problems.push(Problem::new(
+                "events.request_timeout_ms",
+                "must be positive",
+            ));
+        }
+        if self.retention_days == 0 {
+            problems.push(Problem::new("events.retention_days", "must be positive"));
+        }
+        if self.disable_after_hours == 0 {
+            problems.push(Problem::new(
+                "events.disable_after_hours",
+                "must be positive",
+            ));
+        }
+        if self.allow_private_destinations && environment == Environment::Production {
+            problems.push(Problem::new(
+                "events.allow_private_destinations",
+                "must be false in production",
+            ));
+        }
+        for (name, endpoint) in &self.endpoints {
+            let path = format!("events.endpoints.{name}");
+            if !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+                || name.is_empty()
+                || name.len() > 64
+            {
+                problems.push(Problem::new(
+                    &path,
+                    "endpoint names use lowercase letters, digits, '_' and '-' only",
+                ));
+            }
+            if let Err(e) = crate::delivery::check_url_syntax(&endpoint.url, environment) {
+                problems.push(Problem::new(format!("{path}.url"), e));
+            }
+            if crate::delivery::sign::decode_secret(&endpoint.secret).is_none() {
+                problems.push(Problem::new(
+                    format!("{path}.secret"),
+                    "must be whsec_ followed by the base64 of 24 to 64 bytes",
+                ));
+            }
+            if let Some(types) = &endpoint.event_types {
+                if let Err(e) = crate::delivery::check_event_types(types) {
+                    problems.push(Problem::new(format!("{path}.event_types"), e));
+                }
+            }
+        }
+    }
+}

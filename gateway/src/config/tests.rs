@@ -159,6 +159,7 @@ fn the_shipped_config_file_is_valid_and_states_the_defaults() {
     assert_eq!(from_file.gateway, built_in.gateway);
     assert_eq!(from_file.auth, built_in.auth);
     assert_eq!(from_file.live, built_in.live);
+    assert_eq!(from_file.events, built_in.events);
     assert_eq!(
         from_file.providers.keys().collect::<Vec<_>>(),
         built_in.providers.keys().collect::<Vec<_>>()

@@ -16,6 +16,7 @@ use sqlx::Row;
 use super::StoreError;
 use super::codec::{json, ts};
 use super::lock::LockedCall;
+use super::outbox;
 use super::sql::Float;
 
 /// Who caused a change, for the status history.
@@ -114,6 +115,7 @@ pub(super) async fn apply(
     } = locked;
     let mut applied = Applied::new(call);
     let telephony_ids = applied.call.telephony_ids.clone();
+    let had_recording = applied.call.recording_url.is_some();
     if applied.call.provider_call_id.is_none() {
         applied.call.provider_call_id = context.provider_call_id.map(str::to_owned);
     }
@@ -162,6 +164,9 @@ pub(super) async fn apply(
         super::calls::write_telephony_ids(conn, applied.call.id, &applied.call.telephony_ids)
             .await?;
     }
+    // The events to applications this change causes: in its own transaction (the outbox).
+    let pending = outbox::events_of(conn, &applied, events, had_recording).await?;
+    outbox::write(conn, applied.call.id, pending, now).await?;
     Ok(applied)
 }
 

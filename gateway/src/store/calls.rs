@@ -140,7 +140,15 @@ pub(super) async fn insert_call(conn: &mut AnyConnection, call: &Call) -> Result
         &EventSource::Api,
         call.created_at,
     )
-    .await
+    .await?;
+    super::outbox::write(
+        conn,
+        call.id,
+        vec![super::outbox::created(call)],
+        call.created_at,
+    )
+    .await?;
+    Ok(())
 }
 
 impl Store {
@@ -203,6 +211,7 @@ impl Store {
             let applied = apply(&mut tx, call, events, &context).await?;
             tx.commit().await?;
             self.committed(&applied);
+            self.outbox_written();
             Ok(Some(applied))
         })
         .await

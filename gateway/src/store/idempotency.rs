@@ -106,6 +106,7 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
+        self.outbox_written();
         Ok(Claim::Created(call.clone()))
     }
 

@@ -18,9 +18,11 @@ mod backend;
 mod calls;
 mod changes;
 mod codec;
+mod endpoints;
 mod idempotency;
 mod lock;
 mod notify;
+mod outbox;
 mod receipts;
 mod retry;
 mod sql;
@@ -33,8 +35,13 @@ pub use auth::{
 };
 pub use calls::{CallFilter, CallListing, NewCall, StatusEvent};
 pub use changes::ChangeSink;
+pub use endpoints::{
+    Attempt, Claimed, Delivery, DeliveryFilter, DeliveryStatus, Endpoint, EndpointChange,
+    EventFilter, EventRecord, NewEndpoint, Next,
+};
 pub use idempotency::{Claim, IdempotencyKey};
 pub use notify::{ChangeListener, Heard, Notice};
+pub use outbox::{CALL_EVENT_TYPES, PING, envelope, new_event_id};
 pub use receipts::{
     Ingestion, NewReceipt, Receipt, ReceiptFilter, ReceiptOutcome, ReceiptPage, SignatureVerdict,
 };
@@ -123,6 +130,8 @@ pub struct Store {
     /// Where committed changes are published (see [`ChangeSink`]): on PostgreSQL the notices
     /// to other instances, then whatever [`Store::publishing_to`] added.
     sinks: changes::Sinks,
+    /// Woken after a commit that may have written deliveries (the delivery workers wait on it).
+    outbox: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -151,7 +160,23 @@ impl Store {
             url: config.url.clone(),
             instance,
             sinks,
+            outbox: std::sync::Arc::new(tokio::sync::Notify::new()),
         })
+    }
+
+    /// What the delivery workers wait on between rounds.
+    pub fn outbox_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        std::sync::Arc::clone(&self.outbox)
+    }
+
+    /// After a commit that may have written events: wakes the delivery workers.
+    pub(crate) fn outbox_written(&self) {
+        self.outbox.notify_waiters();
+    }
+
+    /// This process's id among the instances sharing the database.
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     pub fn backend(&self) -> Backend {

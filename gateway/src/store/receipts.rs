@@ -310,6 +310,7 @@ impl Store {
                 tx.commit().await?;
                 if let Some(applied) = &applied {
                     self.committed(applied);
+                    self.outbox_written();
                 }
                 Ok(Ingestion {
                     outcome,

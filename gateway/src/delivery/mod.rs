@@ -1,0 +1,326 @@
+//! Events to applications: the delivery workers that post the outbox's deliveries to
+//! application endpoints, signed per Standard Webhooks, retried per
+//! `[events] retry_schedule_secs`, in sequence order per call and endpoint, with every attempt
+//! recorded. The events themselves are written by the store, in the transaction of the change
+//! that causes them (`store/outbox.rs`).
+
+pub mod client;
+pub mod sign;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use plugin_api::Environment;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::audit::{self, Outcome, Record, Who};
+use crate::config::{EventsConfig, Settings};
+use crate::gateway::Gateway;
+use crate::store::{Attempt, CALL_EVENT_TYPES, Claimed, NewEndpoint, Next, Store, StoreError};
+pub use client::EndpointClient;
+
+/// How long a worker waits for a wake-up before looking for due deliveries anyway.
+const POLL: Duration = Duration::from_millis(500);
+/// How often events past their retention are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// Longest `Retry-After` honoured.
+const MAX_RETRY_AFTER_SECS: u64 = 24 * 3600;
+
+/// Checks an endpoint URL's form: `http` or `https` (only `https` in production), with a host.
+pub fn check_url_syntax(url: &str, environment: Environment) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a valid URL: {e}"))?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" if environment != Environment::Production => {}
+        "http" => return Err("must be an https URL in production".to_owned()),
+        other => return Err(format!("must be an http(s) URL, not {other}")),
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err("the URL has no host".to_owned());
+    }
+    if url.len() > 2048 {
+        return Err("must be at most 2048 characters".to_owned());
+    }
+    Ok(())
+}
+
+/// Checks an event-type filter: every entry a known type, at least one.
+pub fn check_event_types(types: &[String]) -> Result<(), String> {
+    let valid = CALL_EVENT_TYPES.join(", ");
+    if types.is_empty() {
+        return Err(format!(
+            "must list at least one event type (omit it for every type; valid: {valid})"
+        ));
+    }
+    for kind in types {
+        if !CALL_EVENT_TYPES.contains(&kind.as_str()) {
+            return Err(format!("unknown event type '{kind}' (valid: {valid})"));
+        }
+    }
+    Ok(())
+}
+
+/// The endpoints `[events.endpoints.<name>]` declares, as stored (id `cfg_<name>`).
+pub fn config_endpoints(config: &EventsConfig) -> Vec<NewEndpoint> {
+    config
+        .endpoints
+        .iter()
+        .map(|(name, endpoint)| NewEndpoint {
+            id: format!("cfg_{name}"),
+            source: "config".to_owned(),
+            url: endpoint.url.clone(),
+            description: endpoint.description.clone(),
+            event_types: endpoint.event_types.clone(),
+            enabled: true,
+            secret: endpoint.secret.clone(),
+        })
+        .collect()
+}
+
+/// How long a worker holds a delivery: the attempt's timeout and a margin. A delivery whose
+/// worker died is tried again (by any instance) once this has passed.
+fn lease(settings: &Settings) -> TimeDelta {
+    TimeDelta::milliseconds(settings.events.request_timeout_ms as i64) + TimeDelta::seconds(30)
+}
+
+/// Starts the delivery workers and the pruner.
+pub async fn spawn(gateway: Arc<Gateway>) -> Result<Vec<JoinHandle<()>>, StoreError> {
+    gateway
+        .store
+        .sync_config_endpoints(&config_endpoints(&gateway.settings.events))
+        .await?;
+    let mut tasks = Vec::new();
+    for _ in 0..gateway.settings.events.workers {
+        tasks.push(tokio::spawn(work(Arc::clone(&gateway))));
+    }
+    tasks.push(tokio::spawn(prune(
+        gateway.store.clone(),
+        gateway.settings.events.retention_days,
+    )));
+    Ok(tasks)
+}
+
+async fn work(gateway: Arc<Gateway>) {
+    let signal = gateway.store.outbox_signal();
+    loop {
+        let woken = signal.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let until = Utc::now() + lease(&gateway.settings);
+        match gateway.store.claim_deliveries(1, until).await {
+            Ok(claimed) if !claimed.is_empty() => {
+                for delivery in claimed {
+                    deliver(&gateway, delivery, false).await;
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "claiming event deliveries failed"),
+        }
+        let _ = tokio::time::timeout(POLL, woken).await;
+    }
+}
+
+async fn prune(store: Store, retention_days: u64) {
+    let mut every = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        every.tick().await;
+        let before = Utc::now() - TimeDelta::days(retention_days as i64);
+        match store.prune_events(before).await {
+            Ok(0) => {}
+            Ok(count) => info!(count, "pruned events past their retention"),
+            Err(e) => warn!(error = %e, "pruning events failed"),
+        }
+    }
+}
+
+/// What one attempt came to, as the API shows it.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    pub attempt: Attempt,
+    pub succeeded: bool,
+}
+
+/// Makes one attempt of a claimed delivery and records it. `once`: no retries (the test
+/// route's ping).
+pub async fn deliver(gateway: &Arc<Gateway>, claimed: Claimed, once: bool) -> Delivered {
+    let now = Utc::now();
+    let timestamp = now.timestamp();
+    let secrets = claimed.endpoint.signing_secrets(now);
+    let signature = sign::signature_header(
+        &secrets,
+        &claimed.event_id,
+        timestamp,
+        claimed.payload.as_bytes(),
+    );
+    let headers = [
+        ("content-type", "application/json".to_owned()),
+        ("webhook-id", claimed.event_id.clone()),
+        ("webhook-timestamp", timestamp.to_string()),
+        ("webhook-signature", signature),
+    ];
+    let sent = gateway
+        .endpoints
+        .post(&claimed.endpoint.url, &headers, claimed.payload.clone())
+        .await;
+    let latency_ms = sent.latency.as_millis() as i64;
+    let (attempt, next, gone) = match sent.result {
+        Ok(answer) => {
+            let ok = (200..300).contains(&answer.status);
+            let next = if ok {
+                Next::Succeeded
+            } else if answer.status == 410 || once {
+                Next::Failed
+            } else {
+                retry(
+                    &gateway.settings.events,
+                    claimed.attempts,
+                    answer.status,
+                    answer.retry_after,
+                )
+            };
+            let attempt = Attempt {
+                attempted_at: now,
+                status_code: Some(answer.status),
+                latency_ms,
+                error: (!ok).then(|| format!("answered {}", answer.status)),
+                response_body: Some(answer.body).filter(|b| !b.is_empty()),
+            };
+            (attempt, next, answer.status == 410)
+        }
+        Err(error) => {
+            let next = if once {
+                Next::Failed
+            } else {
+                retry(&gateway.settings.events, claimed.attempts, 0, None)
+            };
+            let attempt = Attempt {
+                attempted_at: now,
+                status_code: None,
+                latency_ms,
+                error: Some(error),
+                response_body: None,
+            };
+            (attempt, next, false)
+        }
+    };
+    info!(
+        event_id = %claimed.event_id,
+        endpoint_id = %claimed.endpoint.id,
+        status = attempt.status_code,
+        latency_ms,
+        outcome = ?next,
+        "event delivery attempt"
+    );
+    let failing_since = match gateway.store.record_attempt(&claimed, &attempt, next).await {
+        Ok(since) => since,
+        Err(e) => {
+            warn!(error = %e, "recording an event delivery attempt failed");
+            None
+        }
+    };
+    if gone {
+        disable(
+            gateway,
+            &claimed.endpoint.id,
+            "the endpoint answered 410 Gone",
+        )
+        .await;
+    } else if let Some(since) = failing_since {
+        let limit = TimeDelta::hours(gateway.settings.events.disable_after_hours as i64);
+        if now - since >= limit {
+            let reason = format!(
+                "every attempt failed for {} hours (since {})",
+                gateway.settings.events.disable_after_hours,
+                since.to_rfc3339()
+            );
+            disable(gateway, &claimed.endpoint.id, &reason).await;
+        }
+    }
+    Delivered {
+        succeeded: next == Next::Succeeded,
+        attempt,
+    }
+}
+
+/// When to try again after the attempt numbered `done` (0 = the first) failed, or `Failed`
+/// when the schedule is exhausted. 429 and 503 honour `Retry-After`.
+fn retry(config: &EventsConfig, done: i64, status: u16, retry_after: Option<u64>) -> Next {
+    let Some(wait) = config.retry_schedule_secs.get(done.max(0) as usize) else {
+        return Next::Failed;
+    };
+    let jittered = (*wait as f64 * rand::random_range(0.8..=1.2)).max(0.0);
+    let secs = match (status, retry_after) {
+        (429 | 503, Some(after)) => after.min(MAX_RETRY_AFTER_SECS) as f64,
+        _ => jittered,
+    };
+    Next::Retry(at(Utc::now(), secs))
+}
+
+fn at(now: DateTime<Utc>, secs: f64) -> DateTime<Utc> {
+    now + TimeDelta::milliseconds((secs * 1000.0) as i64)
+}
+
+async fn disable(gateway: &Arc<Gateway>, endpoint: &str, reason: &str) {
+    match gateway.store.disable_endpoint(endpoint, reason).await {
+        Ok(true) => {
+            warn!(endpoint_id = %endpoint, reason, "event endpoint disabled");
+            audit::record(
+                gateway,
+                Record {
+                    who: Who::System,
+                    action: "event_endpoint.disable",
+                    target: Some(format!("event_endpoint:{endpoint}")),
+                    client_addr: None,
+                    outcome: Outcome::Success,
+                    detail: Some(reason.to_owned()),
+                },
+            )
+            .await;
+        }
+        Ok(false) => {}
+        Err(e) => warn!(error = %e, "disabling an event endpoint failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_must_be_http_and_https_in_production() {
+        assert!(check_url_syntax("https://app.example.com/hooks", Environment::Production).is_ok());
+        assert!(check_url_syntax("http://app.example.com/hooks", Environment::Development).is_ok());
+        assert!(check_url_syntax("http://app.example.com/hooks", Environment::Production).is_err());
+        assert!(check_url_syntax("ftp://app.example.com/", Environment::Development).is_err());
+        assert!(check_url_syntax("not a url", Environment::Development).is_err());
+    }
+
+    #[test]
+    fn unknown_event_types_list_the_valid_ones() {
+        let error = check_event_types(&["call.nope".to_owned()])
+            .err()
+            .unwrap_or_default();
+        assert!(
+            error.contains("call.nope") && error.contains("call.ended"),
+            "{error}"
+        );
+        assert!(check_event_types(&["call.ended".to_owned()]).is_ok());
+    }
+
+    #[test]
+    fn the_schedule_runs_out() {
+        let config = EventsConfig {
+            retry_schedule_secs: vec![5],
+            ..EventsConfig::default()
+        };
+        assert!(matches!(retry(&config, 0, 500, None), Next::Retry(_)));
+        assert_eq!(retry(&config, 1, 500, None), Next::Failed);
+        let Next::Retry(when) = retry(&config, 0, 429, Some(60)) else {
+            panic!("no retry");
+        };
+        assert!(when - Utc::now() > TimeDelta::seconds(55));
+    }
+}
