@@ -22,6 +22,13 @@ pub struct Capabilities {
     pub post_call_report: bool,
     /// Can fetch a call's state from the vendor (used to reconcile calls whose webhooks went missing).
     pub fetch_call: bool,
+    /// The vendor deduplicates creates by an idempotency key the create request carries (stable
+    /// for a call: the same `CallRequest` always gives the same key, another call another key),
+    /// so the gateway may send a create again when its outcome is unknown (a timeout after
+    /// sending, `Indeterminate`), with the same key. Without it such a create is never resent.
+    /// Added in 0.1 without an ABI change: a manifest without it reads as `false`.
+    #[serde(default)]
+    pub idempotent_create: bool,
 }
 
 /// The type a config key's value must have.
