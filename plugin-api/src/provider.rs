@@ -477,3 +477,31 @@ pub trait Provider: Send + Sync {
         Err(ProviderError::Unsupported("fetching a call".into()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plugin built before `idempotent_create` existed sends manifests without it: they still
+    /// read, as "not idempotent", so plugin ABI 1 is unchanged.
+    #[test]
+    fn capabilities_without_idempotent_create_read_as_false() {
+        let older = r#"{"outbound_call":true,"hangup":false,"live_transcript":true,
+            "post_call_report":true,"fetch_call":true}"#;
+        let read: Result<Capabilities, _> = serde_json::from_str(older);
+        let expected = Capabilities {
+            outbound_call: true,
+            live_transcript: true,
+            post_call_report: true,
+            fetch_call: true,
+            ..Capabilities::default()
+        };
+        assert_eq!(read.ok(), Some(expected));
+        let declared = Capabilities {
+            idempotent_create: true,
+            ..expected
+        };
+        let written = serde_json::to_value(declared).unwrap_or_default();
+        assert_eq!(written["idempotent_create"], true);
+    }
+}
