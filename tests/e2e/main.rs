@@ -18,6 +18,7 @@ mod live;
 mod migrations;
 mod mock_vendor;
 mod plugins;
+mod retell;
 mod vapi;
 mod vendors;
 mod webhooks;
