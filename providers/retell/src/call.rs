@@ -4,8 +4,8 @@
 use plugin_api::http::path_segment;
 use plugin_api::json::{Object, text, truncate};
 use plugin_api::{
-    Acceptance, CallEvent, CallHandle, CallRequest, CallStatus, CreateCallOutcome, HangupOutcome,
-    Headers, HttpRequest, HttpResponse, Method, PhoneNumber, ProviderError,
+    Acceptance, CallDetails, CallEvent, CallHandle, CallRequest, CallStatus, CreateCallOutcome,
+    HangupOutcome, Headers, HttpRequest, HttpResponse, Method, PhoneNumber, ProviderError,
 };
 use serde_json::{Map, Value, json};
 
@@ -292,7 +292,8 @@ fn vendor_error(response: &HttpResponse, retryable: bool, message: String) -> Pr
     }
 }
 
-/// Reads a fetched call (or the call list searched for it) into events (see [`record`]).
+/// Reads a fetched call into events (see [`record`]); from the call list searched for it, only
+/// the Retell id (list items carry no transcript).
 pub(crate) fn parse_fetch_call_response(
     call: &CallHandle,
     response: &HttpResponse,
@@ -338,6 +339,15 @@ pub(crate) fn parse_fetch_call_response(
             )
         })?,
     };
+    if expected.is_none() {
+        // A list item is a slim call (no transcript): it gives the Retell id, and the fetch by
+        // that id that follows gives the rest.
+        return Ok(vec![CallEvent::Details(CallDetails {
+            provider_call_id: record::call_id(Some(fetched)).map(str::to_owned),
+            telephony_ids: record::telephony_ids(Some(fetched)),
+            ..CallDetails::default()
+        })]);
+    }
     let mut events = record::events(Some(fetched), None);
     if let Some(CallEvent::Details(details)) = events.first_mut() {
         if details.provider_call_id.is_none() {

@@ -132,7 +132,8 @@
 //! webhooks. A call whose create answer never came (no Retell id yet) is searched with
 //! `POST {base_url}/v3/list-calls` and `{"filter_criteria": {"metadata": [{"key":
 //! "gateway_call_id", "type": "string", "op": "eq", "value": "<id>"}]}, "limit": 10}`; the item
-//! naming the gateway's id gives the Retell id and the events. Any non-2xx answer is a
+//! naming the gateway's id gives the Retell id only (list items carry no transcript), and the
+//! gateway then fetches the call by that id. Any non-2xx answer is a
 //! `ProviderError::Vendor` (retryable for 429 and 5xx); so is a body that is not JSON
 //! (retryable), a list without the call (retryable) and another call (not retryable).
 //!
