@@ -27,7 +27,6 @@ const AGENT: &str = "agent_e2e";
 const WEBHOOK_URL: &str = "https://gw.example.com/webhooks/retell";
 const CREATE: &str = "/v2/create-phone-call";
 const LIST: &str = "/v3/list-calls";
-const TWILIO_SID: &str = "CA0123456789abcdef0123456789abcdef";
 
 const CREATED: &str = fixture!("retell", "create_call_response");
 const STARTED: &str = fixture!("retell", "webhook_call_started");
@@ -169,7 +168,7 @@ fn list_shape(request: &Received) -> Result<(), String> {
     }
     if body
         .get("limit")
-        .is_some_and(|v| !v.as_i64().is_some_and(|n| n > 0))
+        .is_some_and(|v| v.as_i64().is_none_or(|n| n <= 0))
     {
         return Err("limit is not a positive integer".to_owned());
     }
