@@ -82,20 +82,18 @@ const ALLOW_UNSIGNED_WEBHOOKS: Key = Key::boolean(
      production); a signature that is sent is always checked",
     false,
 );
-const RING_DURATION: Key = Key::integer_between(
+/// Positive here; Retell's bounds ([`RING_DURATION_MS`]) are checked at startup as a warning
+/// (the gateway's manifest check cannot express a range, and Retell itself refuses the call).
+const RING_DURATION: Key = Key::positive(
     "ring_duration_ms",
     "How long a call rings before it counts as not answered, sent per call when set \
-     (5000..300000; Retell's default 30000)",
+     (Retell takes 5000..300000; its default 30000)",
     30_000,
-    RING_DURATION_MS.0,
-    RING_DURATION_MS.1,
 );
-const MAX_CALL_DURATION: Key = Key::integer_between(
+const MAX_CALL_DURATION: Key = Key::positive(
     "max_call_duration_ms",
-    "Longest call, sent per call when set (60000..7200000; Retell's default 3600000)",
+    "Longest call, sent per call when set (Retell takes 60000..7200000; its default 3600000)",
     3_600_000,
-    MAX_CALL_DURATION_MS.0,
-    MAX_CALL_DURATION_MS.1,
 );
 
 /// The keys of the `retell` config table, in the order the manifest lists them. String values
@@ -180,6 +178,20 @@ impl Config {
                  change call records with an unsigned request"
                     .to_owned(),
             );
+        }
+        for (key, value, (min, max)) in [
+            ("ring_duration_ms", self.ring_duration_ms, RING_DURATION_MS),
+            (
+                "max_call_duration_ms",
+                self.max_call_duration_ms,
+                MAX_CALL_DURATION_MS,
+            ),
+        ] {
+            if let Some(value) = value.filter(|v| !(min..=max).contains(v)) {
+                warnings.push(format!(
+                    "{key} = {value} is outside Retell's {min}..{max}: Retell will refuse every call"
+                ));
+            }
         }
         if self.from_number.is_none() {
             warnings.push(
@@ -276,7 +288,7 @@ mod tests {
                 "request_timeout_ms": 0,
                 "webhook_max_body_bytes": -1,
                 "allow_unsigned_webhooks": true,
-                "ring_duration_ms": 1000,
+                "ring_duration_ms": 0,
                 "max_call_duration_ms": "long",
                 "colour": "blue",
             }),
@@ -310,7 +322,7 @@ mod tests {
         assert!(message("from_number").contains("E.164"));
         assert_eq!(
             message("ring_duration_ms"),
-            "must be between 5000 and 300000"
+            "must be a positive number, not 0"
         );
         assert_eq!(message("max_call_duration_ms"), "expected an integer");
         assert!(message("allow_unsigned_webhooks").contains("production"));
@@ -356,5 +368,12 @@ mod tests {
         assert!(warnings(&minimal()).is_empty());
         let open = warnings(&json!({"api_key": "k", "allow_unsigned_webhooks": true}));
         assert_eq!(open.len(), 2, "{open:?}");
+        let out_of_range = warnings(&json!({"api_key": "k", "from_number": "+14157774444",
+            "ring_duration_ms": 1000, "max_call_duration_ms": 600000}));
+        assert_eq!(out_of_range.len(), 1, "{out_of_range:?}");
+        assert!(
+            out_of_range[0].contains("ring_duration_ms = 1000"),
+            "{out_of_range:?}"
+        );
     }
 }

@@ -24,9 +24,11 @@
 //! Every problem is reported at once, each with its key: a missing `api_key`, unknown keys,
 //! values of the wrong type, a `base_url` that is not an `http(s)://host[:port][/path]` URL, a
 //! `webhook_url` that is not an `http(s)` URL (a query is allowed there), a `from_number` that is
-//! not E.164, non-positive `request_timeout_ms` or `webhook_max_body_bytes`, a
-//! `ring_duration_ms` or `max_call_duration_ms` outside Retell's bounds, and
-//! `allow_unsigned_webhooks = true` in `production`.
+//! not E.164, non-positive `request_timeout_ms`, `webhook_max_body_bytes`, `ring_duration_ms` or
+//! `max_call_duration_ms`, and `allow_unsigned_webhooks = true` in `production`. Startup
+//! warnings say when `ring_duration_ms` or `max_call_duration_ms` is outside Retell's bounds
+//! (Retell would refuse every call), when no `from_number` is set, and when
+//! `allow_unsigned_webhooks` is on.
 //!
 //! # Placing a call
 //!
