@@ -2,7 +2,7 @@
 """Validate the vendor fixtures the provider tests use against the vendors' official Python SDK models.
 
 Run through `scripts/validate-fixtures`, which builds a throwaway virtualenv with the pinned SDKs
-(elevenlabs==2.78.0, vapi-server-sdk==3.0.0, pydantic 2) and calls this file. Run directly only
+(elevenlabs==2.78.0, vapi-server-sdk==3.0.0, retell-sdk==6.2.13, pydantic 2) and calls this file. Run directly only
 inside such an environment: `python scripts/validate_fixtures.py [REPO_ROOT]`.
 
 What is checked
@@ -65,6 +65,18 @@ VAPI (providers/vapi/tests/fixtures; skipped with a line if providers/vapi does 
                                          message_tool_calls, message_assistant_request, ...). A
                                          `{"message": {...}}` envelope is unwrapped; the message's `type` must
                                          be one the class declares (both transcript spellings are).
+Retell (providers/retell/tests/fixtures; skipped with a line if providers/retell does not exist):
+  *_<4xx|5xx>*.json, *error*.json        skip: error body (the SDK types non-2xx bodies as Any)
+  create_call_request*.json              CallCreatePhoneCallParams (a TypedDict: validated as such, every
+                                         TypedDict of its module made extra="forbid", so unknown keys and
+                                         unknown Literal values fail; no strict pass, pydantic is strict here)
+  list_calls_request*.json               CallListParams (idem)
+  create_call_response*.json, get_call_response*.json
+                                         PhoneCallResponse (the create answer is the same object as GET)
+  list_calls_response*.json              CallListResponse
+  webhook_chat_*.json                    skip: chat agents' webhooks, ignored by the gateway (no SDK model)
+  webhook_<event>*.json                  `call` -> PhoneCallResponse (envelope `{"event", "call"}`: no SDK
+                                         model; `event` must be one Retell documents)
 Add a rule (or a LENIENT / EXPECTED_FAILURES entry with its reason) when a new kind of fixture appears.
 """
 
@@ -95,7 +107,18 @@ ERROR_BODY = r"(^|_)([45]\d\d|error)(_|\.|$)"
 
 # Fixture -> (reason, the exact JSON paths pydantic must reject). Union branches whose `type`
 # discriminant does not match are pruned, so paths are those of the branch the fixture means.
-EXPECTED_FAILURES: Dict[str, Tuple[str, List[str]]] = {}
+EXPECTED_FAILURES: Dict[str, Tuple[str, List[str]]] = {
+    "retell/webhook_call_ended_unknown_reason.json": (
+        "deliberate: a disconnection_reason the SDK does not know yet (retell-sdk types it as a closed Literal)",
+        ["call.disconnection_reason"],
+    ),
+}
+
+# The webhook events Retell documents (the envelope has no SDK model).
+RETELL_EVENTS = {
+    "call_started", "call_ended", "call_analyzed", "transcript_updated",
+    "transfer_started", "transfer_bridged", "transfer_cancelled", "transfer_ended",
+}
 
 # Fixture -> {strict-pass finding: reason}. A finding is "unknown-key <path>", "unknown-enum <path>"
 # or "python-name <path>", as the FAIL line prints it. An entry that matches no finding (of a fixture
@@ -130,10 +153,11 @@ class Target:
 
     name: str  # shown in the output
     model: Callable[[], type]  # lazily imported pydantic model class
-    extract: str = "whole"  # whole | data (ElevenLabs webhook) | message (VAPI envelope)
+    extract: str = "whole"  # whole | data (ElevenLabs webhook) | message (VAPI envelope) | call (Retell webhook)
     envelope_type: Optional[str] = None  # for extract=data: the envelope's expected `type`
     many: bool = False  # the fixture is a JSON array of the model
     check_type_literal: bool = False  # the object's `type` must be one the model declares
+    strict_pass: bool = True  # walk the validated model for unknown keys/enums (not for TypedDicts)
 
 
 @dataclass
@@ -291,7 +315,65 @@ VAPI_RULES: List[Rule] = [
     Rule(r"^(server_message_|message_|webhook_)", vapi_server_message),
 ]
 
-PROVIDERS: Dict[str, List[Rule]] = {"elevenlabs": ELEVENLABS_RULES, "vapi": VAPI_RULES}
+# ---- Retell --------------------------------------------------------------------------------------
+
+RETELL_TYPES = "retell.types"
+
+
+def typed_dict_model(module: str, name: str) -> Callable[[], type]:
+    """A pydantic model validating a request body the SDK types as a TypedDict (Stainless params).
+
+    Every TypedDict of the module refuses keys it does not declare (extra="forbid"); their Literal
+    types refuse unknown values. The model is a RootModel: no strict pass runs over it.
+    """
+
+    def load() -> type:
+        mod = __import__(module, fromlist=[name])
+        for value in vars(mod).values():
+            if isinstance(value, type) and typing.is_typeddict(value):
+                value.__pydantic_config__ = pydantic.ConfigDict(extra="forbid")  # type: ignore[attr-defined]
+        root = getattr(mod, name)
+        model = pydantic.RootModel[root]  # type: ignore[valid-type]
+        model.__name__ = name
+        return model
+
+    return load
+
+
+RETELL_PHONE_CALL = Target("PhoneCallResponse", sdk_type(RETELL_TYPES, "PhoneCallResponse"))
+
+RETELL_RULES: List[Rule] = [
+    Rule(ERROR_BODY, skip="no SDK model: error body (the SDK types non-2xx bodies as Any)"),
+    Rule(
+        r"^create_call_request",
+        fixed(
+            Target(
+                "CallCreatePhoneCallParams (TypedDict, unknown keys refused)",
+                typed_dict_model("retell.types.call_create_phone_call_params", "CallCreatePhoneCallParams"),
+                strict_pass=False,
+            )
+        ),
+    ),
+    Rule(
+        r"^list_calls_request",
+        fixed(
+            Target(
+                "CallListParams (TypedDict, unknown keys refused)",
+                typed_dict_model("retell.types.call_list_params", "CallListParams"),
+                strict_pass=False,
+            )
+        ),
+    ),
+    Rule(r"^(create_call_response|get_call_response)", fixed(RETELL_PHONE_CALL)),
+    Rule(r"^list_calls_response", fixed(Target("CallListResponse", sdk_type(RETELL_TYPES, "CallListResponse")))),
+    Rule(r"^webhook_chat_", skip="no SDK model: a chat agent's webhook, which the gateway ignores"),
+    Rule(
+        r"^webhook_",
+        fixed(Target("call -> PhoneCallResponse; envelope: no SDK model", RETELL_PHONE_CALL.model, extract="call")),
+    ),
+]
+
+PROVIDERS: Dict[str, List[Rule]] = {"elevenlabs": ELEVENLABS_RULES, "vapi": VAPI_RULES, "retell": RETELL_RULES}
 REQUIRED_PROVIDERS = {"elevenlabs"}  # the others are skipped with a line when their directory is absent
 
 
@@ -425,6 +507,14 @@ def validate(key: str, path: Path, target: Target) -> Outcome:
         if target.envelope_type is not None and obj.get("type") != target.envelope_type:
             return Outcome("FAIL", f"envelope type {obj.get('type')!r}, the file name says {target.envelope_type!r}")
         obj, prefix = obj["data"], "data"
+    elif target.extract == "call":
+        if not isinstance(obj, dict) or not isinstance(obj.get("call"), dict):
+            return Outcome("FAIL", "a Retell webhook envelope needs a `call` object")
+        if obj.get("event") not in RETELL_EVENTS:
+            return Outcome("FAIL", f"event {obj.get('event')!r} is not one Retell documents: {sorted(RETELL_EVENTS)}")
+        if set(obj) - {"event", "call"}:
+            return Outcome("FAIL", f"unknown envelope keys {sorted(set(obj) - {'event', 'call'})}")
+        obj, prefix = obj["call"], "call"
     elif target.extract == "message" and isinstance(obj, dict) and isinstance(obj.get("message"), dict) and "type" not in obj:
         obj, prefix = obj["message"], "message"
         notes.append("envelope unwrapped")
@@ -450,7 +540,7 @@ def validate(key: str, path: Path, target: Target) -> Outcome:
                 got = "" if e["type"] == "missing" else f", got {json.dumps(e.get('input'), default=str)[:80]}"
                 errors.append(f"{p or '<root>'}: {e['msg']}{got}" + (f" (as {branch[-1]})" if branch else ""))
             continue
-        if isinstance(o, dict):
+        if isinstance(o, dict) and target.strict_pass:
             strict_findings(inst, o, where, findings)
             if target.check_type_literal:
                 known = enum_literals(model.model_fields["type"].annotation)

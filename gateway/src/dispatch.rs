@@ -231,13 +231,23 @@ async fn place(
             Attempt::Retryable {
                 message,
                 retry_after,
+                unknown,
             } if attempt < CREATE_ATTEMPTS => {
                 let delay = backoff(attempt, retry_after);
-                warn!(%message, attempt, delay_ms = delay.as_millis() as u64, "provider not ready; retrying");
+                let delay_ms = delay.as_millis() as u64;
+                if unknown {
+                    warn!(%message, attempt, delay_ms, "outcome of the create request is unknown; resending it (the vendor deduplicates creates)");
+                } else {
+                    warn!(%message, attempt, delay_ms, "provider not ready; retrying");
+                }
                 tokio::time::sleep(delay).await;
                 attempt += 1;
             }
-            Attempt::Retryable { message, .. } => {
+            Attempt::Retryable {
+                message,
+                unknown: false,
+                ..
+            } => {
                 break (
                     CreateCallOutcome::Rejected {
                         retryable: true,
@@ -246,6 +256,12 @@ async fn place(
                     Vec::new(),
                 );
             }
+            // The last of the resent creates is still unknown: as without the capability.
+            Attempt::Retryable {
+                message,
+                unknown: true,
+                ..
+            } => break (CreateCallOutcome::Indeterminate { message }, Vec::new()),
         }
     };
     match outcome {
@@ -280,8 +296,9 @@ async fn place(
             Ok(Created::Rejected { call, message })
         }
         CreateCallOutcome::Indeterminate { message } => {
-            // The vendor may have placed the call: retrying could ring a person twice. A webhook
-            // or reconciliation settles it.
+            // The vendor may have placed the call: retrying could ring a person twice (unless the
+            // vendor deduplicates creates, and then all attempts were used). A webhook or
+            // reconciliation settles it.
             warn!(%message, "outcome of the create request is unknown");
             let reason = Some(VENDOR_OUTCOME_UNKNOWN.to_owned());
             let call = record(vec![status(CallStatus::Initiating, reason)], None).await?;
@@ -291,7 +308,8 @@ async fn place(
 }
 
 /// Creating a call is tried at most this many times, and only again where the vendor cannot
-/// have acted on the previous attempt.
+/// have acted on the previous attempt, or where it may have but deduplicates creates by the
+/// request's idempotency key (`capabilities.idempotent_create`).
 pub const CREATE_ATTEMPTS: u32 = 3;
 const RETRY_BASE: Duration = Duration::from_millis(250);
 /// No wait between attempts is longer, whatever `Retry-After` asks.
@@ -303,10 +321,13 @@ pub const VENDOR_OUTCOME_UNKNOWN: &str = "vendor_outcome_unknown";
 enum Attempt {
     /// The vendor's answer, or an outcome the provider read from it.
     Answered(CreateCallOutcome, Vec<ScheduledWebhook>),
-    /// The vendor cannot have acted (not reached, 429, 503): safe to try again.
+    /// The vendor cannot have acted (not reached, 429, 503): safe to try again. Or it may have
+    /// (`unknown`: a timeout after sending, `Indeterminate`), and it deduplicates creates by the
+    /// request's idempotency key: safe to send the same request again.
     Retryable {
         message: String,
         retry_after: Option<Duration>,
+        unknown: bool,
     },
 }
 
@@ -316,6 +337,8 @@ async fn create_attempt(
     request: &CallRequest,
 ) -> Result<Attempt, plugin_api::ProviderError> {
     let outbound = instance.provider.build_create_call(request)?;
+    // Only a vendor that deduplicates creates may be sent one whose outcome is unknown again.
+    let resend_unknown = instance.manifest.capabilities.idempotent_create;
     let Answer {
         response,
         scheduled,
@@ -329,6 +352,14 @@ async fn create_attempt(
             return Ok(Attempt::Retryable {
                 message,
                 retry_after: None,
+                unknown: false,
+            });
+        }
+        Err(SendError::Unknown(message)) if resend_unknown => {
+            return Ok(Attempt::Retryable {
+                message,
+                retry_after: None,
+                unknown: true,
             });
         }
         Err(SendError::Unknown(message)) => {
@@ -349,6 +380,12 @@ async fn create_attempt(
             } => Attempt::Retryable {
                 message,
                 retry_after: retry_after(&response.headers),
+                unknown: false,
+            },
+            CreateCallOutcome::Indeterminate { message } if resend_unknown => Attempt::Retryable {
+                message,
+                retry_after: retry_after(&response.headers),
+                unknown: true,
             },
             outcome => Attempt::Answered(outcome, scheduled),
         },

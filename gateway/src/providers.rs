@@ -27,6 +27,7 @@ impl Registry {
         registry.register(Arc::new(echo_provider::EchoFactory));
         registry.register(Arc::new(elevenlabs_provider::ElevenLabsFactory));
         registry.register(Arc::new(vapi_provider::VapiFactory));
+        registry.register(Arc::new(retell_provider::RetellFactory));
         registry.register(Arc::new(crate::plugins::DylibFactory));
         registry
     }

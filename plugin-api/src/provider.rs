@@ -22,6 +22,13 @@ pub struct Capabilities {
     pub post_call_report: bool,
     /// Can fetch a call's state from the vendor (used to reconcile calls whose webhooks went missing).
     pub fetch_call: bool,
+    /// The vendor deduplicates creates by an idempotency key the create request carries (stable
+    /// for a call: the same `CallRequest` always gives the same key, another call another key),
+    /// so the gateway may send a create again when its outcome is unknown (a timeout after
+    /// sending, `Indeterminate`), with the same key. Without it such a create is never resent.
+    /// Added in 0.1 without an ABI change: a manifest without it reads as `false`.
+    #[serde(default)]
+    pub idempotent_create: bool,
 }
 
 /// The type a config key's value must have.
@@ -495,5 +502,33 @@ pub trait Provider: Send + Sync {
         _response: &HttpResponse,
     ) -> Result<Vec<CallEvent>, ProviderError> {
         Err(ProviderError::Unsupported("fetching a call".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plugin built before `idempotent_create` existed sends manifests without it: they still
+    /// read, as "not idempotent", so plugin ABI 1 is unchanged.
+    #[test]
+    fn capabilities_without_idempotent_create_read_as_false() {
+        let older = r#"{"outbound_call":true,"hangup":false,"live_transcript":true,
+            "post_call_report":true,"fetch_call":true}"#;
+        let read: Result<Capabilities, _> = serde_json::from_str(older);
+        let expected = Capabilities {
+            outbound_call: true,
+            live_transcript: true,
+            post_call_report: true,
+            fetch_call: true,
+            ..Capabilities::default()
+        };
+        assert_eq!(read.ok(), Some(expected));
+        let declared = Capabilities {
+            idempotent_create: true,
+            ..expected
+        };
+        let written = serde_json::to_value(declared).unwrap_or_default();
+        assert_eq!(written["idempotent_create"], true);
     }
 }

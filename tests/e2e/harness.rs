@@ -666,6 +666,7 @@ impl<V: Vendor> MockedGateway<V> {
 
     pub async fn start_with(reconcile_after_secs: u64, reconcile_interval_secs: u64) -> Self {
         let mock = MockVendor::start().await;
+        V::prepare_mock(&mock);
         let config = GatewayConfig::new()
             .gateway(&format!(
                 "default_provider = \"{}\"\n\

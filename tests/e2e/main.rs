@@ -21,6 +21,7 @@ mod login;
 mod migrations;
 mod mock_vendor;
 mod plugins;
+mod retell;
 mod vapi;
 mod vendors;
 mod webhooks;

@@ -81,10 +81,27 @@ struct Script {
     standing: Option<MockReply>,
 }
 
+/// Checks a request against the shape the vendor's SDK defines; `Err` says what is wrong.
+pub type ShapeCheck = fn(&Received) -> Result<(), String>;
+
 #[derive(Default)]
 struct State {
     scripts: Mutex<HashMap<(String, String), Script>>,
     received: Mutex<Vec<Received>>,
+    /// `(method, path prefix, check)`: a request failing its check is answered 422.
+    shapes: Mutex<Vec<(String, String, ShapeCheck)>>,
+}
+
+impl State {
+    fn misshapen(&self, request: &Received) -> Option<String> {
+        let shapes = self.shapes.lock().expect("mock lock");
+        shapes
+            .iter()
+            .filter(|(method, prefix, _)| {
+                *method == request.method && request.path.starts_with(prefix.as_str())
+            })
+            .find_map(|(_, _, check)| check(request).err())
+    }
 }
 
 impl State {
@@ -109,13 +126,22 @@ async fn answer(req: &Request, body: Body, state: Data<&Arc<State>>) -> Response
                 .map(|v| (n.as_str().to_ascii_lowercase(), v.to_owned()))
         })
         .collect();
-    state.received.lock().expect("mock lock").push(Received {
+    let received = Received {
         method: method.clone(),
         path: path.clone(),
         headers,
         body,
         at: Instant::now(),
-    });
+    };
+    let misshapen = state.misshapen(&received);
+    state.received.lock().expect("mock lock").push(received);
+    if let Some(problem) = misshapen {
+        let body = serde_json::json!({"status": "error", "message": format!("mock: {problem}")});
+        return Response::builder()
+            .status(poem::http::StatusCode::UNPROCESSABLE_ENTITY)
+            .content_type("application/json")
+            .body(body.to_string());
+    }
     let Some(reply) = state.reply_for(&method, &path) else {
         return Response::builder()
             .status(poem::http::StatusCode::NOT_FOUND)
@@ -187,6 +213,13 @@ impl MockVendor {
     /// Answers every request to `method path` with `reply` once the queue is empty.
     pub fn always(&self, method: &str, path: &str, reply: MockReply) {
         self.with_script(method, path, |s| s.standing = Some(reply));
+    }
+
+    /// Answers requests to `method` on paths starting with `prefix` that fail `check` with 422
+    /// (`{"status": "error", "message": "mock: <problem>"}`), whatever is scripted.
+    pub fn enforce(&self, method: &str, prefix: &str, check: ShapeCheck) {
+        let mut shapes = self.state.shapes.lock().expect("mock lock");
+        shapes.push((method.to_owned(), prefix.to_owned(), check));
     }
 
     /// Every request received so far, in order.

@@ -1157,7 +1157,7 @@ fn plugin_check_passes_the_example_plugin_with_its_shipped_check_file() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("17 passed, 0 failed, 0 skipped"),
+        stdout.contains("18 passed, 0 failed, 0 skipped"),
         "{stdout}"
     );
 }

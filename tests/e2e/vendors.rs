@@ -33,6 +33,11 @@ pub trait Vendor: Sized {
     const OPEN_PROVIDER: &'static str;
     /// Every instance above (and the vendor's own), calling the mock at `mock_url`.
     fn providers_toml(mock_url: &str) -> String;
+    /// Sets up the mock before the gateway starts (e.g. the request shapes it enforces).
+    fn prepare_mock(_mock: &crate::mock_vendor::MockVendor) {}
+    /// The vendor deduplicates creates by an idempotency key (the manifest declares
+    /// `idempotent_create`): a create of unknown outcome is sent again, up to three times.
+    const IDEMPOTENT_CREATE: bool = false;
 
     /// Where calls are created (`POST`) and fetched (`GET`); the API key header sent there.
     const CREATE_PATH: &'static str;
@@ -368,35 +373,61 @@ pub async fn create_refusal_fails_the_call_at_once_with_the_vendor_message<V: Ve
     gw.stop().await;
 }
 
-/// Both ambiguous outcomes (a timeout after sending, a 500) answer 202 without a retry; each
-/// call is then settled by a webhook that finds it by the gateway's id.
+/// Both ambiguous outcomes (a timeout after sending, a 500) answer 202 without a retry (for a
+/// vendor that deduplicates creates: after every attempt, each the same request); each call is
+/// then settled by a webhook that finds it by the gateway's id.
 pub async fn timeout_and_500_are_unknown_outcomes_settled_by_webhooks<V: Vendor>() {
     let gw = MockedGateway::<V>::start().await;
+    let attempts = if V::IDEMPOTENT_CREATE { 3 } else { 1 };
     let late = tagged::<V>("late");
     let too_late = V::accepted(&gw, &late).delayed(Duration::from_secs(3));
-    gw.next_create(too_late);
+    for _ in 0..attempts {
+        gw.next_create(too_late.clone());
+    }
     let started = Instant::now();
     let reply = gw
         .create(json!({"to": TO, "provider": V::TIMEOUT_PROVIDER}))
         .await;
     let took = started.elapsed();
     let id = expect_unknown_outcome(&reply);
+    // Each attempt waits 300 ms; resends add their backoff (at most 250 + 500 ms).
+    let bound = if V::IDEMPOTENT_CREATE { 4000 } else { 2500 };
     assert!(
-        took < Duration::from_millis(2500),
+        took < Duration::from_millis(bound),
         "{took:?} for a vendor given 300 ms"
     );
-    assert_eq!(gw.creates_for(&id).len(), 1, "a timeout is not retried");
+    let sent = gw.creates_for(&id);
+    assert_eq!(
+        sent.len(),
+        attempts,
+        "a timeout is not retried (unless deduplicated)"
+    );
+    assert!(
+        sent.iter().all(|r| r.json() == sent[0].json()),
+        "resent as it was"
+    );
 
-    gw.next_create(MockReply::json(500, V::INTERNAL_ERROR));
+    for _ in 0..attempts {
+        gw.next_create(MockReply::json(500, V::INTERNAL_ERROR));
+    }
     // Anything after that would be a retry.
     gw.every_create(V::accepted(&gw, &tagged::<V>("never")));
     let other_id = expect_unknown_outcome(&gw.create(json!({"to": TO})).await);
-    assert_eq!(gw.creates_for(&other_id).len(), 1, "a 500 is not retried");
+    let sent = gw.creates_for(&other_id);
+    assert_eq!(
+        sent.len(),
+        attempts,
+        "a 500 is not retried (unless deduplicated)"
+    );
+    assert!(
+        sent.iter().all(|r| r.json() == sent[0].json()),
+        "resent as it was"
+    );
 
     // The vendor had placed both calls after all: their webhooks name the gateway's ids.
     gw.settle(V::TIMEOUT_PROVIDER, &late, &id).await;
     assert_eq!(gw.call(&other_id).await["status"], "initiating");
-    assert_eq!(gw.creates_for(&id).len(), 1, "still one create");
+    assert_eq!(gw.creates_for(&id).len(), attempts, "no create since");
     gw.settle(V::DEFAULT_PROVIDER, &tagged::<V>("unsure"), &other_id)
         .await;
     gw.stop().await;

@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::mutations::garbage_bodies;
 use super::{Env, Outcome, build_create_call, finish, guarded, parse, parse_response};
 use crate::http::{Headers, HttpRequest, HttpResponse};
+use crate::ids::CallId;
 use crate::provider::{CreateCallOutcome, Outbound, Verification, WebhookRequest};
 
 const NOT_OUTBOUND: &str = "not applicable: the manifest declares no outbound_call capability";
@@ -181,6 +182,71 @@ pub(super) fn check_create_call_deterministic(env: &Env<'_>) -> Outcome {
         Ok("building the same request twice gives equal results".to_owned())
     } else {
         Err("building the same request twice gives different results".to_owned())
+    }
+}
+
+/// The gateway call id of the "another call" request of [`check_idempotency_key_stable`].
+const OTHER_CALL_ID: uuid::Uuid = uuid::Uuid::from_u128(0x0190_f00d_c0de_7a11_8bad_c0ff_ee00_0002);
+
+/// A provider declaring `idempotent_create` lets the gateway resend a create whose outcome is
+/// unknown, trusting the vendor to deduplicate it by the key the request carries. So the request
+/// must be the same each time it is built for a call (the same key: a resend is the same
+/// request), and another call's request must differ and carry that call's id (a key per call,
+/// derived from its id: one key for two calls would lose the second).
+pub(super) fn check_idempotency_key_stable(env: &Env<'_>) -> Outcome {
+    if !env.outbound {
+        return Ok(NOT_OUTBOUND.to_owned());
+    }
+    if !env.idempotent_create {
+        return Ok(
+            "not applicable: the manifest declares no idempotent_create capability (creates of \
+             unknown outcome are never resent)"
+                .to_owned(),
+        );
+    }
+    let first = build_create_call(env)?;
+    let again = build_create_call(env)?;
+    if first != again {
+        return Err(
+            "building the same call's create twice gives different requests: a resent create \
+             would not carry the same idempotency key"
+                .to_owned(),
+        );
+    }
+    let mut other = env.request.clone();
+    other.call_id = CallId::from_uuid(OTHER_CALL_ID);
+    let other_id = other.call_id.to_string();
+    let second = match guarded(|| env.provider.build_create_call(&other)) {
+        Err(panic) => return Err(format!("build_create_call for another call {panic}")),
+        Ok(Err(e)) => return Err(format!("build_create_call for another call failed: {e}")),
+        Ok(Ok(outbound)) => outbound,
+    };
+    let carries = |outbound: &Outbound| match outbound {
+        Outbound::Http(request) => {
+            request.url.contains(&other_id)
+                || request
+                    .body
+                    .as_deref()
+                    .is_some_and(|b| String::from_utf8_lossy(b).contains(&other_id))
+        }
+        Outbound::Local(local) => String::from_utf8_lossy(&local.response.body).contains(&other_id),
+    };
+    if second == first {
+        Err(
+            "another call's create is the same request: the vendor would take it for a \
+             resend of the first and place one call for two"
+                .to_owned(),
+        )
+    } else if !carries(&second) {
+        Err(format!(
+            "another call's create does not carry its gateway call id {other_id}: the \
+             idempotency key must be derived from the call id"
+        ))
+    } else {
+        Ok(
+            "the same call gives the same request; another call another one, carrying its id"
+                .to_owned(),
+        )
     }
 }
 

@@ -28,6 +28,7 @@ macro_rules! conformance_tests {
             create_call_request_well_formed
             create_call_carries_call_id
             create_call_deterministic
+            create_call_idempotency_key_stable
             create_call_response_success
             create_call_response_vendor_error
             create_call_response_garbage

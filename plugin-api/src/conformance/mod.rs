@@ -82,6 +82,7 @@ pub const CONFIG_VALID_BUILDS: &str = "config_valid_builds";
 pub const CREATE_CALL_REQUEST_WELL_FORMED: &str = "create_call_request_well_formed";
 pub const CREATE_CALL_CARRIES_CALL_ID: &str = "create_call_carries_call_id";
 pub const CREATE_CALL_DETERMINISTIC: &str = "create_call_deterministic";
+pub const CREATE_CALL_IDEMPOTENCY_KEY_STABLE: &str = "create_call_idempotency_key_stable";
 pub const CREATE_CALL_RESPONSE_SUCCESS: &str = "create_call_response_success";
 pub const CREATE_CALL_RESPONSE_VENDOR_ERROR: &str = "create_call_response_vendor_error";
 pub const CREATE_CALL_RESPONSE_GARBAGE: &str = "create_call_response_garbage";
@@ -97,7 +98,7 @@ pub const WEBHOOK_PARSE_DETERMINISTIC: &str = "webhook_parse_deterministic";
 /// Every check, in the order [`run`] makes and reports them. A check needs the factory alone, or
 /// the provider built from `valid_config`: that is built once per run, for the first check that
 /// needs it.
-const CHECKS: [Check; 17] = [
+const CHECKS: [Check; 18] = [
     Check::Factory(MANIFEST_WELL_FORMED, manifest::check_manifest),
     Check::Factory(CONFIG_INVALID_REPORTED, manifest::check_invalid_config),
     Check::Builds(CONFIG_VALID_BUILDS),
@@ -112,6 +113,10 @@ const CHECKS: [Check; 17] = [
     Check::Provider(
         CREATE_CALL_DETERMINISTIC,
         create_call::check_create_call_deterministic,
+    ),
+    Check::Provider(
+        CREATE_CALL_IDEMPOTENCY_KEY_STABLE,
+        create_call::check_idempotency_key_stable,
     ),
     Check::Provider(
         CREATE_CALL_RESPONSE_SUCCESS,
@@ -157,8 +162,8 @@ const CHECKS: [Check; 17] = [
 ];
 
 /// Every check [`run`] makes, in the order it reports them.
-pub const CHECK_NAMES: [&str; 17] = {
-    let mut names = [""; 17];
+pub const CHECK_NAMES: [&str; 18] = {
+    let mut names = [""; 18];
     let mut index = 0;
     while index < CHECKS.len() {
         names[index] = CHECKS[index].name();
@@ -297,6 +302,7 @@ fn run_selected(subject: &Subject<'_>, selected: impl Fn(&str) -> bool) -> Vec<C
                         subject,
                         request: &ready.request,
                         outbound: ready.outbound,
+                        idempotent_create: ready.idempotent_create,
                     }),
                     Err(reason) => Err(format!("not run: {reason}")),
                 }
@@ -352,14 +358,17 @@ fn build(subject: &Subject<'_>, factory_manifest: &Result<Manifest, String>) -> 
         .map_err(|e| format!("the suite's call request is invalid: {e}"));
     let ready = match (provider, request) {
         (Ok(provider), Ok(request)) => {
-            let outbound = instance_manifest
+            let manifest = instance_manifest
                 .as_ref()
-                .or(factory_manifest.as_ref().ok())
-                .is_none_or(|m| m.capabilities.outbound_call);
+                .or(factory_manifest.as_ref().ok());
+            let outbound = manifest.is_none_or(|m| m.capabilities.outbound_call);
+            // Without a readable manifest every check runs (and fails on what cannot be read).
+            let idempotent_create = manifest.is_none_or(|m| m.capabilities.idempotent_create);
             Ok(Ready {
                 provider,
                 request,
                 outbound,
+                idempotent_create,
             })
         }
         (Ok(provider), Err(reason)) => {
@@ -445,6 +454,7 @@ struct Ready {
     provider: Box<dyn Provider>,
     request: CallRequest,
     outbound: bool,
+    idempotent_create: bool,
 }
 
 /// What the checks that need a built provider are given.
@@ -454,6 +464,8 @@ struct Env<'s> {
     request: &'s CallRequest,
     /// The manifest declares outbound calls: the create-call checks apply.
     outbound: bool,
+    /// The manifest declares `idempotent_create`: the gateway resends creates of unknown outcome.
+    idempotent_create: bool,
 }
 
 fn context() -> ProviderContext {

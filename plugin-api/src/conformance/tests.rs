@@ -34,7 +34,7 @@ fn check_names_are_unique_snake_case() {
 
 #[test]
 fn each_fault_fails_its_check() {
-    let cases: [(Faults, &[&str]); 7] = [
+    let cases: [(Faults, &[&str]); 9] = [
         (
             Faults {
                 bad_manifest: true,
@@ -87,7 +87,41 @@ fn each_fault_fails_its_check() {
             },
             &[WEBHOOK_PARSE_DETERMINISTIC],
         ),
+        (
+            Faults {
+                idempotent: true,
+                unstable_idempotency_key: true,
+                ..Faults::default()
+            },
+            &[
+                CREATE_CALL_DETERMINISTIC,
+                CREATE_CALL_IDEMPOTENCY_KEY_STABLE,
+            ],
+        ),
+        (
+            Faults {
+                idempotent: true,
+                forgets_call_id: true,
+                ..Faults::default()
+            },
+            &[
+                CREATE_CALL_CARRIES_CALL_ID,
+                CREATE_CALL_IDEMPOTENCY_KEY_STABLE,
+            ],
+        ),
     ];
+    // A provider declaring idempotent creates with a key per call passes every check.
+    let idempotent = run_with(Faults {
+        idempotent: true,
+        ..Faults::default()
+    });
+    assert!(all_passed(&idempotent), "{idempotent:#?}");
+    let stable = idempotent
+        .iter()
+        .find(|r| r.name == CREATE_CALL_IDEMPOTENCY_KEY_STABLE)
+        .map(|r| r.detail.clone())
+        .unwrap_or_default();
+    assert!(stable.contains("another call"), "{stable}");
     let plugin_failures = run_with(Faults {
         fails_like_a_plugin: true,
         ..Faults::default()
@@ -255,8 +289,9 @@ fn webhook_checks_do_not_apply_without_a_signed_sample() {
     let results = run(&subject);
     assert!(all_passed(&results), "{results:#?}");
     assert!(
-        results[9..]
+        results
             .iter()
+            .filter(|r| r.name.starts_with("webhook_"))
             .all(|r| r.detail.starts_with("not applicable"))
     );
 }
@@ -285,21 +320,21 @@ fn a_panicking_provider_fails_every_check_without_panicking() {
         results[3].detail
     );
     assert!(
-        results[6]
+        results[7]
             .detail
             .contains("parse_create_call_response exploded"),
         "{}",
-        results[6].detail
+        results[7].detail
     );
     assert!(
-        results[9].detail.contains("verify_webhook exploded"),
+        results[10].detail.contains("verify_webhook exploded"),
         "{}",
-        results[9].detail
+        results[10].detail
     );
     assert!(
-        results[15].detail.contains("non-string panic payload"),
+        results[16].detail.contains("non-string panic payload"),
         "{}",
-        results[15].detail
+        results[16].detail
     );
 
     // Even a factory that cannot build: every check fails, none panics.

@@ -68,6 +68,8 @@ fn manifest() -> Manifest {
             live_transcript: true,
             post_call_report: true,
             fetch_call: false,
+            // Creates are never resent when their outcome is unknown.
+            idempotent_create: false,
         },
         signature_scheme: Some(format!(
             "hmac-sha256 ({SIGNATURE_HEADER}: t=<unix>,v1=<hex>)"

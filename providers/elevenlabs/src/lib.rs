@@ -190,6 +190,8 @@ fn manifest() -> Manifest {
             live_transcript: true,
             post_call_report: true,
             fetch_call: true,
+            // Creates are never resent when their outcome is unknown.
+            idempotent_create: false,
         },
         signature_scheme: Some(format!(
             "hmac-sha256 ({SIGNATURE_HEADER}: t=<unix>,v0=<hex hmac-sha256 of \"<t>.<body>\">); \
@@ -398,6 +400,8 @@ mod tests {
                 live_transcript: true,
                 post_call_report: true,
                 fetch_call: true,
+                // Creates are never resent when their outcome is unknown.
+                idempotent_create: false,
             }
         );
         let scheme = manifest.signature_scheme.clone().unwrap();

@@ -250,6 +250,8 @@ fn manifest(config: Option<&Config>) -> Manifest {
             live_transcript: config.is_none_or(|c| c.live_transcripts),
             post_call_report: true,
             fetch_call: true,
+            // Creates are never resent when their outcome is unknown.
+            idempotent_create: false,
         },
         signature_scheme: Some(signature_scheme),
         config_keys: config::SCHEMA.config_keys(),
@@ -444,6 +446,8 @@ mod tests {
             live_transcript: true,
             post_call_report: true,
             fetch_call: true,
+            // Creates are never resent when their outcome is unknown.
+            idempotent_create: false,
         };
         assert_eq!(VapiFactory.manifest().capabilities, all);
         let scheme = |overrides| provider(overrides).manifest().signature_scheme.unwrap();

@@ -35,6 +35,10 @@ pub(super) struct Faults {
     pub(super) panics_on_garbage: bool,
     pub(super) local: bool,
     pub(super) no_outbound: bool,
+    /// Declares `idempotent_create`, sending the call id as `idempotency_key`.
+    pub(super) idempotent: bool,
+    /// With `idempotent`: the key changes each time the request is built.
+    pub(super) unstable_idempotency_key: bool,
     /// Answers as a dynamic plugin's adapter does when the plugin panicked.
     pub(super) fails_like_a_plugin: bool,
 }
@@ -83,6 +87,7 @@ fn manifest(faults: Faults) -> Manifest {
         description: "A fake vendor for the suite's own tests".to_owned(),
         capabilities: Capabilities {
             outbound_call: !faults.no_outbound,
+            idempotent_create: faults.idempotent,
             ..Capabilities::default()
         },
         signature_scheme: Some(format!("fnv ({SIGNATURE})")),
@@ -152,11 +157,19 @@ impl Provider for Fake {
         } else {
             json!(request.call_id.to_string())
         };
-        let body = json!({
+        let mut body = json!({
             "to": request.to.as_str(),
             "reference": reference,
             "name": request.variables.get("customer_name"),
         });
+        if self.faults.idempotent {
+            body["idempotency_key"] = if self.faults.unstable_idempotency_key {
+                let n = self.deliveries.fetch_add(1, Ordering::Relaxed);
+                json!(format!("key-{n}"))
+            } else {
+                reference.clone()
+            };
+        }
         if self.faults.local {
             return Ok(Outbound::Local(LocalOutcome {
                 response: HttpResponse::json(
