@@ -16,6 +16,7 @@ use tracing::{info, warn};
 
 use crate::config::ProviderInstance;
 use crate::gateway::Gateway;
+use crate::plugins::CallTimedOut;
 use crate::store::{Ingestion, NewReceipt, ReceiptOutcome, SignatureVerdict, StoreError};
 
 /// A webhook as it arrived.
@@ -45,6 +46,9 @@ pub enum IngestError {
     /// The provider failed to handle the webhook (e.g. a plugin panicked): not the sender's fault.
     #[error("the provider failed to handle this webhook: {0}")]
     ProviderFailed(String),
+    /// The provider plugin took longer than its time limit: the sender may try again.
+    #[error(transparent)]
+    ProviderTimedOut(#[from] CallTimedOut),
 }
 
 /// What became of an accepted webhook.
@@ -60,8 +64,17 @@ pub struct Ingested {
 /// A webhook whose signature the provider accepted; only this can be parsed and applied.
 struct Verified<'a> {
     instance: &'a ProviderInstance,
-    request: WebhookRequest<'a>,
+    inbound: Arc<InboundWebhook>,
     verdict: SignatureVerdict,
+}
+
+/// What the provider is shown of a webhook.
+fn request(inbound: &InboundWebhook) -> WebhookRequest<'_> {
+    WebhookRequest {
+        topic: inbound.topic.as_deref(),
+        headers: &inbound.headers,
+        body: &inbound.body,
+    }
 }
 
 /// Header values that are credentials are stored as this.
@@ -119,17 +132,16 @@ fn new_receipt(
     }
 }
 
-fn verify<'a>(
+async fn verify<'a>(
     instance: &'a ProviderInstance,
-    inbound: &'a InboundWebhook,
+    inbound: &Arc<InboundWebhook>,
     now: DateTime<Utc>,
 ) -> Result<Verified<'a>, IngestError> {
-    let request = WebhookRequest {
-        topic: inbound.topic.as_deref(),
-        headers: &inbound.headers,
-        body: &inbound.body,
-    };
-    let verdict = match instance.provider.verify_webhook(&request, now) {
+    let webhook = Arc::clone(inbound);
+    let verification = instance
+        .call(move |provider| provider.verify_webhook(&request(&webhook), now))
+        .await?;
+    let verdict = match verification {
         Verification::Verified => SignatureVerdict::Verified,
         Verification::Unsigned => SignatureVerdict::Unsigned,
         Verification::Rejected(reason) => return Err(IngestError::BadSignature(reason)),
@@ -137,16 +149,17 @@ fn verify<'a>(
     };
     Ok(Verified {
         instance,
-        request,
+        inbound: Arc::clone(inbound),
         verdict,
     })
 }
 
-fn parse(verified: &Verified<'_>) -> Result<ParsedWebhook, IngestError> {
+async fn parse(verified: &Verified<'_>) -> Result<ParsedWebhook, IngestError> {
+    let webhook = Arc::clone(&verified.inbound);
     verified
         .instance
-        .provider
-        .parse_webhook(&verified.request)
+        .call(move |provider| provider.parse_webhook(&request(&webhook)))
+        .await?
         .map_err(|e| match e {
             WebhookError::Plugin(reason) => IngestError::ProviderFailed(reason),
             other => IngestError::Malformed(other.to_string()),
@@ -208,12 +221,13 @@ pub async fn ingest(
         .ok_or_else(|| IngestError::UnknownProvider(inbound.provider.clone()))?;
     let now = Utc::now();
     let mut receipt = new_receipt(gateway, instance, &inbound, now);
+    let inbound = Arc::new(inbound);
 
     // Refused webhooks are stored too, with why: the receipt is the audit trail.
-    let checked = match verify(instance, &inbound, now) {
+    let checked = match verify(instance, &inbound, now).await {
         Ok(verified) => {
             receipt.signature = verified.verdict;
-            parse(&verified)
+            parse(&verified).await
         }
         Err(error) => Err(error),
     };

@@ -171,7 +171,7 @@ fn webhook_routes(doc: &mut Value) {
                 "404": error_response("No provider instance has this name (`unknown_provider`), or no call matches the webhook (`unknown_call`; the receipt is stored)."),
                 "413": error_response("The body is larger than the provider's webhook limit."),
                 "500": error_response("The provider failed on the webhook, or an unexpected error; the request id finds it in the logs."),
-                "503": error_response("The database or the recording storage is unavailable; the vendor should retry.")
+                "503": error_response("The database or the recording storage is unavailable, or the provider plugin did not answer in time (`provider_timeout`); the vendor should retry.")
             }
         })
     };

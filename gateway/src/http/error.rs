@@ -251,6 +251,10 @@ impl From<IngestError> for ApiError {
                     message,
                 )
             }
+            IngestError::ProviderTimedOut(_) => {
+                warn!(%message, "provider timed out on a webhook");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "provider_timeout", message)
+            }
             IngestError::Recording(io) => {
                 warn!(error = %io, "recording not stored");
                 ApiError::new(

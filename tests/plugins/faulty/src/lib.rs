@@ -4,7 +4,9 @@
 //!   three unsigned webhooks it schedules (`ringing`, `in_progress`, `completed`), bodies
 //!   `{"call_id", "state"}`;
 //! - `"panic"`: panics in `build_create_call`, `verify_webhook` and `parse_webhook`;
-//! - `"panic_on_config"`: panics while validating its config.
+//! - `"panic_on_config"`: panics while validating its config;
+//! - `"slow"`: works like `"ok"`, but `build_create_call`, `verify_webhook` and `parse_webhook`
+//!   first sleep [`SLOW_CALL`] (a hung plugin, for the gateway's per-call time limit).
 //!
 //! The isolation tests load it beside built-in providers to show that a panicking plugin fails
 //! only its own requests.
@@ -25,8 +27,12 @@ pub struct FaultyFactory;
 
 plugin_api::export_provider!(FaultyFactory);
 
+/// How long a `"slow"` instance's calls take.
+pub const SLOW_CALL: Duration = Duration::from_millis(1_500);
+
 struct Faulty {
     panics: bool,
+    slow: bool,
 }
 
 fn manifest() -> Manifest {
@@ -42,7 +48,7 @@ fn manifest() -> Manifest {
         config_keys: vec![ConfigKey::new(
             "mode",
             ConfigValueKind::String,
-            "ok, panic or panic_on_config",
+            "ok, panic, panic_on_config or slow",
         )],
     }
 }
@@ -67,12 +73,22 @@ impl ProviderFactory for FaultyFactory {
             std::panic::set_hook(Box::new(|_| {}));
         }
         match config["mode"].as_str() {
-            Some("ok") => Ok(Box::new(Faulty { panics: false })),
-            Some("panic") => Ok(Box::new(Faulty { panics: true })),
+            Some("ok") => Ok(Box::new(Faulty {
+                panics: false,
+                slow: false,
+            })),
+            Some("panic") => Ok(Box::new(Faulty {
+                panics: true,
+                slow: false,
+            })),
+            Some("slow") => Ok(Box::new(Faulty {
+                panics: false,
+                slow: true,
+            })),
             Some("panic_on_config") => panic!("faulty plugin: validate_config panics"),
             _ => Err(vec![ConfigProblem::new(
                 "mode",
-                "must be ok, panic or panic_on_config",
+                "must be ok, panic, panic_on_config or slow",
             )]),
         }
     }
@@ -80,9 +96,12 @@ impl ProviderFactory for FaultyFactory {
 
 impl Faulty {
     #[allow(clippy::panic)]
-    fn maybe_panic(&self, operation: &str) {
+    fn misbehave(&self, operation: &str) {
         if self.panics {
             panic!("faulty plugin: {operation} panics");
+        }
+        if self.slow {
+            std::thread::sleep(SLOW_CALL);
         }
     }
 }
@@ -93,7 +112,7 @@ impl Provider for Faulty {
     }
 
     fn build_create_call(&self, request: &CallRequest) -> Result<Outbound, ProviderError> {
-        self.maybe_panic("build_create_call");
+        self.misbehave("build_create_call");
         let id = request.call_id.to_string();
         let scheduled_webhooks = ["ringing", "in_progress", "completed"]
             .into_iter()
@@ -133,12 +152,12 @@ impl Provider for Faulty {
     }
 
     fn verify_webhook(&self, _webhook: &WebhookRequest<'_>, _now: DateTime<Utc>) -> Verification {
-        self.maybe_panic("verify_webhook");
+        self.misbehave("verify_webhook");
         Verification::Unsigned
     }
 
     fn parse_webhook(&self, webhook: &WebhookRequest<'_>) -> Result<ParsedWebhook, WebhookError> {
-        self.maybe_panic("parse_webhook");
+        self.misbehave("parse_webhook");
         let body: Value = serde_json::from_slice(webhook.body)
             .map_err(|e| WebhookError::Malformed(e.to_string()))?;
         let (Some(call_id), Some(status)) = (
