@@ -13,6 +13,7 @@ mod docs;
 mod elevenlabs;
 mod errors;
 mod harness;
+mod headers;
 mod instances;
 mod live;
 mod live_access;

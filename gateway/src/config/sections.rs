@@ -20,6 +20,9 @@ pub struct ServerConfig {
     /// one of them is taken to come from the rightmost address in that header that is not a
     /// trusted proxy. Empty: the peer address is the client.
     pub trusted_proxies: Vec<String>,
+    /// Origins (`scheme://host[:port]`, exact) whose browser pages may call the API (CORS).
+    /// Empty: CORS is off, only same-origin pages may.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -29,6 +32,7 @@ impl Default for ServerConfig {
             port: 8000,
             max_body_bytes: 1024 * 1024,
             trusted_proxies: Vec::new(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -50,6 +54,11 @@ impl ServerConfig {
                     format!("server.trusted_proxies[{i}]"),
                     message,
                 ));
+            }
+        }
+        for (i, origin) in self.cors_origins.iter().enumerate() {
+            if let Some(message) = crate::http::headers::origin_problem(origin) {
+                problems.push(Problem::new(format!("server.cors_origins[{i}]"), message));
             }
         }
     }
