@@ -336,7 +336,11 @@ async fn create_attempt(
     instance: &ProviderInstance,
     request: &CallRequest,
 ) -> Result<Attempt, plugin_api::ProviderError> {
-    let outbound = instance.provider.build_create_call(request)?;
+    let call = request.clone();
+    let outbound = instance
+        .call(move |provider| provider.build_create_call(&call))
+        .await
+        .unwrap_or_else(|timeout| Err(plugin_api::ProviderError::Plugin(timeout.to_string())))?;
     // Only a vendor that deduplicates creates may be sent one whose outcome is unknown again.
     let resend_unknown = instance.manifest.capabilities.idempotent_create;
     let Answer {
@@ -369,27 +373,31 @@ async fn create_attempt(
             ));
         }
     };
-    Ok(
-        match instance
-            .provider
-            .parse_create_call_response(request, &response)
-        {
-            CreateCallOutcome::Rejected {
-                retryable: true,
-                message,
-            } => Attempt::Retryable {
-                message,
-                retry_after: retry_after(&response.headers),
-                unknown: false,
-            },
-            CreateCallOutcome::Indeterminate { message } if resend_unknown => Attempt::Retryable {
-                message,
-                retry_after: retry_after(&response.headers),
-                unknown: true,
-            },
-            outcome => Attempt::Answered(outcome, scheduled),
+    let vendor_retry_after = retry_after(&response.headers);
+    let call = request.clone();
+    let outcome = instance
+        .call(move |provider| provider.parse_create_call_response(&call, &response))
+        .await
+        // The vendor may have placed the call: leave it for a webhook or the reconciler.
+        .unwrap_or_else(|timeout| CreateCallOutcome::Indeterminate {
+            message: timeout.to_string(),
+        });
+    Ok(match outcome {
+        CreateCallOutcome::Rejected {
+            retryable: true,
+            message,
+        } => Attempt::Retryable {
+            message,
+            retry_after: vendor_retry_after,
+            unknown: false,
         },
-    )
+        CreateCallOutcome::Indeterminate { message } if resend_unknown => Attempt::Retryable {
+            message,
+            retry_after: vendor_retry_after,
+            unknown: true,
+        },
+        outcome => Attempt::Answered(outcome, scheduled),
+    })
 }
 
 /// Exponential backoff with jitter, or the vendor's `Retry-After` if longer; capped.
@@ -414,9 +422,11 @@ pub async fn hangup(gateway: &Arc<Gateway>, id: CallId) -> Result<Call, Dispatch
     if !instance.manifest.capabilities.hangup {
         return Err(unsupported());
     }
+    let target = handle.clone();
     let outbound = instance
-        .provider
-        .build_hangup(&handle)
+        .call(move |provider| provider.build_hangup(&target))
+        .await
+        .unwrap_or_else(|timeout| Err(plugin_api::ProviderError::Plugin(timeout.to_string())))
         .map_err(|e| match e {
             plugin_api::ProviderError::Unsupported(_) => unsupported(),
             other => DispatchError::NotPossible(other.to_string()),
@@ -434,7 +444,13 @@ pub async fn hangup(gateway: &Arc<Gateway>, id: CallId) -> Result<Call, Dispatch
             call_id: id,
             message: e.into_message(),
         })?;
-    match instance.provider.parse_hangup_response(&handle, &response) {
+    let outcome = instance
+        .call(move |provider| provider.parse_hangup_response(&handle, &response))
+        .await
+        .unwrap_or_else(|timeout| HangupOutcome::Rejected {
+            message: timeout.to_string(),
+        });
+    match outcome {
         HangupOutcome::Accepted => {
             gateway.store.mark_hangup_requested(id).await?;
             schedule(gateway, &instance.name, id, scheduled);

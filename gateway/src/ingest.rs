@@ -17,6 +17,7 @@ use tracing::{info, warn};
 
 use crate::config::ProviderInstance;
 use crate::gateway::Gateway;
+use crate::plugins::CallTimedOut;
 use crate::store::{Ingestion, NewReceipt, ReceiptOutcome, SignatureVerdict, StoreError};
 
 /// A webhook as it arrived.
@@ -46,6 +47,9 @@ pub enum IngestError {
     /// The provider failed to handle the webhook (e.g. a plugin panicked): not the sender's fault.
     #[error("the provider failed to handle this webhook: {0}")]
     ProviderFailed(String),
+    /// The provider plugin took longer than its time limit: the sender may try again.
+    #[error(transparent)]
+    ProviderTimedOut(#[from] CallTimedOut),
 }
 
 /// What became of an accepted webhook.
@@ -61,13 +65,22 @@ pub struct Ingested {
 /// A webhook whose signature the provider accepted; only this can be parsed and applied.
 struct Verified<'a> {
     instance: &'a ProviderInstance,
-    request: WebhookRequest<'a>,
+    inbound: Arc<InboundWebhook>,
     verdict: SignatureVerdict,
 }
 
 /// What a refused webhook keeps of its (redacted) body: enough to recognise it, with its size and
 /// SHA-256, but not enough for unauthenticated senders to fill the database.
 pub const REFUSED_BODY_PREFIX_BYTES: usize = 256;
+
+/// What the provider is shown of a webhook.
+fn request(inbound: &InboundWebhook) -> WebhookRequest<'_> {
+    WebhookRequest {
+        topic: inbound.topic.as_deref(),
+        headers: &inbound.headers,
+        body: &inbound.body,
+    }
+}
 
 /// Header values that are credentials are stored as this.
 const REDACTED: &str = "[redacted]";
@@ -137,18 +150,17 @@ fn new_receipt(
 /// Why an unsigned webhook is refused in production, whatever its provider allows.
 const UNSIGNED_IN_PRODUCTION: &str = "unsigned webhooks are refused in production";
 
-fn verify<'a>(
+async fn verify<'a>(
     instance: &'a ProviderInstance,
-    inbound: &'a InboundWebhook,
+    inbound: &Arc<InboundWebhook>,
     environment: Environment,
     now: DateTime<Utc>,
 ) -> Result<Verified<'a>, IngestError> {
-    let request = WebhookRequest {
-        topic: inbound.topic.as_deref(),
-        headers: &inbound.headers,
-        body: &inbound.body,
-    };
-    let verdict = match instance.provider.verify_webhook(&request, now) {
+    let webhook = Arc::clone(inbound);
+    let verification = instance
+        .call(move |provider| provider.verify_webhook(&request(&webhook), now))
+        .await?;
+    let verdict = match verification {
         Verification::Verified => SignatureVerdict::Verified,
         // Startup refuses providers that say they take unsigned webhooks; this holds for those
         // that do not say (e.g. a plugin built before they could).
@@ -161,16 +173,17 @@ fn verify<'a>(
     };
     Ok(Verified {
         instance,
-        request,
+        inbound: Arc::clone(inbound),
         verdict,
     })
 }
 
-fn parse(verified: &Verified<'_>) -> Result<ParsedWebhook, IngestError> {
+async fn parse(verified: &Verified<'_>) -> Result<ParsedWebhook, IngestError> {
+    let webhook = Arc::clone(&verified.inbound);
     verified
         .instance
-        .provider
-        .parse_webhook(&verified.request)
+        .call(move |provider| provider.parse_webhook(&request(&webhook)))
+        .await?
         .map_err(|e| match e {
             WebhookError::Plugin(reason) => IngestError::ProviderFailed(reason),
             other => IngestError::Malformed(other.to_string()),
@@ -262,14 +275,15 @@ pub async fn ingest(
         .ok_or_else(|| IngestError::UnknownProvider(inbound.provider.clone()))?;
     let now = Utc::now();
     let mut receipt = new_receipt(gateway, instance, &inbound, now);
+    let inbound = Arc::new(inbound);
 
     // Refused webhooks are stored too, with why: the receipt is the audit trail (of their body,
     // its size, hash and first bytes only).
     let environment = gateway.settings.log.environment;
-    let checked = match verify(instance, &inbound, environment, now) {
+    let checked = match verify(instance, &inbound, environment, now).await {
         Ok(verified) => {
             receipt.signature = verified.verdict;
-            parse(&verified)
+            parse(&verified).await
         }
         Err(error) => Err(error),
     };

@@ -3,11 +3,19 @@
 //!
 //! Loading a library runs its code with the gateway's rights: only load plugins you trust.
 //! Libraries are never unloaded (a provider may be in use until the process ends).
+//!
+//! The gateway calls a plugin's operations through [`Isolation`] (see
+//! `ProviderInstance::call`): on tokio's blocking threads, never on an async worker, each with
+//! a time limit (`call_timeout_ms`, default [`DEFAULT_CALL_TIMEOUT`]) and at most
+//! [`CALLS_PER_INSTANCE`] at once per instance. A call past its limit fails its operation; the
+//! plugin's thread keeps its permit until the plugin returns, so a hung plugin can only use up
+//! its own instance's permits. Built-in providers are pure and fast: they are called inline.
 
 #![allow(unsafe_code)]
 
 use std::ffi::c_void;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -24,6 +32,82 @@ use plugin_api::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tokio::sync::Semaphore;
+
+/// How long a plugin call may take when `call_timeout_ms` is not set.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_millis(5_000);
+
+/// The longest `call_timeout_ms` accepted.
+const MAX_CALL_TIMEOUT_MS: u64 = 600_000;
+
+/// How many calls into one plugin instance may run at once.
+pub const CALLS_PER_INSTANCE: usize = 8;
+
+/// A plugin call that did not finish in time (waiting for a free slot included).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the provider plugin did not answer within {} ms", .0.as_millis())]
+pub struct CallTimedOut(pub Duration);
+
+/// Where and how long a provider's operations may run: see the module documentation.
+#[derive(Debug)]
+pub struct Isolation {
+    timeout: Duration,
+    permits: Arc<Semaphore>,
+}
+
+impl Isolation {
+    pub fn new(timeout: Duration, concurrency: usize) -> Self {
+        Self {
+            timeout,
+            permits: Arc::new(Semaphore::new(concurrency)),
+        }
+    }
+
+    /// The isolation of an instance of `kind` with this (validated) config: plugins only.
+    pub fn for_instance(kind: &str, config: &Value) -> Option<Self> {
+        (kind == "dylib").then(|| {
+            let timeout = config
+                .get("call_timeout_ms")
+                .and_then(Value::as_u64)
+                .map_or(DEFAULT_CALL_TIMEOUT, Duration::from_millis);
+            Self::new(timeout, CALLS_PER_INSTANCE)
+        })
+    }
+
+    /// Runs `operation` on a blocking thread, holding one of the instance's permits until it
+    /// returns; gives up waiting after the time limit. A panic is the plugin adapter's own
+    /// (plugins' panics are caught on their side of the ABI) and is raised again here.
+    pub async fn run<T, F>(
+        &self,
+        provider: Arc<dyn Provider>,
+        operation: F,
+    ) -> Result<T, CallTimedOut>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Provider) -> T + Send + 'static,
+    {
+        let permits = Arc::clone(&self.permits);
+        let call = async move {
+            let permit = permits
+                .acquire_owned()
+                .await
+                .map_err(|_| CallTimedOut(self.timeout))?;
+            let task = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                operation(provider.as_ref())
+            });
+            match task.await {
+                Ok(value) => Ok(value),
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // Cancelled: the runtime is shutting down.
+                Err(_) => Err(CallTimedOut(self.timeout)),
+            }
+        };
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .unwrap_or(Err(CallTimedOut(self.timeout)))
+    }
+}
 
 /// A loaded plugin library: its table, valid for the rest of the process.
 #[derive(Debug, Clone, Copy)]
@@ -401,6 +485,12 @@ impl ProviderFactory for DylibFactory {
                     ConfigValueKind::Table,
                     "The plugin's own config, validated by the plugin",
                 ),
+                ConfigKey::new(
+                    "call_timeout_ms",
+                    ConfigValueKind::Integer,
+                    "Milliseconds one call into the plugin may take before its operation fails \
+                     (default 5000)",
+                ),
             ],
             credential_headers: Vec::new(),
         }
@@ -411,6 +501,17 @@ impl ProviderFactory for DylibFactory {
         context: &ProviderContext,
         config: &Value,
     ) -> Result<Box<dyn Provider>, Vec<ConfigProblem>> {
+        if let Some(timeout) = config.get("call_timeout_ms") {
+            if !timeout
+                .as_u64()
+                .is_some_and(|ms| (1..=MAX_CALL_TIMEOUT_MS).contains(&ms))
+            {
+                return Err(vec![ConfigProblem::new(
+                    "call_timeout_ms",
+                    format!("must be between 1 and {MAX_CALL_TIMEOUT_MS}, not {timeout}"),
+                )]);
+            }
+        }
         let Some(path) = config.get("path").and_then(Value::as_str) else {
             return Err(vec![ConfigProblem::new(
                 "path",
@@ -458,5 +559,91 @@ impl ProviderFactory for PluginFactory {
         self.plugin
             .instantiate(context, config.clone())
             .map(|provider| Box::new(provider) as Box<dyn Provider>)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    /// A provider whose operations the tests never reach: `run` is given the work as a closure.
+    struct Idle;
+
+    impl Provider for Idle {
+        fn manifest(&self) -> Manifest {
+            DylibFactory.manifest()
+        }
+        fn build_create_call(&self, _request: &CallRequest) -> Result<Outbound, ProviderError> {
+            Err(ProviderError::Plugin("idle".into()))
+        }
+        fn parse_create_call_response(
+            &self,
+            _request: &CallRequest,
+            _response: &HttpResponse,
+        ) -> CreateCallOutcome {
+            CreateCallOutcome::Indeterminate {
+                message: "idle".into(),
+            }
+        }
+        fn verify_webhook(
+            &self,
+            _webhook: &WebhookRequest<'_>,
+            _now: DateTime<Utc>,
+        ) -> Verification {
+            Verification::Unsigned
+        }
+        fn parse_webhook(
+            &self,
+            _webhook: &WebhookRequest<'_>,
+        ) -> Result<ParsedWebhook, WebhookError> {
+            Err(WebhookError::Malformed("idle".into()))
+        }
+    }
+
+    // The default test runtime has one thread: a call run on it would block the timer too.
+    #[tokio::test]
+    async fn a_hung_call_fails_at_its_limit_and_holds_only_its_own_permits() {
+        let provider: Arc<dyn Provider> = Arc::new(Idle);
+        let release = Arc::new(AtomicBool::new(false));
+        let hang = |release: Arc<AtomicBool>| {
+            move |_: &dyn Provider| {
+                while !release.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        };
+        let hung = Isolation::new(Duration::from_millis(50), 1);
+        let first = hung
+            .run(Arc::clone(&provider), hang(Arc::clone(&release)))
+            .await;
+        assert!(matches!(first, Err(CallTimedOut(_))), "{first:?}");
+        // Its one permit is still held by the hung call: the next one waits, and times out.
+        let second = hung.run(Arc::clone(&provider), |_| 1).await;
+        assert!(second.is_err(), "{second:?}");
+        // Another instance is not affected.
+        let other = Isolation::new(Duration::from_millis(50), 1);
+        assert_eq!(other.run(Arc::clone(&provider), |_| 2).await.ok(), Some(2));
+        // Once the plugin returns, its permit is free again.
+        release.store(true, Ordering::Relaxed);
+        let mut freed = None;
+        for _ in 0..100 {
+            if let Ok(value) = hung.run(Arc::clone(&provider), |_| 3).await {
+                freed = Some(value);
+                break;
+            }
+        }
+        assert_eq!(freed, Some(3));
+    }
+
+    #[test]
+    fn plugins_are_isolated_and_built_ins_are_not() {
+        let config = serde_json::json!({"path": "p.so", "call_timeout_ms": 250});
+        let isolation = Isolation::for_instance("dylib", &config).expect("a plugin is isolated");
+        assert_eq!(isolation.timeout, Duration::from_millis(250));
+        let default = Isolation::for_instance("dylib", &serde_json::json!({"path": "p.so"}));
+        assert_eq!(default.map(|i| i.timeout), Some(DEFAULT_CALL_TIMEOUT));
+        assert!(Isolation::for_instance("echo", &config).is_none());
     }
 }

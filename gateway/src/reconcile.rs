@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use futures_util::StreamExt;
-use plugin_api::{Call, CallId};
+use plugin_api::{Call, CallId, ProviderError};
 use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
 
@@ -57,12 +57,15 @@ async fn fetch_once(gateway: &Arc<Gateway>, id: CallId) -> Result<Call, Dispatch
             "fetch calls",
         ));
     }
-    let outbound = instance.provider.build_fetch_call(&handle).map_err(|e| {
-        DispatchError::ProviderRejected {
+    let call = handle.clone();
+    let outbound = instance
+        .call(move |provider| provider.build_fetch_call(&call))
+        .await
+        .unwrap_or_else(|timeout| Err(ProviderError::Plugin(timeout.to_string())))
+        .map_err(|e| DispatchError::ProviderRejected {
             call_id: id,
             message: e.to_string(),
-        }
-    })?;
+        })?;
     let response = gateway
         .vendors
         .execute(instance, RequestKind::Fetch, outbound)
@@ -73,8 +76,9 @@ async fn fetch_once(gateway: &Arc<Gateway>, id: CallId) -> Result<Call, Dispatch
         })?
         .response;
     let events = instance
-        .provider
-        .parse_fetch_call_response(&handle, &response)
+        .call(move |provider| provider.parse_fetch_call_response(&handle, &response))
+        .await
+        .unwrap_or_else(|timeout| Err(ProviderError::Plugin(timeout.to_string())))
         .map_err(|e| DispatchError::ProviderRejected {
             call_id: id,
             message: e.to_string(),

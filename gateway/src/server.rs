@@ -39,7 +39,8 @@ pub fn app(gateway: Arc<Gateway>, live: Arc<live::LiveStream>) -> impl Endpoint 
     let (spec, docs) = api::spec_endpoints();
     let max_body = usize::try_from(gateway.settings.server.max_body_bytes).unwrap_or(usize::MAX);
     let budget = webhooks::BodyBudget::new(&gateway.settings.server);
-    Route::new()
+    let cors_origins = gateway.settings.server.cors_origins.clone();
+    let routes = Route::new()
         .at("/openapi.json", get(spec))
         .at("/asyncapi.json", get(live::asyncapi_document))
         .nest("/docs", docs)
@@ -61,8 +62,8 @@ pub fn app(gateway: Arc<Gateway>, live: Arc<live::LiveStream>) -> impl Endpoint 
             service.around(move |next, req| http::limit_body(next, req, max_body)),
         )
         .data(gateway)
-        .data(live)
-        .around(http::around)
+        .data(live);
+    http::headers::CorsGate::new(routes, &cors_origins).around(http::around)
 }
 
 /// A server running in the background.

@@ -14,6 +14,7 @@ mod elevenlabs;
 mod errors;
 mod events;
 mod harness;
+mod headers;
 mod instances;
 mod live;
 mod live_access;

@@ -1200,3 +1200,94 @@ fn plugin_check_fails_the_faulty_plugins() {
         assert!(stderr.contains(reason), "{package}: {stderr}");
     }
 }
+
+/// `echo`, `slow` (a plugin whose calls take `SLOW_CALL`, limited to 100 ms) and `steady` (the
+/// same library, working).
+async fn slow_gateway() -> Gateway {
+    Gateway::start("echo", |dir| {
+        let path = install(dir, FAULTY);
+        format!(
+            r#"
+[providers.echo]
+kind = "echo"
+turn_interval_ms = 20
+
+[providers.slow]
+kind = "dylib"
+path = "{path}"
+call_timeout_ms = 100
+config = {{ mode = "slow" }}
+
+[providers.steady]
+kind = "dylib"
+path = "{path}"
+config = {{ mode = "ok" }}
+"#
+        )
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_hung_plugin_fails_its_call_at_the_time_limit_and_the_gateway_keeps_serving() {
+    let gw = slow_gateway().await;
+    // The server runs on this test's single-threaded runtime: a plugin call on it would hold
+    // every other request until the plugin returned.
+    let (refused, echo) = tokio::join!(
+        gw.create(json!({"to": TO, "provider": "slow"})),
+        gw.create(json!({"to": TO, "provider": "echo"})),
+    );
+    echo.expect_status(201);
+    let refused = refused.expect_error(502);
+    assert_eq!(refused["error"]["code"], "provider_rejected", "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("did not answer within 100 ms"),
+        "the error names the time limit: {refused}"
+    );
+    let failed = refused["error"]["details"]["call_id"]
+        .as_str()
+        .expect("details.call_id");
+    assert_eq!(gw.call(failed).await["status"], "failed");
+    gw.wait_for_status(&id_of(&echo.json()), "completed").await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_hung_plugin_webhook_answers_503_and_holds_only_its_own_instance() {
+    let gw = slow_gateway().await;
+    let body = json!({"call_id": uuid::Uuid::now_v7().to_string(), "state": "ringing"}).to_string();
+    // More webhooks at once than the instance has slots: the last ones wait for a slot and
+    // fail at the same limit.
+    let answers =
+        futures_util::future::join_all((0..10).map(|_| gw.webhook_raw("slow", &body, &[]))).await;
+    for answer in &answers {
+        let error = answer.expect_error(503);
+        assert_eq!(error["error"]["code"], "provider_timeout", "{error}");
+    }
+    let rejected = gw
+        .receipts(&[("provider", "slow"), ("outcome", "rejected")])
+        .await;
+    assert_eq!(rejected.len(), answers.len(), "{rejected:?}");
+    // While the slow instance's threads are still asleep, the same library's other instance
+    // and the built-in providers work.
+    let reply = gw.create(json!({"to": TO, "provider": "steady"})).await;
+    reply.expect_status(201);
+    gw.wait_for_status(&id_of(&reply.json()), "completed").await;
+    gw.echo_call_completes().await;
+    gw.stop().await;
+}
+
+#[test]
+fn a_plugin_call_timeout_must_be_positive() {
+    let (_dir, error) = startup_problems(|dir| {
+        let path = install(dir, FAULTY);
+        format!("path = \"{path}\"\ncall_timeout_ms = 0\nconfig = {{ mode = \"ok\" }}\n")
+    });
+    assert_eq!(error.problems.len(), 1, "{error}");
+    assert_eq!(
+        error.problems[0].path, "providers.plugin.call_timeout_ms",
+        "{error}"
+    );
+    assert!(error.problems[0].message.contains("not 0"), "{error}");
+}

@@ -164,6 +164,41 @@ async fn duplicate_event_is_acknowledged_and_applied_once() {
     gw.stop().await;
 }
 
+/// Issue 15, item 8: vendors' event ids are unique per call, so dedupe is per call. A sender
+/// who gets an event with call B's next event id applied to call A must not make B's real
+/// event a duplicate; the key stays a duplicate for A.
+#[tokio::test]
+async fn an_event_key_used_on_one_call_does_not_make_another_calls_event_a_duplicate() {
+    let gw = TestGateway::start().await;
+    let a = gw.create_call_on("frozen", TO).await;
+    let b = gw.create_call_on("frozen", TO).await;
+    let key = unique("shared");
+    let planted =
+        json!({"event_id": key, "call_id": a, "turn": {"speaker": "agent", "text": "on A"}});
+    gw.apply_webhook("frozen", &planted).await;
+
+    let real = json!({"event_id": key, "call_id": b, "turn": {"speaker": "agent", "text": "on B"}});
+    let answer = gw.webhook("frozen", &real).await;
+    answer.expect_status(200);
+    assert_eq!(answer.json()["outcome"], "applied", "{}", answer.text);
+    assert_eq!(texts(&gw.transcript(&b).await), ["on B"]);
+
+    // Within each call the key is still one delivery.
+    for (call, body) in [(&a, &planted), (&b, &real)] {
+        let again = gw.webhook("frozen", body).await;
+        again.expect_status(200);
+        assert_eq!(
+            again.json()["outcome"],
+            "duplicate",
+            "{call}: {}",
+            again.text
+        );
+    }
+    assert_eq!(texts(&gw.transcript(&a).await), ["on A"]);
+    assert_eq!(texts(&gw.transcript(&b).await), ["on B"]);
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn late_status_events_are_recorded_but_never_move_a_call_back() {
     let gw = TestGateway::start().await;

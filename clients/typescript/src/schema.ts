@@ -1224,6 +1224,8 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1235,6 +1237,8 @@ export interface operations {
             /** @description The body is larger than `server.max_body_bytes`. */
             413: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1256,6 +1260,8 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1267,6 +1273,8 @@ export interface operations {
             /** @description The body is larger than `server.max_body_bytes`. */
             413: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1289,6 +1297,8 @@ export interface operations {
             /** @description The database answers. */
             200: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1300,6 +1310,8 @@ export interface operations {
             /** @description The body is larger than `server.max_body_bytes`. */
             413: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1311,6 +1323,8 @@ export interface operations {
             /** @description The database does not answer. */
             503: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1332,6 +1346,8 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1345,6 +1361,8 @@ export interface operations {
                 headers: {
                     /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
                     "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1356,6 +1374,8 @@ export interface operations {
             /** @description The caller's role does not allow this operation. */
             403: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1367,6 +1387,8 @@ export interface operations {
             /** @description No such resource. */
             404: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1378,6 +1400,8 @@ export interface operations {
             /** @description The body is larger than `server.max_body_bytes`. */
             413: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1389,6 +1413,8 @@ export interface operations {
             /** @description An unexpected error; the request id finds it in the logs. */
             500: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1400,6 +1426,8 @@ export interface operations {
             /** @description The database is unavailable; retry later. */
             503: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1425,6 +1453,8 @@ export interface operations {
         responses: {
             201: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1436,6 +1466,8 @@ export interface operations {
             /** @description The body is not valid JSON. */
             400: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1449,6 +1481,8 @@ export interface operations {
                 headers: {
                     /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
                     "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1460,6 +1494,8 @@ export interface operations {
             /** @description The caller's role does not allow this operation. */
             403: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1471,6 +1507,8 @@ export interface operations {
             /** @description No such user. */
             404: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1482,6 +1520,8 @@ export interface operations {
             /** @description The username or email is taken. */
             409: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1493,6 +1533,8 @@ export interface operations {
             /** @description The body is larger than `server.max_body_bytes`. */
             413: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1504,6 +1546,8 @@ export interface operations {
             /** @description The body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1515,6 +1559,8 @@ export interface operations {
             /** @description A field is invalid; `details.field` names it. */
             422: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1526,6 +1572,8 @@ export interface operations {
             /** @description An unexpected error; the request id finds it in the logs. */
             500: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1537,6 +1585,8 @@ export interface operations {
             /** @description The database is unavailable; retry later. */
             503: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1560,6 +1610,8 @@ export interface operations {
         responses: {
             204: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1571,6 +1623,8 @@ export interface operations {
                 headers: {
                     /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
                     "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1582,6 +1636,8 @@ export interface operations {
             /** @description The caller's role does not allow this operation. */
             403: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1593,6 +1649,8 @@ export interface operations {
             /** @description No such resource. */
             404: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1604,6 +1662,8 @@ export interface operations {
             /** @description The body is larger than `server.max_body_bytes`. */
             413: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1615,6 +1675,8 @@ export interface operations {
             /** @description An unexpected error; the request id finds it in the logs. */
             500: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1626,6 +1688,8 @@ export interface operations {
             /** @description The database is unavailable; retry later. */
             503: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1658,6 +1722,8 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1669,6 +1735,8 @@ export interface operations {
             /** @description A parameter does not parse. */
             400: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1682,6 +1750,8 @@ export interface operations {
                 headers: {
                     /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
                     "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1693,6 +1763,8 @@ export interface operations {
             /** @description The caller's role does not allow this operation. */
             403: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1704,6 +1776,8 @@ export interface operations {
             /** @description The body is larger than `server.max_body_bytes`. */
             413: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1715,6 +1789,8 @@ export interface operations {
             /** @description A filter, `limit` or `cursor` is invalid; `details.field` names it. */
             422: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1726,6 +1802,8 @@ export interface operations {
             /** @description An unexpected error; the request id finds it in the logs. */
             500: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1737,6 +1815,8 @@ export interface operations {
             /** @description The database is unavailable; retry later. */
             503: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1763,6 +1843,10 @@ export interface operations {
             /** @description The refresh token's family is revoked (also when the token was unknown). */
             204: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1772,6 +1856,10 @@ export interface operations {
             /** @description The body is not valid JSON. */
             400: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1783,8 +1871,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials (see the `WWW-Authenticate` header). */
             401: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
                     /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
                     "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1796,6 +1888,10 @@ export interface operations {
             /** @description The caller's role does not allow this operation. */
             403: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1807,6 +1903,10 @@ export interface operations {
             /** @description The body is larger than `server.max_body_bytes`. */
             413: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1818,6 +1918,10 @@ export interface operations {
             /** @description The body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1829,6 +1933,10 @@ export interface operations {
             /** @description The JSON body does not have the documented shape. */
             422: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1840,6 +1948,10 @@ export interface operations {
             /** @description An unexpected error; the request id finds it in the logs. */
             500: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1851,6 +1963,10 @@ export interface operations {
             /** @description The database is unavailable; retry later. */
             503: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1872,6 +1988,10 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1883,8 +2003,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials (see the `WWW-Authenticate` header). */
             401: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
                     /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
                     "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1896,6 +2020,10 @@ export interface operations {
             /** @description The caller's role does not allow this operation. */
             403: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1907,6 +2035,10 @@ export interface operations {
             /** @description No such resource. */
             404: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1918,6 +2050,10 @@ export interface operations {
             /** @description The body is larger than `server.max_body_bytes`. */
             413: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1929,6 +2065,10 @@ export interface operations {
             /** @description An unexpected error; the request id finds it in the logs. */
             500: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1940,6 +2080,10 @@ export interface operations {
             /** @description The database is unavailable; retry later. */
             503: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1965,6 +2109,10 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1976,6 +2124,10 @@ export interface operations {
             /** @description The request is malformed or the grant type is not supported. */
             400: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1987,8 +2139,12 @@ export interface operations {
             /** @description Wrong username or password, or an invalid, expired or reused refresh token. */
             401: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
                     /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
                     "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2000,6 +2156,10 @@ export interface operations {
             /** @description The body is larger than `server.max_body_bytes`. */
             413: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2011,6 +2171,10 @@ export interface operations {
             /** @description The body is not form-encoded (token endpoint) or JSON (refresh). */
             415: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2022,6 +2186,10 @@ export interface operations {
             /** @description The JSON body does not have the documented shape (refresh); `details.field` may name the field. */
             422: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2033,8 +2201,12 @@ export interface operations {
             /** @description Too many failed logins for this username or address; see `Retry-After`. */
             429: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2046,6 +2218,10 @@ export interface operations {
             /** @description An unexpected error. */
             500: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2060,8 +2236,12 @@ export interface operations {
              */
             503: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2087,6 +2267,10 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2098,6 +2282,10 @@ export interface operations {
             /** @description The request is malformed or the grant type is not supported. */
             400: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2109,8 +2297,12 @@ export interface operations {
             /** @description Wrong username or password, or an invalid, expired or reused refresh token. */
             401: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
                     /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
                     "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2122,6 +2314,10 @@ export interface operations {
             /** @description The body is larger than `server.max_body_bytes`. */
             413: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2133,6 +2329,10 @@ export interface operations {
             /** @description The body is not form-encoded (token endpoint) or JSON (refresh). */
             415: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2144,6 +2344,10 @@ export interface operations {
             /** @description The JSON body does not have the documented shape (refresh); `details.field` may name the field. */
             422: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2155,8 +2359,12 @@ export interface operations {
             /** @description Too many failed logins for this username or address; see `Retry-After`. */
             429: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2168,6 +2376,10 @@ export interface operations {
             /** @description An unexpected error. */
             500: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2182,8 +2394,12 @@ export interface operations {
              */
             503: {
                 headers: {
+                    /** @description Always `no-store`: answers about credentials are never cached. */
+                    "Cache-Control": "no-store";
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2220,6 +2436,8 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2231,6 +2449,8 @@ export interface operations {
             /** @description A parameter does not parse. */
             400: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2244,6 +2464,8 @@ export interface operations {
                 headers: {
                     /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
                     "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2255,6 +2477,8 @@ export interface operations {
             /** @description The caller's role does not allow this operation. */
             403: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2266,6 +2490,8 @@ export interface operations {
             /** @description The body is larger than `server.max_body_bytes`. */
             413: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2277,6 +2503,8 @@ export interface operations {
             /** @description A filter, `limit` or `cursor` is invalid; `details.field` names it. */
             422: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2288,6 +2516,8 @@ export interface operations {
             /** @description An unexpected error; the request id finds it in the logs. */
             500: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2299,6 +2529,8 @@ export interface operations {
             /** @description The database is unavailable; retry later. */
             503: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2333,6 +2565,8 @@ export interface operations {
                 headers: {
                     /** @description `true`: this is the stored answer to an earlier request with the same `Idempotency-Key`. */
                     "Idempotent-Replayed": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2346,6 +2580,8 @@ export interface operations {
                 headers: {
                     /** @description The URL of the created call. */
                     Location: string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2359,6 +2595,8 @@ export interface operations {
                 headers: {
                     /** @description The URL of the created call. */
                     Location: string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2370,6 +2608,8 @@ export interface operations {
             /** @description The body is not valid JSON. */
             400: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2383,6 +2623,8 @@ export interface operations {
                 headers: {
                     /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
                     "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2394,6 +2636,8 @@ export interface operations {
             /** @description The caller's role does not allow this operation. */
             403: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2405,6 +2649,8 @@ export interface operations {
             /** @description A request with this `Idempotency-Key` is still being processed. */
             409: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2416,6 +2662,8 @@ export interface operations {
             /** @description The body is larger than `server.max_body_bytes`. */
             413: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2427,6 +2675,8 @@ export interface operations {
             /** @description The body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2438,6 +2688,8 @@ export interface operations {
             /** @description A field is invalid (`details.field` names it), or the `Idempotency-Key` was used with another body. */
             422: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2449,6 +2701,8 @@ export interface operations {
             /** @description An unexpected error; the request id finds it in the logs. */
             500: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2460,6 +2714,8 @@ export interface operations {
             /** @description The provider refused or could not be reached; the call is stored as `failed` and `call_id` names it. */
             502: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2471,6 +2727,8 @@ export interface operations {
             /** @description The database is unavailable; retry later. */
             503: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2494,6 +2752,8 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2507,6 +2767,8 @@ export interface operations {
                 headers: {
                     /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
                     "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2518,6 +2780,8 @@ export interface operations {
             /** @description The caller's role does not allow this operation. */
             403: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2529,6 +2793,8 @@ export interface operations {
             /** @description No such resource. */
             404: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2540,6 +2806,8 @@ export interface operations {
             /** @description The body is larger than `server.max_body_bytes`. */
             413: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2551,6 +2819,8 @@ export interface operations {
             /** @description An unexpected error; the request id finds it in the logs. */
             500: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2562,6 +2832,8 @@ export interface operations {
             /** @description The database is unavailable; retry later. */
             503: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2585,6 +2857,8 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2598,6 +2872,8 @@ export interface operations {
                 headers: {
                     /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
                     "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2609,6 +2885,8 @@ export interface operations {
             /** @description The caller's role does not allow this operation. */
             403: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2620,6 +2898,8 @@ export interface operations {
             /** @description No such resource. */
             404: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2631,6 +2911,8 @@ export interface operations {
             /** @description The body is larger than `server.max_body_bytes`. */
             413: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2642,6 +2924,8 @@ export interface operations {
             /** @description An unexpected error; the request id finds it in the logs. */
             500: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2653,6 +2937,8 @@ export interface operations {
             /** @description The database is unavailable; retry later. */
             503: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2677,6 +2963,8 @@ export interface operations {
             /** @description The provider was asked to end the call; its status changes when the provider reports it. */
             202: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2690,6 +2978,8 @@ export interface operations {
                 headers: {
                     /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
                     "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2701,6 +2991,8 @@ export interface operations {
             /** @description The caller's role does not allow this operation. */
             403: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2712,6 +3004,8 @@ export interface operations {
             /** @description No such call. */
             404: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2723,6 +3017,8 @@ export interface operations {
             /** @description The call has already ended, or its provider cannot do this. */
             409: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2734,6 +3030,8 @@ export interface operations {
             /** @description The body is larger than `server.max_body_bytes`. */
             413: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2745,6 +3043,8 @@ export interface operations {
             /** @description An unexpected error; the request id finds it in the logs. */
             500: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2756,6 +3056,8 @@ export interface operations {
             /** @description The provider refused or could not be reached. */
             502: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2767,6 +3069,8 @@ export interface operations {
             /** @description The database is unavailable; retry later. */
             503: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2791,6 +3095,8 @@ export interface operations {
             /** @description The call's audio recording. */
             200: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2804,6 +3110,8 @@ export interface operations {
                 headers: {
                     /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
                     "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2815,6 +3123,8 @@ export interface operations {
             /** @description The caller's role does not allow this operation. */
             403: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2826,6 +3136,8 @@ export interface operations {
             /** @description No such resource. */
             404: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2837,6 +3149,8 @@ export interface operations {
             /** @description The body is larger than `server.max_body_bytes`. */
             413: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2848,6 +3162,8 @@ export interface operations {
             /** @description An unexpected error; the request id finds it in the logs. */
             500: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2859,6 +3175,8 @@ export interface operations {
             /** @description The database is unavailable; retry later. */
             503: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2882,6 +3200,8 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2895,6 +3215,8 @@ export interface operations {
                 headers: {
                     /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
                     "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2906,6 +3228,8 @@ export interface operations {
             /** @description The caller's role does not allow this operation. */
             403: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2917,6 +3241,8 @@ export interface operations {
             /** @description No such call. */
             404: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2928,6 +3254,8 @@ export interface operations {
             /** @description The call has already ended, or its provider cannot do this. */
             409: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2939,6 +3267,8 @@ export interface operations {
             /** @description The body is larger than `server.max_body_bytes`. */
             413: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2950,6 +3280,8 @@ export interface operations {
             /** @description An unexpected error; the request id finds it in the logs. */
             500: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2961,6 +3293,8 @@ export interface operations {
             /** @description The provider refused or could not be reached. */
             502: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2972,6 +3306,8 @@ export interface operations {
             /** @description The database is unavailable; retry later. */
             503: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2995,6 +3331,8 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3008,6 +3346,8 @@ export interface operations {
                 headers: {
                     /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
                     "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3019,6 +3359,8 @@ export interface operations {
             /** @description The caller's role does not allow this operation. */
             403: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3030,6 +3372,8 @@ export interface operations {
             /** @description No such resource. */
             404: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3041,6 +3385,8 @@ export interface operations {
             /** @description The body is larger than `server.max_body_bytes`. */
             413: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3052,6 +3398,8 @@ export interface operations {
             /** @description An unexpected error; the request id finds it in the logs. */
             500: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3063,6 +3411,8 @@ export interface operations {
             /** @description The database is unavailable; retry later. */
             503: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3084,6 +3434,8 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3097,6 +3449,8 @@ export interface operations {
                 headers: {
                     /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
                     "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3108,6 +3462,8 @@ export interface operations {
             /** @description The caller's role does not allow this operation. */
             403: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3119,6 +3475,8 @@ export interface operations {
             /** @description No such resource. */
             404: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3130,6 +3488,8 @@ export interface operations {
             /** @description The body is larger than `server.max_body_bytes`. */
             413: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3141,6 +3501,8 @@ export interface operations {
             /** @description An unexpected error; the request id finds it in the logs. */
             500: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3152,6 +3514,8 @@ export interface operations {
             /** @description The database is unavailable; retry later. */
             503: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3173,6 +3537,8 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3186,6 +3552,8 @@ export interface operations {
                 headers: {
                     /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
                     "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3197,6 +3565,8 @@ export interface operations {
             /** @description The caller's role does not allow this operation. */
             403: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3208,6 +3578,8 @@ export interface operations {
             /** @description No such resource. */
             404: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3219,6 +3591,8 @@ export interface operations {
             /** @description The body is larger than `server.max_body_bytes`. */
             413: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3230,6 +3604,8 @@ export interface operations {
             /** @description An unexpected error; the request id finds it in the logs. */
             500: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3241,6 +3617,8 @@ export interface operations {
             /** @description The database is unavailable; retry later. */
             503: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3266,6 +3644,8 @@ export interface operations {
         responses: {
             201: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3277,6 +3657,8 @@ export interface operations {
             /** @description The body is not valid JSON. */
             400: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3290,6 +3672,8 @@ export interface operations {
                 headers: {
                     /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
                     "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3301,6 +3685,8 @@ export interface operations {
             /** @description The caller's role does not allow this operation. */
             403: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3312,6 +3698,8 @@ export interface operations {
             /** @description No such user. */
             404: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3323,6 +3711,8 @@ export interface operations {
             /** @description The username or email is taken. */
             409: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3334,6 +3724,8 @@ export interface operations {
             /** @description The body is larger than `server.max_body_bytes`. */
             413: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3345,6 +3737,8 @@ export interface operations {
             /** @description The body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3356,6 +3750,8 @@ export interface operations {
             /** @description A field is invalid; `details.field` names it. */
             422: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3367,6 +3763,8 @@ export interface operations {
             /** @description An unexpected error; the request id finds it in the logs. */
             500: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3378,6 +3776,8 @@ export interface operations {
             /** @description The database is unavailable; retry later. */
             503: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3405,6 +3805,8 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3416,6 +3818,8 @@ export interface operations {
             /** @description The body is not valid JSON. */
             400: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3429,6 +3833,8 @@ export interface operations {
                 headers: {
                     /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
                     "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3440,6 +3846,8 @@ export interface operations {
             /** @description The caller's role does not allow this operation. */
             403: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3451,6 +3859,8 @@ export interface operations {
             /** @description No such user. */
             404: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3462,6 +3872,8 @@ export interface operations {
             /** @description The username or email is taken. */
             409: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3473,6 +3885,8 @@ export interface operations {
             /** @description The body is larger than `server.max_body_bytes`. */
             413: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3484,6 +3898,8 @@ export interface operations {
             /** @description The body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3495,6 +3911,8 @@ export interface operations {
             /** @description A field is invalid; `details.field` names it. */
             422: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3506,6 +3924,8 @@ export interface operations {
             /** @description An unexpected error; the request id finds it in the logs. */
             500: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3517,6 +3937,8 @@ export interface operations {
             /** @description The database is unavailable; retry later. */
             503: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3549,6 +3971,8 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3560,6 +3984,8 @@ export interface operations {
             /** @description A parameter does not parse. */
             400: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3573,6 +3999,8 @@ export interface operations {
                 headers: {
                     /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
                     "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3584,6 +4012,8 @@ export interface operations {
             /** @description The caller's role does not allow this operation. */
             403: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3595,6 +4025,8 @@ export interface operations {
             /** @description The body is larger than `server.max_body_bytes`. */
             413: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3606,6 +4038,8 @@ export interface operations {
             /** @description A filter, `limit` or `cursor` is invalid; `details.field` names it. */
             422: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3617,6 +4051,8 @@ export interface operations {
             /** @description An unexpected error; the request id finds it in the logs. */
             500: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3628,6 +4064,8 @@ export interface operations {
             /** @description The database is unavailable; retry later. */
             503: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3651,6 +4089,8 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3664,6 +4104,8 @@ export interface operations {
                 headers: {
                     /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
                     "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3675,6 +4117,8 @@ export interface operations {
             /** @description The caller's role does not allow this operation. */
             403: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3686,6 +4130,8 @@ export interface operations {
             /** @description No such resource. */
             404: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3697,6 +4143,8 @@ export interface operations {
             /** @description The body is larger than `server.max_body_bytes`. */
             413: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3708,6 +4156,8 @@ export interface operations {
             /** @description An unexpected error; the request id finds it in the logs. */
             500: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3719,6 +4169,8 @@ export interface operations {
             /** @description The database is unavailable; retry later. */
             503: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3762,6 +4214,8 @@ export interface operations {
             /** @description Stored and applied (or a duplicate). Providers whose vendor expects a specific answer send that instead. */
             200: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3773,6 +4227,8 @@ export interface operations {
             /** @description The body is malformed for this provider (the receipt is stored as `rejected`), or unreadable. */
             400: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3786,6 +4242,8 @@ export interface operations {
                 headers: {
                     /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
                     "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3797,6 +4255,8 @@ export interface operations {
             /** @description No provider instance has this name (`unknown_provider`), or no call matches the webhook (`unknown_call`; the receipt is stored). */
             404: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3808,6 +4268,8 @@ export interface operations {
             /** @description The body is larger than the provider's webhook limit. */
             413: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3819,6 +4281,8 @@ export interface operations {
             /** @description The provider failed on the webhook, or an unexpected error; the request id finds it in the logs. */
             500: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3827,9 +4291,11 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The database or the recording storage is unavailable; the vendor should retry. */
+            /** @description The database or the recording storage is unavailable, or the provider plugin did not answer in time (`provider_timeout`); the vendor should retry. */
             503: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3878,6 +4344,8 @@ export interface operations {
             /** @description Stored and applied (or a duplicate). Providers whose vendor expects a specific answer send that instead. */
             200: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3889,6 +4357,8 @@ export interface operations {
             /** @description The body is malformed for this provider (the receipt is stored as `rejected`), or unreadable. */
             400: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3902,6 +4372,8 @@ export interface operations {
                 headers: {
                     /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
                     "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3913,6 +4385,8 @@ export interface operations {
             /** @description No provider instance has this name (`unknown_provider`), or no call matches the webhook (`unknown_call`; the receipt is stored). */
             404: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3924,6 +4398,8 @@ export interface operations {
             /** @description The body is larger than the provider's webhook limit. */
             413: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3935,6 +4411,8 @@ export interface operations {
             /** @description The provider failed on the webhook, or an unexpected error; the request id finds it in the logs. */
             500: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3943,9 +4421,11 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The database or the recording storage is unavailable; the vendor should retry. */
+            /** @description The database or the recording storage is unavailable, or the provider plugin did not answer in time (`provider_timeout`); the vendor should retry. */
             503: {
                 headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
                     "X-Request-Id": string;
                     [name: string]: unknown;

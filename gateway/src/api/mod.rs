@@ -238,6 +238,10 @@ pub fn spec_endpoints() -> (impl poem::Endpoint, impl poem::Endpoint) {
             .content_type("application/json")
             .body(document.clone())
     });
-    let docs = poem::endpoint::make_sync(move |_| poem::web::Html(html.clone()));
+    let docs = poem::endpoint::make_sync(move |_| {
+        let mut page = poem::IntoResponse::into_response(poem::web::Html(html.clone()));
+        crate::http::headers::docs_headers(&html, page.headers_mut());
+        page
+    });
     (spec, docs)
 }

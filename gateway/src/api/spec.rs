@@ -5,7 +5,9 @@
 //! - `allOf` wrappers of a described `$ref` reduced to the reference alone (the description stays
 //!   beside it), so generators that merge `allOf` members do not reject enum references;
 //! - what the shared HTTP layers answer on every route (`http::around`: `X-Request-Id` on every
-//!   response, `WWW-Authenticate` on 401; `http::limit_body`: 413 on every `/v1` operation);
+//!   response, `WWW-Authenticate` on 401; `http::headers`: `X-Content-Type-Options` on every
+//!   response, `Cache-Control: no-store` on `/v1/auth/*`; `http::limit_body`: 413 on every `/v1`
+//!   operation);
 //! - the webhook routes (`webhooks.rs`), plain handlers that read the raw body themselves;
 //! - links between operations (a created call to reading and hanging it up, a created key to
 //!   revoking it), which clients and stateful fuzzers follow;
@@ -173,7 +175,7 @@ fn webhook_routes(doc: &mut Value) {
                 "404": error_response("No provider instance has this name (`unknown_provider`), or no call matches the webhook (`unknown_call`; the receipt is stored)."),
                 "413": error_response("The body is larger than the provider's webhook limit."),
                 "500": error_response("The provider failed on the webhook, or an unexpected error; the request id finds it in the logs."),
-                "503": error_response("The database or the recording storage is unavailable; the vendor should retry.")
+                "503": error_response("The database or the recording storage is unavailable, or the provider plugin did not answer in time (`provider_timeout`); the vendor should retry.")
             }
         })
     };
@@ -355,6 +357,24 @@ fn shared_layers(doc: &mut Value) {
                         "schema": {"type": "string"}
                     }),
                 );
+                headers.insert(
+                    "X-Content-Type-Options".into(),
+                    json!({
+                        "description": "Always `nosniff`: the content type is what the body is.",
+                        "required": true,
+                        "schema": {"type": "string", "enum": ["nosniff"]}
+                    }),
+                );
+                if path.starts_with("/v1/auth/") {
+                    headers.insert(
+                        "Cache-Control".into(),
+                        json!({
+                            "description": "Always `no-store`: answers about credentials are never cached.",
+                            "required": true,
+                            "schema": {"type": "string", "enum": ["no-store"]}
+                        }),
+                    );
+                }
                 if status == "401" {
                     headers.insert(
                         "WWW-Authenticate".into(),

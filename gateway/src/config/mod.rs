@@ -25,6 +25,7 @@ pub use sections::{
     LogConfig, LogFormat, MIN_SECRET_BYTES, ServerConfig,
 };
 
+use crate::plugins::{CallTimedOut, Isolation};
 use crate::providers::Registry;
 
 /// The config file used when `--config` is not given; built-in defaults apply if it is absent.
@@ -83,6 +84,24 @@ pub struct ProviderInstance {
     /// The implementation's manifest, read once when the instance was built.
     pub manifest: Manifest,
     pub provider: Arc<dyn Provider>,
+    /// Plugins' calls run off the async workers, with a time limit; built-ins' inline.
+    isolation: Option<Arc<Isolation>>,
+}
+
+impl ProviderInstance {
+    /// Calls the provider: the gateway's one way to run a provider operation (reading the
+    /// manifest or the hints read once at start excepted). A plugin's call runs on a blocking
+    /// thread and fails with [`CallTimedOut`] past its instance's `call_timeout_ms`.
+    pub async fn call<T, F>(&self, operation: F) -> Result<T, CallTimedOut>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Provider) -> T + Send + 'static,
+    {
+        match &self.isolation {
+            None => Ok(operation(self.provider.as_ref())),
+            Some(isolation) => isolation.run(Arc::clone(&self.provider), operation).await,
+        }
+    }
 }
 
 impl fmt::Debug for ProviderInstance {
@@ -403,7 +422,8 @@ fn build_providers(
             environment,
             config_dir: config_dir.clone(),
         };
-        match factory.validate_config(&context, &serde_json::Value::Object(json)) {
+        let config = serde_json::Value::Object(json);
+        match factory.validate_config(&context, &config) {
             Ok(provider) => {
                 // Every provider, plugins included: ingest refuses unsigned webhooks in
                 // production anyway, so an instance that would take them is a config error.
@@ -427,6 +447,7 @@ fn build_providers(
                         kind: manifest.kind.clone(),
                         manifest,
                         provider: Arc::from(provider),
+                        isolation: Isolation::for_instance(&kind, &config).map(Arc::new),
                     },
                 );
             }

@@ -27,6 +27,9 @@ pub struct ServerConfig {
     pub ws_test_max_connections: u32,
     /// A `/ws/test` connection with no message for this long is closed.
     pub ws_test_idle_timeout_secs: u64,
+    /// Origins (`scheme://host[:port]`, exact) whose browser pages may call the API (CORS).
+    /// Empty: CORS is off, only same-origin pages may.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -39,6 +42,7 @@ impl Default for ServerConfig {
             max_webhook_bytes_in_flight: 64 * 1024 * 1024,
             ws_test_max_connections: 100,
             ws_test_idle_timeout_secs: 60,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -78,6 +82,11 @@ impl ServerConfig {
                     format!("server.trusted_proxies[{i}]"),
                     message,
                 ));
+            }
+        }
+        for (i, origin) in self.cors_origins.iter().enumerate() {
+            if let Some(message) = crate::http::headers::origin_problem(origin) {
+                problems.push(Problem::new(format!("server.cors_origins[{i}]"), message));
             }
         }
     }

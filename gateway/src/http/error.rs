@@ -252,6 +252,10 @@ impl From<IngestError> for ApiError {
                     "internal error",
                 )
             }
+            IngestError::ProviderTimedOut(_) => {
+                warn!(%message, "provider timed out on a webhook");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "provider_timeout", message)
+            }
             IngestError::Recording(io) => {
                 warn!(error = %io, "recording not stored");
                 ApiError::new(

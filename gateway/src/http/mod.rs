@@ -8,6 +8,7 @@ use poem::{Body, Endpoint, IntoResponse, Request, Response};
 use tracing::{Instrument, info, info_span, warn};
 
 pub mod error;
+pub mod headers;
 
 pub use error::ApiError;
 
@@ -62,8 +63,10 @@ pub async fn around<E: Endpoint>(next: E, req: Request) -> poem::Result<Response
         .filter(|v| sane_request_id(v))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let path = req.uri().path().to_owned();
     // The path only: query strings may carry tokens.
-    let span = info_span!("request", request_id = %request_id, method = %req.method(), path = %req.uri().path());
+    let span =
+        info_span!("request", request_id = %request_id, method = %req.method(), path = %path);
     let started = Instant::now();
     let handled = REQUEST_ID.scope(request_id.clone(), async move {
         let response = match next.call(req).await {
@@ -84,6 +87,7 @@ pub async fn around<E: Endpoint>(next: E, req: Request) -> poem::Result<Response
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
+    headers::secure(&path, response.headers_mut());
     if response.status() == StatusCode::UNAUTHORIZED
         && !response.headers().contains_key(header::WWW_AUTHENTICATE)
     {

@@ -34,7 +34,8 @@ pub(super) enum CallKey<'a> {
     },
 }
 
-/// A webhook delivery whose earlier application is checked in the same read.
+/// A webhook delivery whose earlier application to the same call is checked in the same read
+/// (dedupe keys are per call: vendors' event ids are unique within a call, not across calls).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct PriorDelivery<'a> {
     pub provider: &'a str,
@@ -44,7 +45,8 @@ pub(super) struct PriorDelivery<'a> {
 /// Reads a call to change it, in one statement (with, for a webhook, whether its delivery was
 /// applied before). On PostgreSQL the row stays locked until the transaction ends, so
 /// concurrent writers of one call take turns (see [`Backend::for_update`]); a twin delivery
-/// committed while this one waited is caught by the unique index on applied receipts.
+/// committed while this one waited is caught by the unique index on applied receipts
+/// (provider, call, dedupe key).
 pub(super) async fn lock_call(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -57,8 +59,9 @@ pub(super) async fn lock_call(
     };
     let sql = format!(
         "SELECT {CALL_COLUMNS}, last_seq, hangup_requested_at IS NOT NULL AS hung_up, \
-         EXISTS (SELECT 1 FROM webhook_receipts WHERE provider = $1 AND dedupe_key = $2 \
-         AND outcome = 'applied') AS delivered_before FROM calls WHERE {condition}{}",
+         EXISTS (SELECT 1 FROM webhook_receipts WHERE provider = $1 AND call_id = calls.id \
+         AND dedupe_key = $2 AND outcome = 'applied') AS delivered_before \
+         FROM calls WHERE {condition}{}",
         backend.for_update()
     );
     let mut query = sqlx::query(AssertSqlSafe(sql))

@@ -215,7 +215,8 @@ async fn resolve_call(
     lock_call(conn, backend, key, delivery).await
 }
 
-/// Whether a delivery was applied before (for a webhook about no call the gateway knows).
+/// Whether a delivery about no call the gateway knows was applied before: dedupe keys are per
+/// call, so only receipts about no call count.
 async fn delivered_before(
     conn: &mut AnyConnection,
     receipt: &NewReceipt,
@@ -224,7 +225,8 @@ async fn delivered_before(
         return Ok(false);
     };
     let row = sqlx::query(
-        "SELECT 1 FROM webhook_receipts WHERE provider = $1 AND dedupe_key = $2 AND outcome = 'applied'",
+        "SELECT 1 FROM webhook_receipts WHERE provider = $1 AND call_id IS NULL \
+         AND dedupe_key = $2 AND outcome = 'applied'",
     )
     .bind(&receipt.provider)
     .bind(key)

@@ -4,7 +4,9 @@
 //!   three unsigned webhooks it schedules (`ringing`, `in_progress`, `completed`), bodies
 //!   `{"call_id", "state"}`;
 //! - `"panic"`: panics in `build_create_call`, `verify_webhook` and `parse_webhook`;
-//! - `"panic_on_config"`: panics while validating its config.
+//! - `"panic_on_config"`: panics while validating its config;
+//! - `"slow"`: works like `"ok"`, but `build_create_call`, `verify_webhook` and `parse_webhook`
+//!   first sleep [`SLOW_CALL`] (a hung plugin, for the gateway's per-call time limit).
 //!
 //! The isolation tests load it beside built-in providers to show that a panicking plugin fails
 //! only its own requests.
@@ -25,8 +27,13 @@ pub struct FaultyFactory;
 
 plugin_api::export_provider!(FaultyFactory);
 
+/// How long a `"slow"` instance's calls take.
+pub const SLOW_CALL: Duration = Duration::from_millis(1_500);
+
 struct Faulty {
     panics: bool,
+    /// Sleeps [`SLOW_CALL`] before answering.
+    slow: bool,
     /// Says it accepts unsigned webhooks (it always answers `Unsigned`; the other modes do not
     /// say so, like a plugin built before the ABI could carry it).
     open: bool,
@@ -45,7 +52,7 @@ fn manifest() -> Manifest {
         config_keys: vec![ConfigKey::new(
             "mode",
             ConfigValueKind::String,
-            "ok, open, panic or panic_on_config",
+            "ok, open, panic, panic_on_config or slow",
         )],
         // Declared so the e2e tests see a plugin's credential header stored redacted.
         credential_headers: vec!["x-faulty-key".to_owned()],
@@ -74,20 +81,28 @@ impl ProviderFactory for FaultyFactory {
         match config["mode"].as_str() {
             Some("ok") => Ok(Box::new(Faulty {
                 panics: false,
+                slow: false,
                 open: false,
             })),
             Some("open") => Ok(Box::new(Faulty {
                 panics: false,
+                slow: false,
                 open: true,
             })),
             Some("panic") => Ok(Box::new(Faulty {
                 panics: true,
+                slow: false,
+                open: false,
+            })),
+            Some("slow") => Ok(Box::new(Faulty {
+                panics: false,
+                slow: true,
                 open: false,
             })),
             Some("panic_on_config") => panic!("faulty plugin: validate_config panics"),
             _ => Err(vec![ConfigProblem::new(
                 "mode",
-                "must be ok, open, panic or panic_on_config",
+                "must be ok, open, panic, panic_on_config or slow",
             )]),
         }
     }
@@ -95,9 +110,12 @@ impl ProviderFactory for FaultyFactory {
 
 impl Faulty {
     #[allow(clippy::panic)]
-    fn maybe_panic(&self, operation: &str) {
+    fn misbehave(&self, operation: &str) {
         if self.panics {
             panic!("faulty plugin: {operation} panics");
+        }
+        if self.slow {
+            std::thread::sleep(SLOW_CALL);
         }
     }
 }
@@ -108,7 +126,7 @@ impl Provider for Faulty {
     }
 
     fn build_create_call(&self, request: &CallRequest) -> Result<Outbound, ProviderError> {
-        self.maybe_panic("build_create_call");
+        self.misbehave("build_create_call");
         let id = request.call_id.to_string();
         let scheduled_webhooks = ["ringing", "in_progress", "completed"]
             .into_iter()
@@ -158,12 +176,12 @@ impl Provider for Faulty {
     }
 
     fn verify_webhook(&self, _webhook: &WebhookRequest<'_>, _now: DateTime<Utc>) -> Verification {
-        self.maybe_panic("verify_webhook");
+        self.misbehave("verify_webhook");
         Verification::Unsigned
     }
 
     fn parse_webhook(&self, webhook: &WebhookRequest<'_>) -> Result<ParsedWebhook, WebhookError> {
-        self.maybe_panic("parse_webhook");
+        self.misbehave("parse_webhook");
         let body: Value = serde_json::from_slice(webhook.body)
             .map_err(|e| WebhookError::Malformed(e.to_string()))?;
         let (Some(call_id), Some(status)) = (
