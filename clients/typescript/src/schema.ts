@@ -366,6 +366,198 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/event-endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List application endpoints (admin).
+         * @description Every endpoint, config-declared ones (`read_only`) first; never the secrets. Admin only.
+         */
+        get: operations["listEventEndpoints"];
+        put?: never;
+        /**
+         * Register an application endpoint (admin). Its secret is in this answer only.
+         * @description From now on every event of every call whose type the filter matches is posted to `url`, signed per Standard Webhooks with the `secret` in this answer (`whsec_` + base64 of 32 random bytes; shown once). The URL must be `http(s)` (`https` in production); destinations resolving to loopback, private, link-local, unique-local or metadata addresses are refused (422) unless `[events] allow_private_destinations`. Admin only; audited.
+         */
+        post: operations["createEventEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/event-endpoints/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get one application endpoint (admin).
+         * @description The endpoint, never its secret. Admin only.
+         */
+        get: operations["getEventEndpoint"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete an application endpoint (admin).
+         * @description The endpoint and its deliveries are deleted; events stay in the log. Config-declared endpoints are read-only (409). Admin only; audited.
+         */
+        delete: operations["deleteEventEndpoint"];
+        options?: never;
+        head?: never;
+        /**
+         * Change an application endpoint (admin).
+         * @description Change its URL, description or filter, or enable or disable it. Config-declared endpoints are read-only (409). Admin only; audited.
+         */
+        patch: operations["updateEventEndpoint"];
+        trace?: never;
+    };
+    "/v1/event-endpoints/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An endpoint's deliveries, newest first, with every attempt (admin).
+         * @description Filter by `status`; `next_cursor` is omitted on the last page. Admin only.
+         */
+        get: operations["listEventDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/event-endpoints/{id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Re-send every matching event since a time to an endpoint (admin).
+         * @description Recovery after the application's outage: one new delivery per event created at or after `since` that the endpoint's filter matches, sent in order per call. Admin only; audited.
+         */
+        post: operations["replayEvents"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/event-endpoints/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate an endpoint's secret (admin). The new secret is in this answer only.
+         * @description For 24 hours both the old and the new secret sign every delivery (two space-separated signatures in `webhook-signature`), so the receiver can switch without a gap. Config-declared endpoints are read-only (409). Admin only; audited.
+         */
+        post: operations["rotateEventEndpointSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/event-endpoints/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a `ping` to an endpoint now (admin) and answer with the attempt's result.
+         * @description The `ping` event is signed like every other event and sent once (no retries), whatever the endpoint's filter or state; the attempt is recorded in its deliveries. Admin only; audited.
+         */
+        post: operations["testEventEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The event log, newest first (viewer).
+         * @description Every event sent to applications, kept `[events] retention_days`. Each is the envelope `{id, type, created_at, call_id, sequence, data}`; `data` is one of `CallCreatedData`, `CallStatusChangedData`, `CallTranscriptTurnData`, `CallTranscriptFinalizedData`, `CallEndedData`, `CallRecordingReadyData` or `PingData` (see the schemas). Viewers may read it.
+         */
+        get: operations["listEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get one event (viewer).
+         * @description The envelope as delivered. Viewers may read it.
+         */
+        get: operations["getEvent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events/{id}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deliver an event again (admin).
+         * @description To every enabled endpoint whose filter matches, or only to `endpoint_id` (whatever its filter). The deliveries keep the event's id, so receivers see a duplicate `webhook-id` (at-least-once). Admin only; audited.
+         */
+        post: operations["redeliverEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/providers": {
         parameters: {
             query?: never;
@@ -694,6 +886,22 @@ export interface components {
             vendor_metadata?: unknown;
         };
         /**
+         * CallCreatedData
+         * @description `call.created`: a call was stored (before the provider is asked to place it).
+         */
+        CallCreatedData: {
+            /** @description The call as it is after the change (the API's `Call`). */
+            call: components["schemas"]["Call"];
+        };
+        /**
+         * CallEndedData
+         * @description `call.ended`: the call reached a terminal status; the whole normalized call (summary, success, cost and unit, duration, analysis, end reason).
+         */
+        CallEndedData: {
+            /** @description The call as it is after the change (the API's `Call`). */
+            call: components["schemas"]["Call"];
+        };
+        /**
          * CallPage
          * @description A page of calls, newest first.
          */
@@ -704,11 +912,53 @@ export interface components {
             next_cursor?: string;
         };
         /**
+         * CallRecordingReadyData
+         * @description `call.recording.ready`: the call has a recording.
+         */
+        CallRecordingReadyData: {
+            /** @description The call as it is after the change (the API's `Call`). */
+            call: components["schemas"]["Call"];
+            /** @description Where to get it: the gateway's `/v1/calls/{id}/recording`, or the vendor's URL. */
+            recording_url: string;
+        };
+        /**
          * @description The status of a call: `queued -> initiating -> ringing -> in_progress -> completed | failed |
          *     no_answer | busy | canceled`. Statuses only move forward; the last five are terminal.
          * @enum {string}
          */
         CallStatus: "queued" | "initiating" | "ringing" | "in_progress" | "completed" | "failed" | "no_answer" | "busy" | "canceled";
+        /**
+         * CallStatusChangedData
+         * @description `call.status_changed`: every applied status change.
+         */
+        CallStatusChangedData: {
+            /** @description The call as it is after the change (the API's `Call`). */
+            call: components["schemas"]["Call"];
+            /** @description The status before. */
+            from: components["schemas"]["CallStatus"];
+            /** @description Why, when known (e.g. the vendor's end reason); omitted otherwise. */
+            reason?: string;
+            /** @description The status now. */
+            to: components["schemas"]["CallStatus"];
+        };
+        /**
+         * CallTranscriptFinalizedData
+         * @description `call.transcript.finalized`: the post-call transcript was reconciled with the live one; `turns` is the whole stored transcript.
+         */
+        CallTranscriptFinalizedData: {
+            /** @description The call as it is after the change (the API's `Call`). */
+            call: components["schemas"]["Call"];
+            /** @description Every stored turn, in order of `seq`. */
+            turns: components["schemas"]["TurnView"][];
+        };
+        /**
+         * CallTranscriptTurnData
+         * @description `call.transcript.turn`: a final live turn was stored (partial turns stay on the live stream).
+         */
+        CallTranscriptTurnData: {
+            /** @description A stored (final) turn. */
+            turn: components["schemas"]["TurnView"];
+        };
         /**
          * @description The unit of a call's cost.
          * @enum {string}
@@ -759,6 +1009,20 @@ export interface components {
             variables?: {
                 [key: string]: unknown;
             };
+        };
+        /**
+         * CreateEventEndpoint
+         * @description A new endpoint.
+         */
+        CreateEventEndpoint: {
+            /** @description A note to recognize the endpoint by (at most 512 characters). */
+            description?: string;
+            /** @description Default true. */
+            enabled?: boolean;
+            /** @description Event types to deliver; omit for every type. */
+            event_types?: string[];
+            /** @description `http(s)` URL (only `https` in production); private destinations are refused. */
+            url: string;
         };
         /**
          * CreateUser
@@ -813,6 +1077,36 @@ export interface components {
             role: string;
         };
         /**
+         * DeliveryAttempt
+         * @description One attempt of a delivery.
+         */
+        DeliveryAttempt: {
+            /**
+             * Format: date-time
+             * @description When it was made.
+             */
+            attempted_at: string;
+            /** @description Why it failed: the status, a timeout, a refused connection or destination. */
+            error?: string;
+            /**
+             * Format: int64
+             * @description From sending to the answer (or the failure), in milliseconds.
+             */
+            latency_ms: number;
+            /** @description The first 1 KiB of the answer. */
+            response_body?: string;
+            /**
+             * Format: uint16
+             * @description The endpoint's status code; omitted when no answer came.
+             */
+            status_code?: number;
+        };
+        /**
+         * @description Where a delivery stands.
+         * @enum {string}
+         */
+        DeliveryStatus: "pending" | "succeeded" | "failed";
+        /**
          * Error
          * @description The body of every error response (the `Error` schema).
          * @example {
@@ -852,6 +1146,191 @@ export interface components {
             message: string;
         };
         /**
+         * Event
+         * @description An event as delivered: the same envelope for every provider. Its `data` is one of the
+         *     payload schemas `CallCreatedData`, `CallStatusChangedData`, `CallTranscriptTurnData`,
+         *     `CallTranscriptFinalizedData`, `CallEndedData`, `CallRecordingReadyData`, `PingData`.
+         */
+        Event: {
+            /**
+             * Format: uuid
+             * @description The call; omitted for `ping`.
+             */
+            call_id?: string;
+            /**
+             * Format: date-time
+             * @description When the change that caused it was committed.
+             */
+            created_at: string;
+            /** @description The payload of the event's type. */
+            data: components["schemas"]["CallCreatedData"] | components["schemas"]["CallStatusChangedData"] | components["schemas"]["CallTranscriptTurnData"] | components["schemas"]["CallTranscriptFinalizedData"] | components["schemas"]["CallEndedData"] | components["schemas"]["CallRecordingReadyData"] | components["schemas"]["PingData"];
+            /** @description `evt_<uuidv7>`; the `webhook-id` header of every delivery of it. */
+            id: string;
+            /**
+             * Format: int64
+             * @description Increases by one per event of the call (drop anything older than what you have); 0 for `ping`.
+             */
+            sequence: number;
+            /**
+             * @description `call.created`, `call.status_changed`, `call.transcript.turn`, `call.transcript.finalized`,
+             *     `call.ended`, `call.recording.ready` or `ping`.
+             */
+            type: string;
+        };
+        /**
+         * EventDelivery
+         * @description One event's delivery to one endpoint.
+         */
+        EventDelivery: {
+            /** @description Every attempt, oldest first. */
+            attempts: components["schemas"]["DeliveryAttempt"][];
+            /**
+             * Format: uuid
+             * @description The event's call; omitted for `ping`.
+             */
+            call_id?: string;
+            /**
+             * Format: date-time
+             * @description When the delivery was created.
+             */
+            created_at: string;
+            /** @description The endpoint. */
+            endpoint_id: string;
+            /** @description The event delivered (`webhook-id`). */
+            event_id: string;
+            /** @description The event's type. */
+            event_type: string;
+            /** @description The delivery's id. */
+            id: string;
+            /**
+             * Format: date-time
+             * @description When the next attempt is due (pending deliveries).
+             */
+            next_attempt_at?: string;
+            /**
+             * Format: int64
+             * @description The event's sequence within its call.
+             */
+            sequence: number;
+            /** @description Where it stands. */
+            status: components["schemas"]["DeliveryStatus"];
+            /**
+             * Format: date-time
+             * @description When it last changed.
+             */
+            updated_at: string;
+        };
+        /**
+         * EventDeliveryPage
+         * @description A page of deliveries, newest first.
+         */
+        EventDeliveryPage: {
+            /** @description Deliveries, newest first, with their attempts. */
+            items: components["schemas"]["EventDelivery"][];
+            /** @description Pass as `cursor` for the next page; omitted on the last page. */
+            next_cursor?: string;
+        };
+        /**
+         * EventEndpoint
+         * @description An application endpoint events are delivered to (never its secret).
+         */
+        EventEndpoint: {
+            /**
+             * Format: date-time
+             * @description When the endpoint was created.
+             */
+            created_at: string;
+            /** @description A note to recognize the endpoint by. */
+            description?: string;
+            /** @description Why the gateway disabled it (e.g. it answered 410 Gone, or failed for `disable_after_hours`). */
+            disabled_reason?: string;
+            /** @description A disabled endpoint receives nothing; its pending deliveries wait until it is enabled. */
+            enabled: boolean;
+            /** @description The event types delivered; omitted: every type. */
+            event_types?: string[];
+            /**
+             * Format: date-time
+             * @description Since when every attempt to this endpoint failed; omitted while it succeeds.
+             */
+            failing_since?: string;
+            /** @description The endpoint's id (`cfg_<name>` for endpoints declared in config). */
+            id: string;
+            /**
+             * Format: date-time
+             * @description Until when the secret before the last rotation signs too.
+             */
+            previous_secret_expires_at?: string;
+            /** @description Declared in config (`[events.endpoints.<name>]`): the API cannot change it. */
+            read_only: boolean;
+            /**
+             * Format: date-time
+             * @description When the endpoint last changed.
+             */
+            updated_at: string;
+            /** @description Where events are posted. */
+            url: string;
+        };
+        /**
+         * EventEndpointList
+         * @description The endpoints.
+         */
+        EventEndpointList: {
+            /** @description Config-declared endpoints first, then by id. */
+            items: components["schemas"]["EventEndpoint"][];
+        };
+        /**
+         * EventEndpointWithSecret
+         * @description An endpoint with its signing secret: only in the answers that create or rotate it.
+         */
+        EventEndpointWithSecret: {
+            /**
+             * Format: date-time
+             * @description When the endpoint was created.
+             */
+            created_at: string;
+            /** @description A note to recognize the endpoint by. */
+            description?: string;
+            /** @description Why the gateway disabled it (e.g. it answered 410 Gone, or failed for `disable_after_hours`). */
+            disabled_reason?: string;
+            /** @description A disabled endpoint receives nothing; its pending deliveries wait until it is enabled. */
+            enabled: boolean;
+            /** @description The event types delivered; omitted: every type. */
+            event_types?: string[];
+            /**
+             * Format: date-time
+             * @description Since when every attempt to this endpoint failed; omitted while it succeeds.
+             */
+            failing_since?: string;
+            /** @description The endpoint's id (`cfg_<name>` for endpoints declared in config). */
+            id: string;
+            /**
+             * Format: date-time
+             * @description Until when the secret before the last rotation signs too.
+             */
+            previous_secret_expires_at?: string;
+            /** @description Declared in config (`[events.endpoints.<name>]`): the API cannot change it. */
+            read_only: boolean;
+            /** @description `whsec_` + base64 of 32 random bytes: verify deliveries with it (any Standard Webhooks library). Shown this once. */
+            secret: string;
+            /**
+             * Format: date-time
+             * @description When the endpoint last changed.
+             */
+            updated_at: string;
+            /** @description Where events are posted. */
+            url: string;
+        };
+        /**
+         * EventPage
+         * @description A page of events, newest first.
+         */
+        EventPage: {
+            /** @description Events, newest first. */
+            items: components["schemas"]["Event"][];
+            /** @description Pass as `cursor` for the next page; omitted on the last page. */
+            next_cursor?: string;
+        };
+        /**
          * Health
          * @description The service is up.
          */
@@ -878,6 +1357,14 @@ export interface components {
             name: string;
             /** @description `admin`, `operator` or `viewer`. */
             role: string;
+        };
+        /**
+         * PingData
+         * @description `ping`: sent by `POST /v1/event-endpoints/{id}/test`.
+         */
+        PingData: {
+            /** @description The endpoint tested. */
+            endpoint_id: string;
         };
         /**
          * ProviderCapabilities
@@ -933,12 +1420,50 @@ export interface components {
          */
         ReceiptOutcome: "applied" | "duplicate" | "rejected" | "unknown_call";
         /**
+         * RedeliverRequest
+         * @description Which endpoints to deliver to again.
+         */
+        RedeliverRequest: {
+            /** @description Only this endpoint (whatever its filter); omit for every enabled endpoint whose filter matches. */
+            endpoint_id?: string;
+        };
+        /**
+         * Redelivered
+         * @description New deliveries made.
+         */
+        Redelivered: {
+            /** @description The deliveries created (see the endpoint's deliveries). */
+            delivery_ids: string[];
+        };
+        /**
          * RefreshRequest
          * @description A refresh token.
          */
         RefreshRequest: {
             /** @description A refresh token from `POST /v1/auth/token` or `POST /v1/auth/refresh`. */
             refresh_token: string;
+        };
+        /**
+         * ReplayRequest
+         * @description Since when to re-send.
+         */
+        ReplayRequest: {
+            /**
+             * Format: date-time
+             * @description Every event created at or after this time (RFC 3339) that the endpoint's filter matches.
+             */
+            since: string;
+        };
+        /**
+         * Replayed
+         * @description How many events are re-sent.
+         */
+        Replayed: {
+            /**
+             * Format: uint64
+             * @description Deliveries created, one per event, in event order.
+             */
+            deliveries: number;
         };
         /**
          * StatusEventView
@@ -987,6 +1512,18 @@ export interface components {
             call_id: string;
             /** @description Status changes, oldest first. */
             events: components["schemas"]["StatusEventView"][];
+        };
+        /**
+         * TestDelivery
+         * @description What the test route's `ping` came to.
+         */
+        TestDelivery: {
+            /** @description The attempt. */
+            attempt: components["schemas"]["DeliveryAttempt"];
+            /** @description The `ping` event sent. */
+            event_id: string;
+            /** @description Whether the endpoint answered 2xx. */
+            succeeded: boolean;
         };
         /**
          * TokenRequest
@@ -1071,6 +1608,20 @@ export interface components {
             speaker: string;
             /** @description What was said. */
             text: string;
+        };
+        /**
+         * UpdateEventEndpoint
+         * @description Changes to an endpoint; omitted fields stay as they are.
+         */
+        UpdateEventEndpoint: {
+            /** @description A new description. */
+            description?: string;
+            /** @description Enabling a disabled endpoint clears its `disabled_reason`; its pending deliveries resume. */
+            enabled?: boolean;
+            /** @description New event types (at least one). */
+            event_types?: string[];
+            /** @description A new URL. */
+            url?: string;
         };
         /**
          * UpdateUser
@@ -3393,6 +3944,1641 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error; the request id finds it in the logs. */
+            500: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listEventEndpoints: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["EventEndpointList"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials (see the `WWW-Authenticate` header). */
+            401: {
+                headers: {
+                    /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
+                    "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role does not allow this operation. */
+            403: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than `server.max_body_bytes`. */
+            413: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error; the request id finds it in the logs. */
+            500: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createEventEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["CreateEventEndpoint"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["EventEndpointWithSecret"];
+                };
+            };
+            /** @description The body is not valid JSON. */
+            400: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials (see the `WWW-Authenticate` header). */
+            401: {
+                headers: {
+                    /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
+                    "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role does not allow this operation. */
+            403: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such endpoint. */
+            404: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The endpoint is declared in config and read-only. */
+            409: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than `server.max_body_bytes`. */
+            413: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not `application/json`. */
+            415: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A field is invalid (URL, destination, event types); `details.field` names it. */
+            422: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error; the request id finds it in the logs. */
+            500: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getEventEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["EventEndpoint"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials (see the `WWW-Authenticate` header). */
+            401: {
+                headers: {
+                    /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
+                    "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role does not allow this operation. */
+            403: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than `server.max_body_bytes`. */
+            413: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error; the request id finds it in the logs. */
+            500: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteEventEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The body is not valid JSON. */
+            400: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials (see the `WWW-Authenticate` header). */
+            401: {
+                headers: {
+                    /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
+                    "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role does not allow this operation. */
+            403: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such endpoint. */
+            404: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The endpoint is declared in config and read-only. */
+            409: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than `server.max_body_bytes`. */
+            413: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not `application/json`. */
+            415: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A field is invalid (URL, destination, event types); `details.field` names it. */
+            422: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error; the request id finds it in the logs. */
+            500: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    updateEventEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["UpdateEventEndpoint"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["EventEndpoint"];
+                };
+            };
+            /** @description The body is not valid JSON. */
+            400: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials (see the `WWW-Authenticate` header). */
+            401: {
+                headers: {
+                    /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
+                    "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role does not allow this operation. */
+            403: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such endpoint. */
+            404: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The endpoint is declared in config and read-only. */
+            409: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than `server.max_body_bytes`. */
+            413: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not `application/json`. */
+            415: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A field is invalid (URL, destination, event types); `details.field` names it. */
+            422: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error; the request id finds it in the logs. */
+            500: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listEventDeliveries: {
+        parameters: {
+            query?: {
+                /** @description Only deliveries in this state: `pending`, `succeeded` or `failed`. */
+                status?: string;
+                /** @description Page size, 1 to 200 (default 50). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["EventDeliveryPage"];
+                };
+            };
+            /** @description A parameter does not parse. */
+            400: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials (see the `WWW-Authenticate` header). */
+            401: {
+                headers: {
+                    /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
+                    "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role does not allow this operation. */
+            403: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such endpoint. */
+            404: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than `server.max_body_bytes`. */
+            413: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A filter, `limit` or `cursor` is invalid; `details.field` names it. */
+            422: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error; the request id finds it in the logs. */
+            500: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    replayEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["ReplayRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Replayed"];
+                };
+            };
+            /** @description The body is not valid JSON. */
+            400: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials (see the `WWW-Authenticate` header). */
+            401: {
+                headers: {
+                    /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
+                    "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role does not allow this operation. */
+            403: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such endpoint. */
+            404: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The endpoint is declared in config and read-only. */
+            409: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than `server.max_body_bytes`. */
+            413: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not `application/json`. */
+            415: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A field is invalid (URL, destination, event types); `details.field` names it. */
+            422: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error; the request id finds it in the logs. */
+            500: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    rotateEventEndpointSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["EventEndpointWithSecret"];
+                };
+            };
+            /** @description The body is not valid JSON. */
+            400: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials (see the `WWW-Authenticate` header). */
+            401: {
+                headers: {
+                    /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
+                    "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role does not allow this operation. */
+            403: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such endpoint. */
+            404: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The endpoint is declared in config and read-only. */
+            409: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than `server.max_body_bytes`. */
+            413: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not `application/json`. */
+            415: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A field is invalid (URL, destination, event types); `details.field` names it. */
+            422: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error; the request id finds it in the logs. */
+            500: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    testEventEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["TestDelivery"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials (see the `WWW-Authenticate` header). */
+            401: {
+                headers: {
+                    /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
+                    "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role does not allow this operation. */
+            403: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than `server.max_body_bytes`. */
+            413: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error; the request id finds it in the logs. */
+            500: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listEvents: {
+        parameters: {
+            query?: {
+                /** @description Only events of this call. */
+                call_id?: string;
+                /** @description Only events of this type, e.g. `call.ended`. */
+                type?: string;
+                /** @description Page size, 1 to 200 (default 50). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["EventPage"];
+                };
+            };
+            /** @description A parameter does not parse. */
+            400: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials (see the `WWW-Authenticate` header). */
+            401: {
+                headers: {
+                    /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
+                    "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role does not allow this operation. */
+            403: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than `server.max_body_bytes`. */
+            413: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A filter, `limit` or `cursor` is invalid; `details.field` names it. */
+            422: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error; the request id finds it in the logs. */
+            500: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Event"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials (see the `WWW-Authenticate` header). */
+            401: {
+                headers: {
+                    /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
+                    "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role does not allow this operation. */
+            403: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than `server.max_body_bytes`. */
+            413: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error; the request id finds it in the logs. */
+            500: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    redeliverEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["RedeliverRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Redelivered"];
+                };
+            };
+            /** @description The body is not valid JSON. */
+            400: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials (see the `WWW-Authenticate` header). */
+            401: {
+                headers: {
+                    /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
+                    "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role does not allow this operation. */
+            403: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such endpoint. */
+            404: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The endpoint is declared in config and read-only. */
+            409: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than `server.max_body_bytes`. */
+            413: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not `application/json`. */
+            415: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A field is invalid (URL, destination, event types); `details.field` names it. */
+            422: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
             /** @description An unexpected error; the request id finds it in the logs. */

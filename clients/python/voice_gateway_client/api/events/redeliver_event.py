@@ -1,0 +1,241 @@
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.api_error import ApiError
+from ...models.redeliver_request import RedeliverRequest
+from ...models.redelivered import Redelivered
+from ...types import Response
+
+
+def _get_kwargs(
+    id: str,
+    *,
+    body: RedeliverRequest,
+) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+
+    _kwargs: dict[str, Any] = {
+        "method": "post",
+        "url": "/v1/events/{id}/redeliver".format(
+            id=quote(str(id), safe=""),
+        ),
+    }
+
+    _kwargs["json"] = body.to_dict()
+
+    headers["Content-Type"] = "application/json; charset=utf-8"
+
+    _kwargs["headers"] = headers
+    return _kwargs
+
+
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> ApiError | Redelivered | None:
+    if response.status_code == 202:
+        response_202 = Redelivered.from_dict(response.json())
+
+        return response_202
+
+    if response.status_code == 400:
+        response_400 = ApiError.from_dict(response.json())
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = ApiError.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = ApiError.from_dict(response.json())
+
+        return response_403
+
+    if response.status_code == 404:
+        response_404 = ApiError.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 409:
+        response_409 = ApiError.from_dict(response.json())
+
+        return response_409
+
+    if response.status_code == 413:
+        response_413 = ApiError.from_dict(response.json())
+
+        return response_413
+
+    if response.status_code == 415:
+        response_415 = ApiError.from_dict(response.json())
+
+        return response_415
+
+    if response.status_code == 422:
+        response_422 = ApiError.from_dict(response.json())
+
+        return response_422
+
+    if response.status_code == 500:
+        response_500 = ApiError.from_dict(response.json())
+
+        return response_500
+
+    if response.status_code == 503:
+        response_503 = ApiError.from_dict(response.json())
+
+        return response_503
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[ApiError | Redelivered]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    id: str,
+    *,
+    client: AuthenticatedClient,
+    body: RedeliverRequest,
+) -> Response[ApiError | Redelivered]:
+    """Deliver an event again (admin).
+
+     To every enabled endpoint whose filter matches, or only to `endpoint_id` (whatever its filter). The
+    deliveries keep the event's id, so receivers see a duplicate `webhook-id` (at-least-once). Admin
+    only; audited.
+
+    Args:
+        id (str):
+        body (RedeliverRequest): Which endpoints to deliver to again.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ApiError | Redelivered]
+    """
+
+    kwargs = _get_kwargs(
+        id=id,
+        body=body,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    id: str,
+    *,
+    client: AuthenticatedClient,
+    body: RedeliverRequest,
+) -> ApiError | Redelivered | None:
+    """Deliver an event again (admin).
+
+     To every enabled endpoint whose filter matches, or only to `endpoint_id` (whatever its filter). The
+    deliveries keep the event's id, so receivers see a duplicate `webhook-id` (at-least-once). Admin
+    only; audited.
+
+    Args:
+        id (str):
+        body (RedeliverRequest): Which endpoints to deliver to again.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ApiError | Redelivered
+    """
+
+    return sync_detailed(
+        id=id,
+        client=client,
+        body=body,
+    ).parsed
+
+
+async def asyncio_detailed(
+    id: str,
+    *,
+    client: AuthenticatedClient,
+    body: RedeliverRequest,
+) -> Response[ApiError | Redelivered]:
+    """Deliver an event again (admin).
+
+     To every enabled endpoint whose filter matches, or only to `endpoint_id` (whatever its filter). The
+    deliveries keep the event's id, so receivers see a duplicate `webhook-id` (at-least-once). Admin
+    only; audited.
+
+    Args:
+        id (str):
+        body (RedeliverRequest): Which endpoints to deliver to again.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ApiError | Redelivered]
+    """
+
+    kwargs = _get_kwargs(
+        id=id,
+        body=body,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    id: str,
+    *,
+    client: AuthenticatedClient,
+    body: RedeliverRequest,
+) -> ApiError | Redelivered | None:
+    """Deliver an event again (admin).
+
+     To every enabled endpoint whose filter matches, or only to `endpoint_id` (whatever its filter). The
+    deliveries keep the event's id, so receivers see a duplicate `webhook-id` (at-least-once). Admin
+    only; audited.
+
+    Args:
+        id (str):
+        body (RedeliverRequest): Which endpoints to deliver to again.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ApiError | Redelivered
+    """
+
+    return (
+        await asyncio_detailed(
+            id=id,
+            client=client,
+            body=body,
+        )
+    ).parsed

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+if TYPE_CHECKING:
+    from ..models.call import Call
+
+
+T = TypeVar("T", bound="CallCreatedData")
+
+
+@_attrs_define
+class CallCreatedData:
+    """`call.created`: a call was stored (before the provider is asked to place it).
+
+    Attributes:
+        call (Call): A call, normalized across providers.
+    """
+
+    call: Call
+    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        call = self.call.to_dict()
+
+        field_dict: dict[str, Any] = {}
+        field_dict.update(self.additional_properties)
+        field_dict.update(
+            {
+                "call": call,
+            }
+        )
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.call import Call  # noqa: PLC0415
+
+        d = dict(src_dict)
+        call = Call.from_dict(d.pop("call"))
+
+        call_created_data = cls(
+            call=call,
+        )
+
+        call_created_data.additional_properties = d
+        return call_created_data
+
+    @property
+    def additional_keys(self) -> list[str]:
+        return list(self.additional_properties.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.additional_properties[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.additional_properties[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.additional_properties[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.additional_properties
