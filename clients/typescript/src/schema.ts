@@ -1377,6 +1377,13 @@ export interface components {
             fetch_call: boolean;
             /** @description It can hang up a running call (`POST /v1/calls/{id}/hangup`). */
             hangup: boolean;
+            /**
+             * @description The vendor deduplicates creates by an idempotency key the gateway sends with each create,
+             *     so a create whose outcome is unknown (a timeout after sending) is sent again with the
+             *     same key; without it such a create is never resent, and the call stays pending until
+             *     the vendor's webhooks or a refresh tell.
+             */
+            idempotent_create: boolean;
             /** @description It delivers transcript turns while the call runs. */
             live_transcript: boolean;
             /** @description It can place outbound calls. */
