@@ -674,6 +674,7 @@ async fn providers_lists_configured_instances() {
             [
                 "fetch_call",
                 "hangup",
+                "idempotent_create",
                 "live_transcript",
                 "outbound_call",
                 "post_call_report"
@@ -682,6 +683,10 @@ async fn providers_lists_configured_instances() {
         assert!(capabilities.values().all(Value::is_boolean), "{item}");
         assert_eq!(capabilities["outbound_call"], true);
         assert_eq!(capabilities["hangup"], true);
+        assert_eq!(
+            capabilities["idempotent_create"], false,
+            "echo never resends"
+        );
     }
     gw.stop().await;
 }

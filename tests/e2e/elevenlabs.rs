@@ -271,6 +271,26 @@ impl Eleven {
             .await
             .expect("recording request")
     }
+
+    /// Bytes `range` (a `Range` header's value) of the recording of call `id`, as served.
+    async fn recording_range(&self, id: &str, range: &str) -> reqwest::Response {
+        let url = self.url(&format!("/v1/calls/{id}/recording"));
+        self.client
+            .get(url)
+            .header("range", range)
+            .send()
+            .await
+            .expect("recording request")
+    }
+}
+
+/// A response header's value, `""` if absent.
+fn header<'r>(response: &'r reqwest::Response, name: &str) -> &'r str {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
 }
 
 /// A `post_call_audio` webhook for `conversation_id` carrying `audio`.
@@ -468,6 +488,80 @@ async fn post_call_audio_is_served_as_the_recording() {
     assert_eq!(served.as_ref(), audio.as_slice());
     // A recording says nothing about how the call ended.
     assert_eq!(gw.call(&id).await["status"], "initiating");
+    gw.stop().await;
+}
+
+/// A recording of several MB is streamed from its file, whole or one range of bytes at a time.
+#[tokio::test]
+async fn recording_is_served_in_byte_ranges() {
+    let gw = Eleven::start().await;
+    let id = gw.accepted_call("elevenlabs", "conv_ranges").await;
+    let audio: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let size = audio.len();
+    let answer = gw
+        .apply("elevenlabs", &audio_webhook("conv_ranges", &audio))
+        .await;
+    assert_eq!(answer["call_id"], id.as_str(), "{answer}");
+
+    let whole = gw.recording(&id).await;
+    assert_eq!(whole.status().as_u16(), 200);
+    assert_eq!(header(&whole, "accept-ranges"), "bytes");
+    assert_eq!(header(&whole, "content-length"), size.to_string());
+    assert_eq!(header(&whole, "content-range"), "");
+    let served = whole.bytes().await.expect("bytes");
+    assert!(served.as_ref() == audio.as_slice(), "the whole recording");
+
+    for (range, first, last) in [
+        ("bytes=0-99", 0, 99),
+        ("bytes=1000000-1999999", 1_000_000, 1_999_999),
+        ("bytes=2999999-2999999", 2_999_999, 2_999_999),
+        ("bytes=2500000-", 2_500_000, size - 1),
+        ("bytes=2999000-9999999", 2_999_000, size - 1),
+        ("bytes=-4096", size - 4096, size - 1),
+        ("bytes=-9999999", 0, size - 1),
+    ] {
+        let part = gw.recording_range(&id, range).await;
+        assert_eq!(part.status().as_u16(), 206, "{range}");
+        assert_eq!(header(&part, "accept-ranges"), "bytes", "{range}");
+        let expected_range = format!("bytes {first}-{last}/{size}");
+        assert_eq!(header(&part, "content-range"), expected_range, "{range}");
+        let length = last - first + 1;
+        assert_eq!(
+            header(&part, "content-length"),
+            length.to_string(),
+            "{range}"
+        );
+        assert!(
+            header(&part, "content-type").starts_with("audio/mpeg"),
+            "{range}"
+        );
+        let served = part.bytes().await.expect("bytes");
+        assert!(
+            served.as_ref() == &audio[first..=last],
+            "{range}: the slice"
+        );
+    }
+
+    for range in ["bytes=3000000-", "bytes=3000000-3000010", "bytes=-0"] {
+        let refused = gw.recording_range(&id, range).await;
+        assert_eq!(refused.status().as_u16(), 416, "{range}");
+        assert_eq!(header(&refused, "content-range"), format!("bytes */{size}"));
+        let error: Value = refused.json().await.expect("error body");
+        assert_eq!(error["error"]["code"], "range_not_satisfiable", "{error}");
+    }
+
+    // Ranges the gateway does not serve are ignored: the whole recording.
+    for range in ["bytes=0-9,20-29", "bytes=10-5", "items=0-9", "bytes=x-"] {
+        let whole = gw.recording_range(&id, range).await;
+        assert_eq!(whole.status().as_u16(), 200, "{range}");
+        assert_eq!(header(&whole, "content-length"), size.to_string());
+        assert_eq!(whole.bytes().await.expect("bytes").len(), size, "{range}");
+    }
+
+    // No recording: 404, whatever the range.
+    let other = gw.accepted_call("elevenlabs", "conv_silent").await;
+    let missing = gw.recording_range(&other, "bytes=0-9").await;
+    assert_eq!(missing.status().as_u16(), 404);
     gw.stop().await;
 }
 

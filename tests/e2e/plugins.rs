@@ -519,6 +519,7 @@ async fn acme_plugin_is_listed_with_its_manifest() {
             "live_transcript": true,
             "post_call_report": true,
             "fetch_call": false,
+            "idempotent_create": false,
         }),
         "{acme}"
     );

@@ -421,6 +421,16 @@ impl Retell {
 #[tokio::test]
 async fn ambiguous_creates_are_resent_with_the_same_key_and_place_one_call() {
     let gw = Retell::start().await;
+    // The capability that allows it, as listed.
+    let providers = gw.get_json("/v1/providers").await;
+    let retell = providers["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|p| p["name"] == "retell"))
+        .unwrap_or_else(|| panic!("retell is not listed: {providers}"));
+    assert_eq!(
+        retell["capabilities"]["idempotent_create"], true,
+        "{retell}"
+    );
     gw.next_create(MockReply::json(500, RetellVendor::INTERNAL_ERROR));
     gw.next_create(MockReply::json(
         502,

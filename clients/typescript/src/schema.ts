@@ -313,7 +313,9 @@ export interface paths {
         };
         /**
          * Get a call's audio recording, when its provider delivered one.
-         * @description The audio the provider delivered, as stored by the gateway; 404 when there is none. Any role.
+         * @description The audio the provider delivered, as stored by the gateway; 404 when there is none. One
+         *     range of bytes may be asked for with `Range` (206, or 416 when no byte is in it); other
+         *     ranges (several, other units) are ignored and the whole recording is sent. Any role.
          */
         get: operations["getCallRecording"];
         put?: never;
@@ -1375,6 +1377,13 @@ export interface components {
             fetch_call: boolean;
             /** @description It can hang up a running call (`POST /v1/calls/{id}/hangup`). */
             hangup: boolean;
+            /**
+             * @description The vendor deduplicates creates by an idempotency key the gateway sends with each create,
+             *     so a create whose outcome is unknown (a timeout after sending) is sent again with the
+             *     same key; without it such a create is never resent, and the call stays pending until
+             *     the vendor's webhooks or a refresh tell.
+             */
+            idempotent_create: boolean;
             /** @description It delivers transcript turns while the call runs. */
             live_transcript: boolean;
             /** @description It can place outbound calls. */
@@ -3635,7 +3644,10 @@ export interface operations {
     getCallRecording: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description One range of bytes: `bytes=<first>-<last>`, `bytes=<first>-` or `bytes=-<suffix length>`. */
+                Range?: string;
+            };
             path: {
                 id: string;
             };
@@ -3646,6 +3658,29 @@ export interface operations {
             /** @description The call's audio recording. */
             200: {
                 headers: {
+                    /** @description Always `bytes`: one range of bytes may be asked for with `Range`. */
+                    "Accept-Ranges": string;
+                    /** @description The number of bytes in the body. */
+                    "Content-Length": number;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "audio/mpeg": string;
+                };
+            };
+            /** @description The requested bytes of the recording (`Range: bytes=a-b`, `bytes=a-` or `bytes=-n`). */
+            206: {
+                headers: {
+                    /** @description Always `bytes`: one range of bytes may be asked for with `Range`. */
+                    "Accept-Ranges": string;
+                    /** @description The number of bytes in the body. */
+                    "Content-Length": number;
+                    /** @description The bytes sent and the whole size, `bytes <first>-<last>/<size>`; on 416, `bytes *\/<size>`. */
+                    "Content-Range": string;
                     /** @description Always `nosniff`: the content type is what the body is. */
                     "X-Content-Type-Options": "nosniff";
                     /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
@@ -3708,6 +3743,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description No byte of the recording is in the requested range; `Content-Range: bytes *\/<size>`
+             *     gives its size.
+             */
+            416: {
+                headers: {
+                    /** @description The bytes sent and the whole size, `bytes <first>-<last>/<size>`; on 416, `bytes *\/<size>`. */
+                    "Content-Range": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
             /** @description An unexpected error; the request id finds it in the logs. */

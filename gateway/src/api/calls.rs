@@ -1,20 +1,25 @@
 //! `/v1/calls`: place calls and follow them.
 
 use std::collections::BTreeMap;
+use std::io::SeekFrom;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use plugin_api::{Call, CallId, CallStatus, PhoneNumber};
+use poem::Body;
+use poem::http::StatusCode;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::{Map, Value};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use super::range::ByteRange;
 use super::security::Credentials;
 use super::{
-    ApiError, ApiResult, ApiTags, ListError, ReadError, cursor, operation_errors, page_limit,
-    parse_time,
+    ApiError, ApiResult, ApiTags, ErrorBody, ListError, ReadError, cursor, operation_errors,
+    page_limit, parse_time,
 };
 use crate::audit;
 use crate::auth::Role;
@@ -137,11 +142,27 @@ pub enum GetCallResponse {
     Ok(Json<CallView>),
 }
 
-#[derive(Debug, ApiResponse)]
+#[derive(ApiResponse)]
 pub enum RecordingResponse {
     /// The call's audio recording.
     #[oai(status = 200, content_type = "audio/mpeg")]
-    Ok(Binary<Vec<u8>>),
+    Ok(
+        Binary<Body>,
+        #[oai(header = "Accept-Ranges")] String,
+        #[oai(header = "Content-Length")] u64,
+    ),
+    /// The requested bytes of the recording (`Range: bytes=a-b`, `bytes=a-` or `bytes=-n`).
+    #[oai(status = 206, content_type = "audio/mpeg")]
+    Partial(
+        Binary<Body>,
+        #[oai(header = "Accept-Ranges")] String,
+        #[oai(header = "Content-Range")] String,
+        #[oai(header = "Content-Length")] u64,
+    ),
+    /// No byte of the recording is in the requested range; `Content-Range: bytes */<size>`
+    /// gives its size.
+    #[oai(status = 416)]
+    RangeNotSatisfiable(Json<ErrorBody>, #[oai(header = "Content-Range")] String),
 }
 
 #[derive(Debug, ApiResponse)]
@@ -495,7 +516,9 @@ impl CallsApi {
 
     /// Get a call's audio recording, when its provider delivered one.
     ///
-    /// The audio the provider delivered, as stored by the gateway; 404 when there is none. Any role.
+    /// The audio the provider delivered, as stored by the gateway; 404 when there is none. One
+    /// range of bytes may be asked for with `Range` (206, or 416 when no byte is in it); other
+    /// ranges (several, other units) are ignored and the whole recording is sent. Any role.
     #[oai(
         path = "/calls/:id/recording",
         method = "get",
@@ -506,6 +529,9 @@ impl CallsApi {
         gateway: Data<&Arc<Gateway>>,
         auth: Credentials,
         id: Path<String>,
+        /// One range of bytes: `bytes=<first>-<last>`, `bytes=<first>-` or `bytes=-<suffix length>`.
+        #[oai(name = "Range")]
+        range: Header<Option<String>>,
     ) -> Result<RecordingResponse, ReadError> {
         auth.require(Role::Viewer)?;
         let call = existing_call(&gateway, &id.0).await?;
@@ -515,11 +541,43 @@ impl CallsApi {
             .recording_path(call.id)
             .await?
             .ok_or_else(no_recording)?;
-        let audio = tokio::fs::read(&path).await.map_err(|e| {
+        let unreadable = |e: std::io::Error| {
             tracing::error!(error = %e, "stored recording cannot be read");
             no_recording()
-        })?;
-        Ok(RecordingResponse::Ok(Binary(audio)))
+        };
+        let mut file = tokio::fs::File::open(&path).await.map_err(unreadable)?;
+        let size = file.metadata().await.map_err(unreadable)?.len();
+        let bytes = || "bytes".to_owned();
+        match ByteRange::parse(range.0.as_deref(), size) {
+            ByteRange::Whole => {
+                let body = Body::from_async_read(file);
+                Ok(RecordingResponse::Ok(Binary(body), bytes(), size))
+            }
+            ByteRange::Part { start, end } => {
+                file.seek(SeekFrom::Start(start))
+                    .await
+                    .map_err(unreadable)?;
+                let length = end - start + 1;
+                let body = Body::from_async_read(file.take(length));
+                Ok(RecordingResponse::Partial(
+                    Binary(body),
+                    bytes(),
+                    format!("bytes {start}-{end}/{size}"),
+                    length,
+                ))
+            }
+            ByteRange::Unsatisfiable => {
+                let error = ApiError::new(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    "range_not_satisfiable",
+                    format!("no byte of the recording ({size} bytes) is in the range"),
+                );
+                Ok(RecordingResponse::RangeNotSatisfiable(
+                    Json(*error.body),
+                    format!("bytes */{size}"),
+                ))
+            }
+        }
     }
 
     /// Fetch a call's state from its vendor now and apply it (what reconciliation does for calls

@@ -8,6 +8,7 @@ mod calls;
 mod events;
 mod health;
 mod providers;
+mod range;
 mod receipts;
 pub mod security;
 mod spec;

@@ -25,6 +25,11 @@ pub struct ProviderCapabilities {
     pub post_call_report: bool,
     /// It can fetch a call's state from the vendor (`POST /v1/calls/{id}/refresh`, reconciliation).
     pub fetch_call: bool,
+    /// The vendor deduplicates creates by an idempotency key the gateway sends with each create,
+    /// so a create whose outcome is unknown (a timeout after sending) is sent again with the
+    /// same key; without it such a create is never resent, and the call stays pending until
+    /// the vendor's webhooks or a refresh tell.
+    pub idempotent_create: bool,
 }
 
 /// A configured provider instance.
@@ -93,6 +98,7 @@ impl ProvidersApi {
                         live_transcript: c.live_transcript,
                         post_call_report: c.post_call_report,
                         fetch_call: c.fetch_call,
+                        idempotent_create: c.idempotent_create,
                     },
                     signature_scheme: manifest.signature_scheme,
                     webhook_path: format!("/webhooks/{}", instance.name),

@@ -457,6 +457,13 @@ fn canonical_header_names(headers: &mut Map<String, Value>) {
                 "Idempotent-Replayed" => Some(
                     "`true`: this is the stored answer to an earlier request with the same `Idempotency-Key`.",
                 ),
+                "Accept-Ranges" => {
+                    Some("Always `bytes`: one range of bytes may be asked for with `Range`.")
+                }
+                "Content-Range" => Some(
+                    "The bytes sent and the whole size, `bytes <first>-<last>/<size>`; on 416, `bytes */<size>`.",
+                ),
+                "Content-Length" => Some("The number of bytes in the body."),
                 _ => None,
             };
             if let (Some(description), Some(header)) = (description, header.as_object_mut()) {

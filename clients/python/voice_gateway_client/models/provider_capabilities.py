@@ -16,6 +16,11 @@ class ProviderCapabilities:
     Attributes:
         fetch_call (bool): It can fetch a call's state from the vendor (`POST /v1/calls/{id}/refresh`, reconciliation).
         hangup (bool): It can hang up a running call (`POST /v1/calls/{id}/hangup`).
+        idempotent_create (bool): The vendor deduplicates creates by an idempotency key the gateway sends with each
+            create,
+            so a create whose outcome is unknown (a timeout after sending) is sent again with the
+            same key; without it such a create is never resent, and the call stays pending until
+            the vendor's webhooks or a refresh tell.
         live_transcript (bool): It delivers transcript turns while the call runs.
         outbound_call (bool): It can place outbound calls.
         post_call_report (bool): It sends a report (transcript, cost, analysis) after the call.
@@ -23,6 +28,7 @@ class ProviderCapabilities:
 
     fetch_call: bool
     hangup: bool
+    idempotent_create: bool
     live_transcript: bool
     outbound_call: bool
     post_call_report: bool
@@ -32,6 +38,8 @@ class ProviderCapabilities:
         fetch_call = self.fetch_call
 
         hangup = self.hangup
+
+        idempotent_create = self.idempotent_create
 
         live_transcript = self.live_transcript
 
@@ -45,6 +53,7 @@ class ProviderCapabilities:
             {
                 "fetch_call": fetch_call,
                 "hangup": hangup,
+                "idempotent_create": idempotent_create,
                 "live_transcript": live_transcript,
                 "outbound_call": outbound_call,
                 "post_call_report": post_call_report,
@@ -60,6 +69,8 @@ class ProviderCapabilities:
 
         hangup = d.pop("hangup")
 
+        idempotent_create = d.pop("idempotent_create")
+
         live_transcript = d.pop("live_transcript")
 
         outbound_call = d.pop("outbound_call")
@@ -69,6 +80,7 @@ class ProviderCapabilities:
         provider_capabilities = cls(
             fetch_call=fetch_call,
             hangup=hangup,
+            idempotent_create=idempotent_create,
             live_transcript=live_transcript,
             outbound_call=outbound_call,
             post_call_report=post_call_report,

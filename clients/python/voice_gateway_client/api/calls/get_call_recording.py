@@ -8,12 +8,17 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.api_error import ApiError
-from ...types import File, Response
+from ...types import UNSET, File, Response, Unset
 
 
 def _get_kwargs(
     id: str,
+    *,
+    range_: str | Unset = UNSET,
 ) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+    if not isinstance(range_, Unset):
+        headers["Range"] = range_
 
     _kwargs: dict[str, Any] = {
         "method": "get",
@@ -22,6 +27,7 @@ def _get_kwargs(
         ),
     }
 
+    _kwargs["headers"] = headers
     return _kwargs
 
 
@@ -30,6 +36,11 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         response_200 = File(payload=BytesIO(response.content))
 
         return response_200
+
+    if response.status_code == 206:
+        response_206 = File(payload=BytesIO(response.content))
+
+        return response_206
 
     if response.status_code == 401:
         response_401 = ApiError.from_dict(response.json())
@@ -50,6 +61,11 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         response_413 = ApiError.from_dict(response.json())
 
         return response_413
+
+    if response.status_code == 416:
+        response_416 = ApiError.from_dict(response.json())
+
+        return response_416
 
     if response.status_code == 500:
         response_500 = ApiError.from_dict(response.json())
@@ -80,13 +96,17 @@ def sync_detailed(
     id: str,
     *,
     client: AuthenticatedClient,
+    range_: str | Unset = UNSET,
 ) -> Response[ApiError | File]:
     """Get a call's audio recording, when its provider delivered one.
 
-     The audio the provider delivered, as stored by the gateway; 404 when there is none. Any role.
+     The audio the provider delivered, as stored by the gateway; 404 when there is none. One
+    range of bytes may be asked for with `Range` (206, or 416 when no byte is in it); other
+    ranges (several, other units) are ignored and the whole recording is sent. Any role.
 
     Args:
         id (str):
+        range_ (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -98,6 +118,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         id=id,
+        range_=range_,
     )
 
     response = client.get_httpx_client().request(
@@ -111,13 +132,17 @@ def sync(
     id: str,
     *,
     client: AuthenticatedClient,
+    range_: str | Unset = UNSET,
 ) -> ApiError | File | None:
     """Get a call's audio recording, when its provider delivered one.
 
-     The audio the provider delivered, as stored by the gateway; 404 when there is none. Any role.
+     The audio the provider delivered, as stored by the gateway; 404 when there is none. One
+    range of bytes may be asked for with `Range` (206, or 416 when no byte is in it); other
+    ranges (several, other units) are ignored and the whole recording is sent. Any role.
 
     Args:
         id (str):
+        range_ (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -130,6 +155,7 @@ def sync(
     return sync_detailed(
         id=id,
         client=client,
+        range_=range_,
     ).parsed
 
 
@@ -137,13 +163,17 @@ async def asyncio_detailed(
     id: str,
     *,
     client: AuthenticatedClient,
+    range_: str | Unset = UNSET,
 ) -> Response[ApiError | File]:
     """Get a call's audio recording, when its provider delivered one.
 
-     The audio the provider delivered, as stored by the gateway; 404 when there is none. Any role.
+     The audio the provider delivered, as stored by the gateway; 404 when there is none. One
+    range of bytes may be asked for with `Range` (206, or 416 when no byte is in it); other
+    ranges (several, other units) are ignored and the whole recording is sent. Any role.
 
     Args:
         id (str):
+        range_ (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -155,6 +185,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         id=id,
+        range_=range_,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -166,13 +197,17 @@ async def asyncio(
     id: str,
     *,
     client: AuthenticatedClient,
+    range_: str | Unset = UNSET,
 ) -> ApiError | File | None:
     """Get a call's audio recording, when its provider delivered one.
 
-     The audio the provider delivered, as stored by the gateway; 404 when there is none. Any role.
+     The audio the provider delivered, as stored by the gateway; 404 when there is none. One
+    range of bytes may be asked for with `Range` (206, or 416 when no byte is in it); other
+    ranges (several, other units) are ignored and the whole recording is sent. Any role.
 
     Args:
         id (str):
+        range_ (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -186,5 +221,6 @@ async def asyncio(
         await asyncio_detailed(
             id=id,
             client=client,
+            range_=range_,
         )
     ).parsed
