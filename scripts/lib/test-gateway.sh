@@ -3,16 +3,17 @@
 # gateway and starts it on a free local port with SQLite in a temporary directory and the echo
 # provider, with one admin user.
 #
-#   start_test_gateway WORK USERNAME
+#   start_test_gateway WORK USERNAME [EXTRA_TOML]
 #
 # WORK is an existing temporary directory (config, database, log); the caller removes it and
 # calls stop_test_gateway in its EXIT trap. Sets: gateway (the binary), base (the URL),
-# password (the admin's), server_pid. Failures go to fail_setup, which the caller defines.
+# password (the admin's), server_pid. EXTRA_TOML is appended to the config (more sections).
+# Failures go to fail_setup, which the caller defines.
 
 server_pid=""
 
 start_test_gateway() {
-  local work="$1" username="$2"
+  local work="$1" username="$2" extra="${3:-}"
   local root target port
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
   target="${CARGO_TARGET_DIR:-$root/target}"
@@ -41,6 +42,7 @@ jwt_secret_file = "$work/data/jwt-secret"
 kind = "echo"
 turn_interval_ms = 50
 TOML
+  printf '%s\n' "$extra" >>"$work/gateway.toml"
   # Only the temporary config counts (not the caller's environment).
   unset DATABASE_URL HOST PORT LOG_LEVEL LOG_FORMAT ENVIRONMENT
   while IFS= read -r name; do unset "$name"; done < <(env | sed -n 's/^\(VOICE_GATEWAY__[^=]*\)=.*/\1/p')

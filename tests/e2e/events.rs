@@ -15,7 +15,8 @@ use crate::harness::{GatewayConfig, PROVIDERS, TO, TestGateway, WAIT};
 use crate::mock_vendor::{MockReply, MockVendor, Received};
 
 /// Fast retries, receivers on 127.0.0.1.
-const EVENTS: &str = "[events]\nallow_private_destinations = true\nretry_schedule_secs = [1, 1]\n";
+pub(crate) const EVENTS: &str =
+    "[events]\nallow_private_destinations = true\nretry_schedule_secs = [1, 1]\n";
 
 async fn gateway_with(events: &str) -> TestGateway {
     let config = GatewayConfig::new()
@@ -27,7 +28,7 @@ async fn gateway_with(events: &str) -> TestGateway {
 
 /// Standard Webhooks verification: some `v1,` signature in the header is the base64
 /// HMAC-SHA256 of `{id}.{timestamp}.{body}` keyed with the secret's decoded bytes.
-fn verify(secret: &str, request: &Received) -> bool {
+pub(crate) fn verify(secret: &str, request: &Received) -> bool {
     let key = STANDARD
         .decode(secret.strip_prefix("whsec_").expect("whsec_ secret"))
         .expect("base64 secret");
@@ -46,7 +47,7 @@ fn verify(secret: &str, request: &Received) -> bool {
         .any(|s| s == expected)
 }
 
-async fn endpoint(gateway: &TestGateway, url: &str, extra: Value) -> (String, String) {
+pub(crate) async fn endpoint(gateway: &TestGateway, url: &str, extra: Value) -> (String, String) {
     let mut body = json!({"url": url});
     if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
         body.extend(extra.clone());
@@ -61,7 +62,7 @@ async fn endpoint(gateway: &TestGateway, url: &str, extra: Value) -> (String, St
 }
 
 /// Waits until the receiver has `count` requests on `path`.
-async fn received(receiver: &MockVendor, path: &str, count: usize) -> Vec<Received> {
+pub(crate) async fn received(receiver: &MockVendor, path: &str, count: usize) -> Vec<Received> {
     let deadline = Instant::now() + WAIT;
     loop {
         let got = receiver.requests("POST", path);

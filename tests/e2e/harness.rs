@@ -665,6 +665,19 @@ impl<V: Vendor> MockedGateway<V> {
     }
 
     pub async fn start_with(reconcile_after_secs: u64, reconcile_interval_secs: u64) -> Self {
+        Self::start_sections(reconcile_after_secs, reconcile_interval_secs, "").await
+    }
+
+    /// Like [`Self::start`], with further tables after the vendor's (e.g. `[events]`).
+    pub async fn start_and(sections: &str) -> Self {
+        Self::start_sections(0, 0, sections).await
+    }
+
+    async fn start_sections(
+        reconcile_after_secs: u64,
+        reconcile_interval_secs: u64,
+        sections: &str,
+    ) -> Self {
         let mock = MockVendor::start().await;
         V::prepare_mock(&mock);
         let config = GatewayConfig::new()
@@ -674,7 +687,8 @@ impl<V: Vendor> MockedGateway<V> {
                  reconcile_interval_secs = {reconcile_interval_secs}",
                 V::DEFAULT_PROVIDER
             ))
-            .sections(&V::providers_toml(mock.base_url()));
+            .sections(&V::providers_toml(mock.base_url()))
+            .sections(sections);
         Self {
             gw: TestGateway::start_config(&config).await,
             mock,

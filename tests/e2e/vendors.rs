@@ -146,6 +146,7 @@ macro_rules! vendor_scenarios {
             webhook_for_an_unknown_call_is_404,
             refresh_fetches_the_call_and_applies_it,
             reconciler_completes_a_stuck_call_on_its_own,
+            events_reach_the_application_signed_and_in_order,
         );
     };
     (@each $vendor:ty; $($scenario:ident),* $(,)?) => {
@@ -708,5 +709,59 @@ pub async fn reconciler_completes_a_stuck_call_on_its_own<V: Vendor>() {
     assert!(!fetches.is_empty());
     assert_api_key::<V>(&fetches[0]);
     gw.assert_finished(&id, &vendor_id).await;
+    gw.stop().await;
+}
+
+/// Events to applications (issue 16): a call of the vendor, accepted then reported, reaches a
+/// registered endpoint as the same events as the log, each once, in per-call `sequence` order,
+/// each signed per Standard Webhooks (checked with the algorithm, as `events` does).
+pub async fn events_reach_the_application_signed_and_in_order<V: Vendor>() {
+    let gw = MockedGateway::<V>::start_and(crate::events::EVENTS).await;
+    let receiver = crate::mock_vendor::MockVendor::start().await;
+    receiver.always("POST", "/hooks", MockReply::json(200, "{}"));
+    let url = format!("{}/hooks", receiver.base_url());
+    let (_, secret) = crate::events::endpoint(&gw, &url, json!({})).await;
+    let vendor_id = tagged::<V>("evented");
+    let id = gw.accepted_call(V::DEFAULT_PROVIDER, &vendor_id).await;
+    let report = V::report(&gw, &vendor_id, None);
+    gw.apply(V::DEFAULT_PROVIDER, &report).await;
+    assert_eq!(gw.call(&id).await["status"], "completed");
+
+    // The call's logged events (in `sequence` order), and the receiver's, until they agree.
+    let ids = |events: &[Value]| -> Vec<Value> { events.iter().map(|e| e["id"].clone()).collect() };
+    let deadline = Instant::now() + crate::harness::WAIT;
+    let (logged, requests, events) = loop {
+        let mut logged = gw
+            .list_items("/v1/events", &[("call_id", id.as_str())])
+            .await;
+        logged.sort_by_key(|e| e["sequence"].as_i64());
+        let requests = crate::events::received(&receiver, "/hooks", logged.len()).await;
+        let events: Vec<Value> = requests.iter().map(|r| r.json()).collect();
+        if ids(&events) == ids(&logged) || Instant::now() > deadline {
+            break (logged, requests, events);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(ids(&events), ids(&logged), "{events:?}\n{logged:?}");
+    let sequences: Vec<Option<i64>> = events.iter().map(|e| e["sequence"].as_i64()).collect();
+    let expected: Vec<Option<i64>> = (1..=events.len() as i64).map(Some).collect();
+    assert_eq!(sequences, expected, "{events:?}");
+    for request in &requests {
+        assert!(
+            crate::events::verify(&secret, request),
+            "signature of {:?}",
+            request.json()
+        );
+        assert_eq!(request.header("webhook-id"), request.json()["id"].as_str());
+    }
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"call.created"), "{kinds:?}");
+    assert!(kinds.contains(&"call.status_changed"), "{kinds:?}");
+    let ended = events.iter().find(|e| e["type"] == "call.ended");
+    let ended = ended.unwrap_or_else(|| panic!("no call.ended: {kinds:?}"));
+    assert_fields!(ended["data"]["call"], {"id": id, "status": "completed"});
+    for event in &events {
+        assert_eq!(event["call_id"], id.as_str(), "{event}");
+    }
     gw.stop().await;
 }
