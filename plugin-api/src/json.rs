@@ -103,6 +103,24 @@ pub fn plus_secs(start: DateTime<Utc>, secs: f64) -> Option<DateTime<Utc>> {
     start.checked_add_signed(TimeDelta::milliseconds((secs * 1000.0).round() as i64))
 }
 
+/// How many characters of a vendor's error text an error message quotes.
+pub const QUOTED_CHARS: usize = 300;
+
+/// A vendor's answer that is not JSON, as quoted text: its start, trimmed; `None` when blank.
+pub fn quoted_text(body: &[u8]) -> Option<String> {
+    let raw = String::from_utf8_lossy(body);
+    let raw = raw.trim();
+    (!raw.is_empty()).then(|| truncate(raw, QUOTED_CHARS))
+}
+
+/// `<vendor> answered HTTP <status>[: <message>]`: how every provider words a vendor's error.
+pub fn answered(vendor: &str, status: u16, message: Option<String>) -> String {
+    match message {
+        Some(message) => format!("{vendor} answered HTTP {status}: {message}"),
+        None => format!("{vendor} answered HTTP {status}"),
+    }
+}
+
 /// At most `max` characters of `raw`, marked with `…` when cut (for error messages).
 pub fn truncate(raw: &str, max: usize) -> String {
     let mut chars = raw.chars();
@@ -120,6 +138,19 @@ mod tests {
 
     fn as_object(value: Value) -> Object {
         value.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn vendor_errors_are_worded_once() {
+        assert_eq!(
+            answered("Acme", 503, Some("busy".into())),
+            "Acme answered HTTP 503: busy"
+        );
+        assert_eq!(answered("Acme", 500, None), "Acme answered HTTP 500");
+        assert_eq!(quoted_text(b"  \n "), None);
+        assert_eq!(quoted_text(b" oops "), Some("oops".to_owned()));
+        let long = quoted_text("x".repeat(400).as_bytes()).unwrap_or_default();
+        assert_eq!(long.chars().count(), QUOTED_CHARS + 1);
     }
 
     #[test]

@@ -9,15 +9,12 @@ use serde_json::{Map, Value, json};
 use crate::config::Config;
 use crate::conversation;
 use plugin_api::http::path_segment;
-use plugin_api::json::{Object, text, truncate};
+use plugin_api::json::{Object, QUOTED_CHARS, text, truncate};
 
 /// The header carrying the API key.
 pub const API_KEY_HEADER: &str = "xi-api-key";
 /// The dynamic variable (and `user_id`) carrying the gateway's call id to the vendor and back.
 pub const GATEWAY_CALL_ID_VARIABLE: &str = "gateway_call_id";
-
-/// How much of an unreadable error body is quoted in a message.
-const QUOTED_BODY_CHARS: usize = 300;
 
 /// `Some(s)` unless `s` is blank.
 fn set(value: Option<&str>) -> Option<&str> {
@@ -73,9 +70,7 @@ pub(crate) fn build_create_call(
 /// else the start of the body.
 pub(crate) fn vendor_message(body: &[u8]) -> Option<String> {
     let Ok(parsed) = serde_json::from_slice::<Value>(body) else {
-        let raw = String::from_utf8_lossy(body);
-        let raw = raw.trim();
-        return (!raw.is_empty()).then(|| truncate(raw, QUOTED_BODY_CHARS));
+        return plugin_api::json::quoted_text(body);
     };
     let message = match parsed.get("detail") {
         Some(Value::String(detail)) => Some(detail.clone()),
@@ -92,7 +87,7 @@ pub(crate) fn vendor_message(body: &[u8]) -> Option<String> {
         .or_else(|| text(parsed.as_object(), "message").map(str::to_owned))
         .or_else(|| text(parsed.as_object(), "error").map(str::to_owned))
         .filter(|m| !m.trim().is_empty())
-        .map(|m| truncate(m.trim(), QUOTED_BODY_CHARS))
+        .map(|m| truncate(m.trim(), QUOTED_CHARS))
 }
 
 /// One `{loc, msg}` entry of a 422 answer, as `to_number: msg` (the leading `body` is dropped).
@@ -123,10 +118,11 @@ fn validation_error(item: &Value) -> String {
 
 /// `ElevenLabs answered HTTP <status>[: <vendor message>]`.
 fn answered(response: &HttpResponse) -> String {
-    match vendor_message(&response.body) {
-        Some(message) => format!("ElevenLabs answered HTTP {}: {message}", response.status),
-        None => format!("ElevenLabs answered HTTP {}", response.status),
-    }
+    plugin_api::json::answered(
+        "ElevenLabs",
+        response.status,
+        vendor_message(&response.body),
+    )
 }
 
 /// Reads the answer to the outbound-call request. See the crate docs for the classes.
@@ -167,7 +163,7 @@ fn parse_accepted(response: &HttpResponse) -> CreateCallOutcome {
                 message: match message {
                     Some(m) => format!(
                         "ElevenLabs did not place the call: {}",
-                        truncate(m.trim(), QUOTED_BODY_CHARS)
+                        truncate(m.trim(), QUOTED_CHARS)
                     ),
                     None => "ElevenLabs did not place the call (success: false)".to_owned(),
                 },

@@ -2,7 +2,7 @@
 //! the gateway's id); and reading the answers.
 
 use plugin_api::http::path_segment;
-use plugin_api::json::{Object, text, truncate};
+use plugin_api::json::{Object, QUOTED_CHARS, text, truncate};
 use plugin_api::{
     Acceptance, CallDetails, CallEvent, CallHandle, CallRequest, CallStatus, CreateCallOutcome,
     HangupOutcome, Headers, HttpRequest, HttpResponse, Method, PhoneNumber, ProviderError,
@@ -21,9 +21,6 @@ pub const GET_PATH: &str = "/v2/get-call";
 pub const STOP_PATH: &str = "/v2/stop-call";
 /// Where calls are searched (by the gateway's id in their metadata).
 pub const LIST_PATH: &str = "/v3/list-calls";
-
-/// How much of an error body is quoted in a message.
-const QUOTED_CHARS: usize = 300;
 
 /// `Some(s)` unless `s` is blank.
 fn set(value: Option<&str>) -> Option<&str> {
@@ -125,9 +122,7 @@ pub(crate) fn build_create_call(
 /// else the start of the body.
 pub(crate) fn vendor_message(body: &[u8]) -> Option<String> {
     let Ok(parsed) = serde_json::from_slice::<Value>(body) else {
-        let raw = String::from_utf8_lossy(body);
-        let raw = raw.trim();
-        return (!raw.is_empty()).then(|| truncate(raw, QUOTED_CHARS));
+        return plugin_api::json::quoted_text(body);
     };
     let object = parsed.as_object();
     let message = text(object, "message").map(str::trim);
@@ -149,10 +144,7 @@ pub(crate) fn vendor_message(body: &[u8]) -> Option<String> {
 
 /// `Retell answered HTTP <status>[: <vendor message>]`.
 fn answered(response: &HttpResponse) -> String {
-    match vendor_message(&response.body) {
-        Some(message) => format!("Retell answered HTTP {}: {message}", response.status),
-        None => format!("Retell answered HTTP {}", response.status),
-    }
+    plugin_api::json::answered("Retell", response.status, vendor_message(&response.body))
 }
 
 /// Reads the answer to `POST /v2/create-phone-call`. See the crate docs for the classes.

@@ -11,7 +11,7 @@ use crate::control::ControlUrl;
 use crate::record::{self, Record};
 use crate::status;
 use plugin_api::http::path_segment;
-use plugin_api::json::{Object, object, text, truncate};
+use plugin_api::json::{Object, QUOTED_CHARS, object, text, truncate};
 
 /// The `assistantOverrides.metadata` key carrying the gateway's call id to VAPI and back.
 pub const GATEWAY_CALL_ID_KEY: &str = "gateway_call_id";
@@ -19,9 +19,6 @@ pub const GATEWAY_CALL_ID_KEY: &str = "gateway_call_id";
 pub const FINAL_TRANSCRIPT_MESSAGE: &str = r#"transcript[transcriptType="final"]"#;
 /// The body that ends a live call through its control URL.
 pub const END_CALL_BODY: &str = r#"{"type":"end-call"}"#;
-
-/// How much of an error body is quoted in a message.
-const QUOTED_CHARS: usize = 300;
 
 /// `Some(s)` unless `s` is blank.
 fn set(value: Option<&str>) -> Option<&str> {
@@ -93,9 +90,7 @@ pub(crate) fn build_create_call(
 /// with `error` (e.g. `Bad Request`) when it adds something; else the start of the body.
 pub(crate) fn vendor_message(body: &[u8]) -> Option<String> {
     let Ok(parsed) = serde_json::from_slice::<Value>(body) else {
-        let raw = String::from_utf8_lossy(body);
-        let raw = raw.trim();
-        return (!raw.is_empty()).then(|| truncate(raw, QUOTED_CHARS));
+        return plugin_api::json::quoted_text(body);
     };
     let object = parsed.as_object();
     let message = match object.and_then(|o| o.get("message")) {
@@ -133,10 +128,7 @@ pub(crate) fn vendor_message(body: &[u8]) -> Option<String> {
 
 /// `VAPI answered HTTP <status>[: <vendor message>]`.
 fn answered(response: &HttpResponse) -> String {
-    match vendor_message(&response.body) {
-        Some(message) => format!("VAPI answered HTTP {}: {message}", response.status),
-        None => format!("VAPI answered HTTP {}", response.status),
-    }
+    plugin_api::json::answered("VAPI", response.status, vendor_message(&response.body))
 }
 
 /// Reads the answer to `POST /call`. See the crate docs for the classes.
