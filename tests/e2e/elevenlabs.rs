@@ -491,6 +491,41 @@ async fn post_call_audio_is_served_as_the_recording() {
     gw.stop().await;
 }
 
+/// Events to applications: the stored recording is announced once, with the URL it is served at.
+#[tokio::test]
+async fn post_call_audio_announces_the_recording_to_applications() {
+    let gw = Eleven::start_and(crate::events::EVENTS).await;
+    let receiver = crate::mock_vendor::MockVendor::start().await;
+    receiver.always("POST", "/hooks", MockReply::json(200, "{}"));
+    let url = format!("{}/hooks", receiver.base_url());
+    let only = json!({"event_types": ["call.recording.ready"]});
+    let (_, secret) = crate::events::endpoint(&gw, &url, only).await;
+    let id = gw.accepted_call("elevenlabs", "conv_announced").await;
+    let body = audio_webhook("conv_announced", b"ID3\x04\x00\x00\x00\x00\x00\x23 audio");
+    gw.apply("elevenlabs", &body).await;
+    expect_outcome(
+        &gw.deliver("elevenlabs/post-call", &body).await,
+        "duplicate",
+    );
+    let received = crate::events::received(&receiver, "/hooks", 1).await;
+    assert_eq!(received.len(), 1);
+    assert!(crate::events::verify(&secret, &received[0]));
+    let event = received[0].json();
+    assert_fields!(event, {"type": "call.recording.ready", "call_id": id});
+    assert_eq!(
+        event["data"]["recording_url"],
+        format!("/v1/calls/{id}/recording")
+    );
+    assert_eq!(
+        event["data"]["call"]["recording_url"],
+        event["data"]["recording_url"]
+    );
+    // The duplicate announced nothing more.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(receiver.requests("POST", "/hooks").len(), 1);
+    gw.stop().await;
+}
+
 /// A recording of several MB is streamed from its file, whole or one range of bytes at a time.
 #[tokio::test]
 async fn recording_is_served_in_byte_ranges() {

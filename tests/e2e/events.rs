@@ -421,3 +421,250 @@ async fn config_endpoints_are_listed_read_only_and_deliver() {
     assert!(verify(secret, &got[0]));
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn an_endpoint_failing_for_disable_after_hours_is_disabled() {
+    let gateway =
+        gateway_with("[events]\nallow_private_destinations = true\nretry_schedule_secs = [1, 1, 1]\ndisable_after_hours = 2\n")
+            .await;
+    let receiver = MockVendor::start().await;
+    receiver.always("POST", "/down", MockReply::json(500, ""));
+    let (down, _) = endpoint(
+        &gateway,
+        &format!("{}/down", receiver.base_url()),
+        json!({"event_types": ["call.created"]}),
+    )
+    .await;
+    gateway.create_call_on("frozen", TO).await;
+    // The first failed attempt is recorded: the endpoint is failing since then.
+    let deadline = Instant::now() + WAIT;
+    let since = loop {
+        let endpoint = gateway
+            .get_json(&format!("/v1/event-endpoints/{down}"))
+            .await;
+        if endpoint["failing_since"].is_string() || Instant::now() > deadline {
+            break endpoint["failing_since"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(since.is_string(), "failing_since is set: {since}");
+    assert_eq!(
+        gateway
+            .get_json(&format!("/v1/event-endpoints/{down}"))
+            .await["enabled"],
+        true
+    );
+    // As if it had been failing for longer than the limit: the next failure disables it.
+    let long_ago = (chrono::Utc::now() - chrono::TimeDelta::hours(3))
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let updated = gateway
+        .database_scalar(&format!(
+            "UPDATE event_endpoints SET failing_since = '{long_ago}' WHERE id = '{down}' \
+             RETURNING CAST(1 AS BIGINT)"
+        ))
+        .await;
+    assert_eq!(updated, 1);
+    let deadline = Instant::now() + WAIT;
+    let endpoint = loop {
+        let endpoint = gateway
+            .get_json(&format!("/v1/event-endpoints/{down}"))
+            .await;
+        if endpoint["enabled"] == false || Instant::now() > deadline {
+            break endpoint;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(endpoint["enabled"], false, "{endpoint}");
+    let reason = endpoint["disabled_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("failed for 2 hours"), "{reason}");
+    let attempts = receiver.requests("POST", "/down").len();
+    assert!((2..=3).contains(&attempts), "{attempts} attempts");
+    let audit = gateway
+        .list_items("/v1/audit", &[("action", "event_endpoint.disable")])
+        .await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert!(
+        audit[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("2 hours")),
+        "{audit:?}"
+    );
+    // Disabled: no more attempts.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(receiver.requests("POST", "/down").len(), attempts);
+    gateway.stop().await;
+}
+
+/// The real binary in its own process, killed (SIGKILL) when dropped.
+struct Process(std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The real binary, serving `dir`'s config file on `port`, its output in `dir`.
+fn spawn_binary(dir: &std::path::Path, port: u16) -> Process {
+    let log = |name: &str| std::fs::File::create(dir.join(name)).expect("log file");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_voice-gateway"))
+        .args(["--config"])
+        .arg(dir.join("gw.toml"))
+        .arg("serve")
+        .env("PORT", port.to_string())
+        .stdout(log("stdout.log"))
+        .stderr(log("stderr.log"))
+        .spawn()
+        .expect("the gateway binary starts");
+    Process(child)
+}
+
+async fn until_ready(gateway: &TestGateway) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = gateway
+            .anonymous
+            .get(gateway.url("/health/ready"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if ready {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the gateway binary is not ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Issue 16's crash test: the gateway process is killed (SIGKILL) while webhooks keep coming
+/// and deliveries are in flight, then started again. Every acknowledged webhook has its event,
+/// and every event of the log reaches the receiver at least once (deliveries cut off by the
+/// kill are sent again once their lease has expired).
+#[tokio::test]
+async fn after_kill_9_and_a_restart_every_event_reaches_the_application() {
+    let receiver = MockVendor::start().await;
+    receiver.always(
+        "POST",
+        "/hooks",
+        MockReply::json(200, "{}").delayed(Duration::from_millis(20)),
+    );
+    let config = GatewayConfig::new()
+        .gateway(r#"default_provider = "echo""#)
+        .sections(PROVIDERS)
+        .sections("[events]\nallow_private_destinations = true\nretry_schedule_secs = [1, 1, 1, 1, 1, 1]\nrequest_timeout_ms = 1000\n\n[log]\nlevel = \"warn\"\n");
+    // Set up in process (database, admin key, endpoint, calls), then serve with the binary.
+    let setup = TestGateway::start_config(&config).await;
+    endpoint(&setup, &format!("{}/hooks", receiver.base_url()), json!({})).await;
+    let mut calls = Vec::new();
+    for _ in 0..4 {
+        calls.push(setup.create_call_on("frozen", TO).await);
+    }
+    let (dir, admin_key) = setup.stop_keeping_files().await;
+    std::fs::write(dir.path().join("gw.toml"), config.toml(dir.path())).expect("config file");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let process = spawn_binary(dir.path(), port);
+    let gateway = std::sync::Arc::new(TestGateway::attached(
+        format!("http://127.0.0.1:{port}"),
+        admin_key,
+        dir,
+    ));
+    until_ready(&gateway).await;
+
+    // A vendor sending a turn every 5 ms round-robin over the calls, noting what was
+    // acknowledged; requests the kill cuts off are not.
+    let sending = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sender = {
+        let (gateway, sending, calls) = (gateway.clone(), sending.clone(), calls.clone());
+        tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            let mut n = 0usize;
+            while sending.load(std::sync::atomic::Ordering::SeqCst) {
+                let id = &calls[n % calls.len()];
+                let text = format!("turn {n}");
+                n += 1;
+                let body = json!({
+                    "event_id": format!("crash-{n}"),
+                    "call_id": id,
+                    "turn": {"speaker": "user", "text": text, "final": true},
+                });
+                let sent = gateway
+                    .anonymous
+                    .post(gateway.url("/webhooks/frozen"))
+                    .header("content-type", "application/json")
+                    .body(body.to_string())
+                    .timeout(Duration::from_secs(2))
+                    .send()
+                    .await;
+                if let Ok(answer) = sent
+                    && answer.status().as_u16() == 200
+                {
+                    acknowledged.push(text);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            acknowledged
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    drop(process);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _process = spawn_binary(gateway.dir(), port);
+    until_ready(&gateway).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    sending.store(false, std::sync::atomic::Ordering::SeqCst);
+    let acknowledged = sender.await.expect("sender");
+    assert!(
+        acknowledged.len() > 50,
+        "{} acknowledged",
+        acknowledged.len()
+    );
+
+    // Every acknowledged turn has its event in the log; every logged event reaches the
+    // receiver (within the lease of a delivery cut off by the kill: request timeout + 30 s).
+    let mut logged = Vec::new();
+    for id in &calls {
+        logged.extend(
+            gateway
+                .all_items("/v1/events", &[("call_id", id.as_str())])
+                .await,
+        );
+    }
+    let said: std::collections::HashSet<&str> = logged
+        .iter()
+        .filter(|e| e["type"] == "call.transcript.turn")
+        .filter_map(|e| e["data"]["turn"]["text"].as_str())
+        .collect();
+    for text in &acknowledged {
+        assert!(
+            said.contains(text.as_str()),
+            "no event for acknowledged {text}"
+        );
+    }
+    let wanted: std::collections::HashSet<String> = logged
+        .iter()
+        .filter_map(|e| e["id"].as_str().map(str::to_owned))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let missing = loop {
+        let got: std::collections::HashSet<String> = receiver
+            .requests("POST", "/hooks")
+            .iter()
+            .filter_map(|r| r.header("webhook-id").map(str::to_owned))
+            .collect();
+        let missing: Vec<&String> = wanted.difference(&got).collect();
+        if missing.is_empty() || Instant::now() > deadline {
+            break missing.len();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        missing,
+        0,
+        "of {} events, {missing} never reached the receiver",
+        wanted.len()
+    );
+}

@@ -340,6 +340,14 @@ impl TestGateway {
             .expect("the gateway starts");
         let base = format!("http://{}", server.addr());
         let admin_key = admin_api_key(&server).await;
+        let mut gateway = Self::attached(base, admin_key, dir);
+        gateway.server = Some(server);
+        gateway
+    }
+
+    /// A client of a gateway running elsewhere (e.g. the real binary in its own process) at
+    /// `base`, whose files live in `dir`, called with `admin_key`.
+    pub fn attached(base: String, admin_key: String, dir: tempfile::TempDir) -> Self {
         let mut headers = HeaderMap::new();
         headers.insert(
             "authorization",
@@ -359,9 +367,17 @@ impl TestGateway {
             client,
             anonymous,
             admin_key,
-            server: Some(server),
+            server: None,
             _dir: dir,
         }
+    }
+
+    /// Stops the server and hands back its files and admin key, to start it again elsewhere.
+    pub async fn stop_keeping_files(mut self) -> (tempfile::TempDir, String) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.expect("clean shutdown");
+        }
+        (self._dir, self.admin_key)
     }
 
     /// Where its files live (its database too, on SQLite; its schema's name, on PostgreSQL).
@@ -516,6 +532,25 @@ impl TestGateway {
             .as_array()
             .unwrap_or_else(|| panic!("no `items` array in {page}"))
             .clone()
+    }
+
+    /// Every item of a paginated list, page by page (`limit=200`, following `next_cursor`).
+    pub async fn all_items(&self, path: &str, query: &[(&str, &str)]) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut query = query.to_vec();
+            query.push(("limit", "200"));
+            if let Some(cursor) = &cursor {
+                query.push(("cursor", cursor.as_str()));
+            }
+            let page = self.get_query(path, &query).await;
+            items.extend(page["items"].as_array().cloned().unwrap_or_default());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return items,
+            }
+        }
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Reply {

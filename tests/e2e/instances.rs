@@ -451,3 +451,104 @@ async fn a_database_restart_mid_run_loses_nothing_acknowledged() {
         "{stored:?}"
     );
 }
+
+/// Events to applications on two instances: every event reaches the endpoint once (each
+/// delivery attempted by one instance), and each call's events arrive in `sequence` order
+/// although both instances' workers deliver them.
+#[tokio::test]
+async fn two_instances_deliver_each_event_once_and_in_order_per_call() {
+    let Some(url) = postgres() else { return };
+    let events = config().sections(crate::events::EVENTS);
+    let a = TestGateway::start_config(&events).await;
+    let shared = postgres_section(&url, &schema_for(a.dir()), "");
+    let b = TestGateway::start_config(&events.clone().database(&shared)).await;
+    let receiver = crate::mock_vendor::MockVendor::start().await;
+    // A little slow, so both instances have deliveries in flight at once.
+    receiver.always(
+        "POST",
+        "/hooks",
+        crate::mock_vendor::MockReply::json(200, "{}").delayed(Duration::from_millis(20)),
+    );
+    let hook = format!("{}/hooks", receiver.base_url());
+    crate::events::endpoint(&a, &hook, json!({})).await;
+
+    // Calls placed on either instance, their webhooks sent to both in turn, calls in parallel.
+    let (a, b) = (std::sync::Arc::new(a), std::sync::Arc::new(b));
+    let mut calls = Vec::new();
+    for n in 0..6 {
+        let (first, second) = if n % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let (first, second) = (first.clone(), second.clone());
+        calls.push(tokio::spawn(async move {
+            let id = id_of(
+                &first
+                    .create_call(json!({"to": TO, "provider": "frozen"}))
+                    .await,
+            );
+            for (k, status_) in ["ringing", "in_progress"].into_iter().enumerate() {
+                let on = if k % 2 == 0 { &second } else { &first };
+                on.webhook("frozen", &status(&id, status_))
+                    .await
+                    .expect_status(200);
+            }
+            for k in 0..6 {
+                let on = if k % 2 == 0 { &first } else { &second };
+                on.webhook("frozen", &turn(&id, &format!("turn {k}")))
+                    .await
+                    .expect_status(200);
+            }
+            second
+                .webhook("frozen", &status(&id, "completed"))
+                .await
+                .expect_status(200);
+            id
+        }));
+    }
+    let mut ids = Vec::new();
+    for call in calls {
+        ids.push(call.await.expect("call task"));
+    }
+
+    // Every logged event of these calls, then the receiver's, until it has them all.
+    let mut logged = Vec::new();
+    for id in &ids {
+        logged.extend(a.all_items("/v1/events", &[("call_id", id.as_str())]).await);
+    }
+    // created, status changes (initiating, ringing, in_progress, completed), 6 turns, ended.
+    assert!(logged.len() >= ids.len() * 11, "{} events", logged.len());
+    crate::events::received(&receiver, "/hooks", logged.len()).await;
+    // Time for a second delivery of any event to show up.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let requests = receiver.requests("POST", "/hooks");
+    let bodies: Vec<Value> = requests.iter().map(|r| r.json()).collect();
+    let mut received_ids: Vec<String> = bodies
+        .iter()
+        .map(|e| e["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    received_ids.sort();
+    let mut logged_ids: Vec<String> = logged
+        .iter()
+        .map(|e| e["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    logged_ids.sort();
+    assert_eq!(received_ids, logged_ids, "each logged event received once");
+    for id in &ids {
+        let sequences: Vec<i64> = bodies
+            .iter()
+            .filter(|e| e["call_id"] == id.as_str())
+            .filter_map(|e| e["sequence"].as_i64())
+            .collect();
+        let expected: Vec<i64> = (1..=sequences.len() as i64).collect();
+        assert_eq!(sequences, expected, "order of call {id}");
+    }
+    // No delivery is left pending or counted twice.
+    let attempts = a
+        .database_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM event_attempts")
+        .await;
+    assert_eq!(attempts, logged.len() as i64);
+    for gw in [a, b] {
+        std::sync::Arc::into_inner(gw)
+            .expect("one owner")
+            .stop()
+            .await;
+    }
+}

@@ -349,6 +349,8 @@ impl Vendor for RetellVendor {
         ("agent", "You're booked for Monday at 9.", "post_call"),
     ];
     const REPORT_OFFSETS: &'static [(usize, f64)] = &[(1, 2.1)];
+    const REPORT_EVENTS: &'static [&'static str] =
+        &["call.transcript.finalized", "call.recording.ready"];
 
     /// By Retell id with an unknown gateway id, and by Retell id alone.
     fn unknown_call_webhooks(gw: &Retell) -> Vec<Value> {

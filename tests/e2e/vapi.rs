@@ -258,6 +258,8 @@ secret_header = "X-Webhook-Auth"
         ("agent", "You're booked for Monday at 9.", "post_call"),
     ];
     const REPORT_OFFSETS: &'static [(usize, f64)] = &[(2, 2.1)];
+    const REPORT_EVENTS: &'static [&'static str] =
+        &["call.transcript.finalized", "call.recording.ready"];
 
     /// By VAPI id, and by an unknown gateway id.
     fn unknown_call_webhooks(gw: &Vapi) -> Vec<Value> {

@@ -100,6 +100,8 @@ pub trait Vendor: Sized {
     const REPORT_FIELDS: &'static str;
     const REPORT_TURNS: &'static [Turn];
     const REPORT_OFFSETS: &'static [(usize, f64)];
+    /// The event types to applications the report causes, besides status changes and the end.
+    const REPORT_EVENTS: &'static [&'static str] = &["call.transcript.finalized"];
     /// The first webhook about a placed call (by default the report); the status it gives,
     /// what the call then shows and how many turns it has.
     fn first_webhook(gw: &MockedGateway<Self>, vendor_id: &str, id: Option<&str>) -> Value {
@@ -757,9 +759,28 @@ pub async fn events_reach_the_application_signed_and_in_order<V: Vendor>() {
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
     assert_eq!(kinds.first(), Some(&"call.created"), "{kinds:?}");
     assert!(kinds.contains(&"call.status_changed"), "{kinds:?}");
-    let ended = events.iter().find(|e| e["type"] == "call.ended");
-    let ended = ended.unwrap_or_else(|| panic!("no call.ended: {kinds:?}"));
+    for kind in V::REPORT_EVENTS {
+        assert!(kinds.contains(kind), "no {kind}: {kinds:?}");
+    }
+    assert_eq!(kinds.last(), Some(&"call.ended"), "{kinds:?}");
+    let ended = &events[events.len() - 1];
     assert_fields!(ended["data"]["call"], {"id": id, "status": "completed"});
+    let call = gw.call(&id).await;
+    if let Some(finalized) = events
+        .iter()
+        .find(|e| e["type"] == "call.transcript.finalized")
+    {
+        let turns = finalized["data"]["turns"].as_array().map(Vec::len);
+        assert_eq!(turns, Some(gw.transcript(&id).await.len()), "{finalized}");
+        assert_eq!(finalized["data"]["call"]["id"], id.as_str());
+    }
+    if let Some(recording) = events.iter().find(|e| e["type"] == "call.recording.ready") {
+        assert_eq!(recording["data"]["recording_url"], call["recording_url"]);
+        assert!(
+            recording["data"]["recording_url"].is_string(),
+            "{recording}"
+        );
+    }
     for event in &events {
         assert_eq!(event["call_id"], id.as_str(), "{event}");
     }

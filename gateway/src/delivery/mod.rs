@@ -228,21 +228,33 @@ pub async fn deliver(gateway: &Arc<Gateway>, claimed: Claimed, once: bool) -> De
             "the endpoint answered 410 Gone",
         )
         .await;
-    } else if let Some(since) = failing_since {
-        let limit = TimeDelta::hours(gateway.settings.events.disable_after_hours as i64);
-        if now - since >= limit {
-            let reason = format!(
-                "every attempt failed for {} hours (since {})",
-                gateway.settings.events.disable_after_hours,
-                since.to_rfc3339()
-            );
-            disable(gateway, &claimed.endpoint.id, &reason).await;
-        }
+    } else if let Some(reason) = failing_since
+        .and_then(|since| failing_too_long(now, since, gateway.settings.events.disable_after_hours))
+    {
+        disable(gateway, &claimed.endpoint.id, &reason).await;
     }
     Delivered {
         succeeded: next == Next::Succeeded,
         attempt,
     }
+}
+
+/// Why an endpoint whose every attempt has failed since `since` is disabled at `now`, once
+/// that has lasted `disable_after_hours`.
+fn failing_too_long(
+    now: DateTime<Utc>,
+    since: DateTime<Utc>,
+    disable_after_hours: u64,
+) -> Option<String> {
+    let limit = i64::try_from(disable_after_hours)
+        .ok()
+        .and_then(TimeDelta::try_hours)?;
+    (now - since >= limit).then(|| {
+        format!(
+            "every attempt failed for {disable_after_hours} hours (since {})",
+            since.to_rfc3339()
+        )
+    })
 }
 
 /// When to try again after the attempt numbered `done` (0 = the first) failed, or `Failed`
@@ -308,6 +320,22 @@ mod tests {
             "{error}"
         );
         assert!(check_event_types(&["call.ended".to_owned()]).is_ok());
+    }
+
+    #[test]
+    fn an_endpoint_failing_for_the_limit_is_disabled() {
+        let since = Utc::now() - TimeDelta::hours(120);
+        let reason = failing_too_long(since + TimeDelta::hours(120), since, 120);
+        assert!(
+            reason.as_deref().is_some_and(|r| r.contains("120 hours")),
+            "{reason:?}"
+        );
+        assert_eq!(
+            failing_too_long(since + TimeDelta::minutes(119 * 60 + 59), since, 120),
+            None
+        );
+        assert_eq!(failing_too_long(since, since, 1), None);
+        assert_eq!(failing_too_long(Utc::now(), since, u64::MAX), None);
     }
 
     #[test]
