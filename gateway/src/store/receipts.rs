@@ -108,6 +108,8 @@ pub struct Receipt {
     pub call_id: Option<CallId>,
     pub outcome: ReceiptOutcome,
     pub reason: Option<String>,
+    /// Retention or erasure removed the raw body (see `store::retention`).
+    pub body_pruned: bool,
 }
 
 /// Filters for listing receipts.
@@ -347,7 +349,7 @@ impl Store {
             .retrying("list_receipts", || async {
                 let mut query = Statement::new(
                     "SELECT id, provider, topic, received_at, headers, NULL AS body, body_size, body_truncated, \
-                     signature, event_type, dedupe_key, call_id, outcome, reason FROM webhook_receipts WHERE 1 = 1",
+                     signature, event_type, dedupe_key, call_id, outcome, reason, body_pruned_at FROM webhook_receipts WHERE 1 = 1",
                 );
                 query
                     .and("provider", "=", filter.provider.clone())
@@ -373,7 +375,7 @@ impl Store {
             .retrying("get_receipt", || async {
                 Ok(sqlx::query(
                     "SELECT id, provider, topic, received_at, headers, body, body_size, body_truncated, signature, \
-                     event_type, dedupe_key, call_id, outcome, reason FROM webhook_receipts WHERE id = $1",
+                     event_type, dedupe_key, call_id, outcome, reason, body_pruned_at FROM webhook_receipts WHERE id = $1",
                 )
                 .bind(id)
                 .fetch_optional(&self.reader)
@@ -408,5 +410,8 @@ fn receipt_from_row(row: &sqlx::any::AnyRow) -> Result<Receipt, StoreError> {
         outcome: ReceiptOutcome::parse(&outcome)
             .ok_or_else(|| StoreError::Corrupt(format!("outcome '{outcome}'")))?,
         reason: row.try_get("reason")?,
+        body_pruned: row
+            .try_get::<Option<String>, _>("body_pruned_at")?
+            .is_some(),
     })
 }
