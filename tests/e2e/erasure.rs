@@ -130,6 +130,14 @@ async fn a_late_webhook_stores_nothing_personal_for_an_erased_call() {
     assert_eq!(call["status"], "completed", "{call}");
     assert!(call.get("summary").is_none(), "{call}");
     assert!(gw.transcript(&id).await.is_empty());
+    // Its receipt keeps no raw body either.
+    let receipts = gw.receipts(&[("call_id", id.as_str())]).await;
+    assert_eq!(receipts.len(), 1, "{receipts:?}");
+    let one = gw
+        .get_json(&format!("/v1/webhook-receipts/{}", id_of(&receipts[0])))
+        .await;
+    assert_eq!(one["body_pruned"], true, "{one}");
+    assert!(!one.to_string().contains("date of birth"), "{one}");
     gw.stop().await;
 }
 

@@ -12,7 +12,7 @@
 
 use chrono::Utc;
 use plugin_api::{Call, CallId, PhoneNumber};
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use super::apply::Applied;
 use super::calls::fetch_call;
@@ -28,6 +28,17 @@ pub struct Erasure {
     pub call: Call,
     /// Whether this request erased it (false: it was erased before, nothing changed).
     pub newly: bool,
+}
+
+/// Drops the raw body of receipt `id` (a webhook about an erased call), marking it pruned.
+pub(super) async fn forget_body(conn: &mut AnyConnection, id: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE webhook_receipts SET body = $1, body_pruned_at = $2 WHERE id = $3")
+        .bind(Vec::<u8>::new())
+        .bind(ts(Utc::now()))
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 impl Store {

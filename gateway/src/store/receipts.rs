@@ -287,6 +287,9 @@ impl Store {
         // whatever this one committed.
         let call = resolve_call(&mut tx, self.backend, receipt, correlation).await?;
         let call_id = call.as_ref().map(|locked| locked.call.id);
+        let erased = call
+            .as_ref()
+            .is_some_and(|locked| locked.call.removed.erased_at.is_some());
         let seen = match &call {
             Some(locked) => locked.delivered_before,
             None => delivered_before(&mut tx, receipt).await?,
@@ -311,6 +314,9 @@ impl Store {
         };
         match insert_receipt(&mut tx, receipt, call_id, outcome, None).await {
             Ok(()) => {
+                if erased {
+                    super::erasure::forget_body(&mut tx, &receipt.id).await?;
+                }
                 tx.commit().await?;
                 if let Some(applied) = &applied {
                     self.committed(applied);
