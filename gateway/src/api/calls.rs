@@ -366,7 +366,7 @@ impl CallsApi {
     /// vendor's ids, or marked `failed` with the vendor's error (502, with the call's id).
     /// Send an `Idempotency-Key` to make retries safe: the same key and body return the original
     /// call (200, `Idempotent-Replayed: true`); the same key with another body is 422; while the
-    /// first request is still in flight, 409. Keys are kept 24 hours.
+    /// first request is still in flight, 409. Keys are kept 24 hours (`[retention] idempotency_hours`).
     #[oai(path = "/calls", method = "post", operation_id = "createCall")]
     async fn create(
         &self,
@@ -488,7 +488,7 @@ impl CallsApi {
 
     /// Get a call's transcript, in order.
     ///
-    /// Stored turns, live and post-call (reconciled: a post-call turn replaces the live one it matches). Any role.
+    /// Stored turns, live and post-call (reconciled: a post-call turn replaces the live one it matches). No turns once retention removed them (the call shows `transcript_pruned`) or the call was erased. Any role.
     #[oai(
         path = "/calls/:id/transcript",
         method = "get",
@@ -570,7 +570,8 @@ impl CallsApi {
 
     /// Get a call's audio recording, when its provider delivered one.
     ///
-    /// The audio the provider delivered, as stored by the gateway; 404 when there is none. One
+    /// The audio the provider delivered, as stored by the gateway; 404 when there is none (with
+    /// `details.pruned: true` when retention or an erasure removed it). One
     /// range of bytes may be asked for with `Range` (206, or 416 when no byte is in it); other
     /// ranges (several, other units) are ignored and the whole recording is sent. Any role.
     #[oai(
