@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use crate::harness::{
-    GatewayConfig, PROVIDERS, TO, TestGateway, id_of, postgres_section, schema_for,
-    test_database_url, unique,
+    GatewayConfig, PROVIDERS, TO, TestGateway, frames_until, id_of, next_frame, postgres_section,
+    schema_for, test_database_url, unique,
 };
 use crate::retention::{count, ended_call, footprint};
 
@@ -138,6 +138,41 @@ async fn a_late_webhook_stores_nothing_personal_for_an_erased_call() {
         .await;
     assert_eq!(one["body_pruned"], true, "{one}");
     assert!(!one.to_string().contains("date of birth"), "{one}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn live_subscribers_of_an_erased_call_get_no_personal_data() {
+    use futures_util::SinkExt;
+    let gw = TestGateway::start_config(&config()).await;
+    let body = json!({"to": TO, "provider": "frozen", "variables": {"customer_name": "Ada"}});
+    let id = id_of(&gw.create_call(body).await);
+    let mut socket = gw.live_socket(&gw.admin_key).await;
+    let subscribe = json!({"subscribe": id, "after_seq": 0}).to_string();
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::text(subscribe))
+        .await
+        .expect("send");
+    assert_eq!(
+        next_frame(&mut socket).await["type"],
+        "subscription_confirmed"
+    );
+    erase(&gw, &id).await.expect_status(200);
+    let turn = json!({"event_id": unique("turn"), "call_id": id, "turn": {"speaker": "user", "text": "my card number"}});
+    gw.apply_webhook("frozen", &turn).await;
+    let end = json!({"event_id": unique("end"), "call_id": id, "status": "completed"});
+    gw.apply_webhook("frozen", &end).await;
+    let frames = frames_until(&mut socket, "call_completed").await;
+    let text = serde_json::to_string(&frames).unwrap();
+    assert!(
+        !frames.iter().any(|f| f["type"] == "transcription"),
+        "{text}"
+    );
+    for secret in ["my card number", "Ada", "4155550123"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    let completed = frames.last().unwrap();
+    assert_eq!(completed["call"]["erased"], true, "{completed}");
     gw.stop().await;
 }
 
