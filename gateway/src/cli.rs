@@ -1,4 +1,4 @@
-//! The command line: `voice-gateway [--config PATH] [serve|migrate|openapi|asyncapi|user|plugin]`.
+//! The command line: `voice-gateway [--config PATH] [serve|migrate|prune|openapi|asyncapi|user|plugin]`.
 
 use std::path::PathBuf;
 
@@ -31,6 +31,13 @@ pub enum Command {
     Openapi,
     /// Print the AsyncAPI document of the live stream (JSON), identical to `/asyncapi.json`.
     Asyncapi,
+    /// Remove what `[retention]` says is too old, once, and print what was removed (applies
+    /// migrations first if needed).
+    Prune {
+        /// Remove nothing: print what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Manage users (applies migrations first if needed).
     #[command(subcommand)]
     User(UserCommand),

@@ -127,7 +127,7 @@ pub async fn create_call(
         scope: created_by.clone().unwrap_or_default(),
         request_hash: request.digest(&instance.name),
         key,
-        ttl: Duration::from_secs(gateway.settings.gateway.idempotency_ttl_secs),
+        ttl: gateway.settings.idempotency_ttl(),
     });
     let call = Call {
         id: CallId::new(),
@@ -159,6 +159,7 @@ pub async fn create_call(
         vendor_metadata: None,
         idempotency_key: key.as_ref().map(|k| k.key.clone()),
         created_by,
+        removed: Default::default(),
     };
     let call = match gateway.store.create_call(call, key.as_ref()).await? {
         Claim::Created(call) => call,

@@ -14,7 +14,7 @@ use crate::auth::{self, Auth};
 use crate::config::Settings;
 use crate::gateway::Gateway;
 use crate::store::{Store, StoreError};
-use crate::{api, delivery, events, http, live, reconcile, webhooks, ws};
+use crate::{api, delivery, events, http, live, reconcile, retention, webhooks, ws};
 
 /// Why the server did not start.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +79,8 @@ pub struct RunningServer {
     relay: Option<JoinHandle<()>>,
     /// The event delivery workers and the pruner.
     delivery: Vec<JoinHandle<()>>,
+    /// The retention passes.
+    retention: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -106,6 +108,10 @@ impl RunningServer {
         for task in self.delivery.drain(..) {
             task.abort();
         }
+        self.retention.abort();
+        let _ = (&mut self.retention).await;
+        // A pass cut off mid-way leaves its lease behind: another instance need not wait it out.
+        retention::release(&self.gateway.store).await;
         let result = self
             .task
             .await
@@ -195,6 +201,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
     );
     let reconciler = reconcile::spawn(gateway.clone());
     let delivery = delivery::spawn(gateway.clone()).await?;
+    let retention = retention::spawn(gateway.clone());
     Ok(RunningServer {
         addr,
         gateway,
@@ -204,5 +211,6 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
         fanout,
         relay,
         delivery,
+        retention,
     })
 }

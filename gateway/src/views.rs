@@ -113,6 +113,18 @@ pub struct CallView {
     pub vendor_metadata: Option<Value>,
     /// The `Idempotency-Key` the call was created with.
     pub idempotency_key: Option<String>,
+    /// `true` when retention (`[retention] recordings_days`) removed the call's recording:
+    /// `recording_url` is gone and `GET /v1/calls/{id}/recording` answers 404. Absent otherwise.
+    pub recording_pruned: Option<bool>,
+    /// `true` when retention (`[retention] transcripts_days`) removed the call's transcript:
+    /// `GET /v1/calls/{id}/transcript` answers no turns. Absent otherwise.
+    pub transcript_pruned: Option<bool>,
+    /// `true` when the call's personal data was erased (`DELETE /v1/calls/{id}`, `POST
+    /// /v1/erasure`): what is left is a tombstone (id, provider, status, times, cost), the number
+    /// masked. Absent otherwise.
+    pub erased: Option<bool>,
+    /// When the call's personal data was erased; absent unless `erased`.
+    pub erased_at: Option<DateTime<Utc>>,
 }
 
 impl From<Call> for CallView {
@@ -150,6 +162,10 @@ impl From<Call> for CallView {
             cost_breakdown: call.cost_breakdown,
             vendor_metadata: call.vendor_metadata,
             idempotency_key: call.idempotency_key,
+            recording_pruned: call.removed.recording.then_some(true),
+            transcript_pruned: call.removed.transcript.then_some(true),
+            erased: call.removed.erased_at.map(|_| true),
+            erased_at: call.removed.erased_at,
         }
     }
 }

@@ -91,6 +91,62 @@ impl PhoneNumber {
     pub fn masked(&self) -> String {
         mask_phone(&self.0)
     }
+
+    /// The number as erasure leaves it: the country calling code and the last two digits, every
+    /// other digit `*` (`+14155550123` becomes `+1********23`). Not a number one can call: it
+    /// only ever reads back through [`PhoneNumber::stored`].
+    pub fn erased(&self) -> Self {
+        if self.is_erased() {
+            return self.clone();
+        }
+        let digits = &self.0[1..];
+        let code = country_code_len(digits);
+        let hidden = digits.len().saturating_sub(code + 2);
+        Self(format!(
+            "+{}{}{}",
+            &digits[..code],
+            "*".repeat(hidden),
+            &digits[code + hidden..]
+        ))
+    }
+
+    /// Whether this is a number [`PhoneNumber::erased`] made.
+    pub fn is_erased(&self) -> bool {
+        self.0.contains('*')
+    }
+
+    /// Reads a number as stored: E.164, or the erased form of one.
+    pub fn stored(raw: &str) -> Result<Self, PhoneNumberError> {
+        if raw.contains('*') {
+            let digits = raw.strip_prefix('+').ok_or(PhoneNumberError::MissingPlus)?;
+            let valid = (8..=15).contains(&digits.len())
+                && digits.bytes().all(|b| b.is_ascii_digit() || b == b'*');
+            return if valid {
+                Ok(Self(raw.to_owned()))
+            } else {
+                Err(PhoneNumberError::BadDigits)
+            };
+        }
+        Self::parse(raw)
+    }
+}
+
+/// How many of an E.164 number's digits (after `+`) are its country calling code (ITU-T E.164
+/// assignments: 1 for zones 1 and 7, 2 or 3 elsewhere).
+fn country_code_len(digits: &str) -> usize {
+    let two = |list: &[&str]| list.iter().any(|prefix| digits.starts_with(prefix));
+    let len = match digits.as_bytes().first() {
+        Some(b'1' | b'7') => 1,
+        Some(b'2') if two(&["20", "27"]) => 2,
+        Some(b'3') if two(&["30", "31", "32", "33", "34", "36", "39"]) => 2,
+        Some(b'4') if !digits.starts_with("42") => 2,
+        Some(b'5') if !two(&["50", "59"]) => 2,
+        Some(b'6') if two(&["60", "61", "62", "63", "64", "65", "66"]) => 2,
+        Some(b'8') if two(&["81", "82", "84", "86"]) => 2,
+        Some(b'9') if two(&["90", "91", "92", "93", "94", "95", "98"]) => 2,
+        _ => 3,
+    };
+    len.min(digits.len())
 }
 
 /// Masks any phone-number-like string: keeps `+` and up to 4 leading digits, and the last 4.
@@ -179,6 +235,26 @@ mod tests {
         assert!(!format!("{number:?}").contains("5550123"));
         assert_eq!(mask_phone("+12345678"), "+12***5678");
         assert_eq!(mask_phone("12345"), "***");
+    }
+
+    #[test]
+    fn erasure_keeps_the_country_code_and_the_last_two_digits() {
+        let erase = |raw: &str| {
+            PhoneNumber::parse(raw)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .erased()
+        };
+        assert_eq!(erase("+14155550123").as_str(), "+1********23");
+        assert_eq!(erase("+442071838750").as_str(), "+44********50");
+        assert_eq!(erase("+35312345678").as_str(), "+353******78");
+        assert_eq!(erase("+74951234567").as_str(), "+7********67");
+        let erased = erase("+14155550123");
+        assert!(erased.is_erased());
+        assert_eq!(erased.erased(), erased);
+        assert_eq!(PhoneNumber::stored(erased.as_str()), Ok(erased));
+        assert!(PhoneNumber::parse("+1********23").is_err());
+        assert!(PhoneNumber::stored("+1**a*****23").is_err());
+        assert!(PhoneNumber::stored("+14155550123").is_ok());
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub use http::{Headers, HttpRequest, HttpResponse, Method};
 pub use ids::{CallId, PhoneNumber, PhoneNumberError, mask_phone};
 pub use model::{
     Call, CallDetails, CallEvent, CallHandle, CallRequest, Correlation, Cost, CostUnit, Recording,
-    Speaker, StatusUpdate, TelephonyIds, TranscriptSource, TranscriptTurn, Turn,
+    Removed, Speaker, StatusUpdate, TelephonyIds, TranscriptSource, TranscriptTurn, Turn,
 };
 pub use provider::{
     Acceptance, Capabilities, ConfigKey, ConfigProblem, ConfigValueKind, CreateCallOutcome,

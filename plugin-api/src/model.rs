@@ -320,6 +320,21 @@ pub struct Call {
     pub vendor_metadata: Option<Value>,
     pub idempotency_key: Option<String>,
     pub created_by: Option<String>,
+    /// What retention or erasure removed from the call (nothing, for a call as it was made).
+    #[serde(default)]
+    pub removed: Removed,
+}
+
+/// What the gateway's retention or erasure removed from a stored call, so that answers can
+/// say so instead of showing the data as never received.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Removed {
+    /// Retention removed the recording (the file and the reference to it).
+    pub recording: bool,
+    /// Retention removed the transcript's turns.
+    pub transcript: bool,
+    /// When the call's personal data was erased; the call is a tombstone since.
+    pub erased_at: Option<DateTime<Utc>>,
 }
 
 /// A stored transcript turn, numbered by the gateway in the order turns arrived.

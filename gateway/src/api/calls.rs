@@ -337,6 +337,24 @@ operation_errors! {
     }
 }
 
+operation_errors! {
+    /// Errors of erasing a call.
+    EraseError {
+        /// No such call.
+        NotFound = 404,
+        /// The database is unavailable; retry later.
+        Unavailable = 503,
+    }
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum EraseResponse {
+    /// The call's personal data is erased (now, or by an earlier request: nothing changed
+    /// then). What is left is its tombstone: `erased` and `erased_at` say so.
+    #[oai(status = 200)]
+    Erased(Json<CallView>),
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct CallsApi;
 
@@ -348,7 +366,7 @@ impl CallsApi {
     /// vendor's ids, or marked `failed` with the vendor's error (502, with the call's id).
     /// Send an `Idempotency-Key` to make retries safe: the same key and body return the original
     /// call (200, `Idempotent-Replayed: true`); the same key with another body is 422; while the
-    /// first request is still in flight, 409. Keys are kept 24 hours.
+    /// first request is still in flight, 409. Keys are kept 24 hours (`[retention] idempotency_hours`).
     #[oai(path = "/calls", method = "post", operation_id = "createCall")]
     async fn create(
         &self,
@@ -470,7 +488,7 @@ impl CallsApi {
 
     /// Get a call's transcript, in order.
     ///
-    /// Stored turns, live and post-call (reconciled: a post-call turn replaces the live one it matches). Any role.
+    /// Stored turns, live and post-call (reconciled: a post-call turn replaces the live one it matches). No turns once retention removed them (the call shows `transcript_pruned`) or the call was erased. Any role.
     #[oai(
         path = "/calls/:id/transcript",
         method = "get",
@@ -514,9 +532,46 @@ impl CallsApi {
         }))
     }
 
+    /// Erase a call's personal data, leaving a tombstone.
+    ///
+    /// Removes the transcript, the recording (file and reference), variables, metadata, first
+    /// message, summary, analysis, vendor metadata, the raw bodies of its webhook receipts
+    /// (they show `body_pruned`) and its events to applications (with their pending
+    /// deliveries), and masks the number (country code and last two digits). Kept, so counts
+    /// and billing stay true: id, provider, status and history, times, duration, cost. A call
+    /// erased before answers 200 with the same tombstone and nothing changes. Admin only;
+    /// audited as `call.erase`.
+    #[oai(path = "/calls/:id", method = "delete", operation_id = "eraseCall")]
+    async fn erase(
+        &self,
+        gateway: Data<&Arc<Gateway>>,
+        req: &poem::Request,
+        auth: Credentials,
+        id: Path<String>,
+    ) -> Result<EraseResponse, EraseError> {
+        let principal = auth.require(Role::Admin)?;
+        let id = call_id(&id.0)?;
+        let erasure = gateway
+            .store
+            .erase_call(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("call"))?;
+        let record = audit::Record {
+            who: audit::Who::Principal(principal),
+            action: "call.erase",
+            target: Some(format!("call:{id}")),
+            client_addr: gateway.auth.client_addr(req),
+            outcome: audit::Outcome::Success,
+            detail: Some(format!("erased={}", u8::from(erasure.newly))),
+        };
+        audit::record(&gateway, record).await;
+        Ok(EraseResponse::Erased(Json(erasure.call.into())))
+    }
+
     /// Get a call's audio recording, when its provider delivered one.
     ///
-    /// The audio the provider delivered, as stored by the gateway; 404 when there is none. One
+    /// The audio the provider delivered, as stored by the gateway; 404 when there is none (with
+    /// `details.pruned: true` when retention or an erasure removed it). One
     /// range of bytes may be asked for with `Range` (206, or 416 when no byte is in it); other
     /// ranges (several, other units) are ignored and the whole recording is sent. Any role.
     #[oai(
@@ -535,6 +590,15 @@ impl CallsApi {
     ) -> Result<RecordingResponse, ReadError> {
         auth.require(Role::Viewer)?;
         let call = existing_call(&gateway, &id.0).await?;
+        if call.removed.recording || call.removed.erased_at.is_some() {
+            return Err(ApiError::build(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "recording pruned: retention or erasure removed it".to_owned(),
+                Some(serde_json::json!({"pruned": true})),
+            )
+            .into());
+        }
         let no_recording = || ApiError::not_found("recording");
         let path = gateway
             .store

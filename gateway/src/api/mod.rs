@@ -5,6 +5,7 @@
 pub mod admin;
 mod auth;
 mod calls;
+mod erasure;
 mod events;
 mod health;
 mod providers;
@@ -196,6 +197,7 @@ pub type Apis = (
     HealthApi,
     auth::AuthApi,
     calls::CallsApi,
+    erasure::ErasureApi,
     providers::ProvidersApi,
     receipts::ReceiptsApi,
     admin::AdminApi,
@@ -210,6 +212,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             HealthApi,
             auth::AuthApi,
             calls::CallsApi,
+            erasure::ErasureApi,
             providers::ProvidersApi,
             receipts::ReceiptsApi,
             admin::AdminApi,

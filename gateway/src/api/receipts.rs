@@ -76,11 +76,15 @@ pub struct WebhookReceipt {
     /// `utf8` or `base64`.
     #[oai(skip_serializing_if_is_none)]
     pub body_encoding: Option<String>,
+    /// `true` when retention (`[retention] webhook_bodies_days`) or an erasure removed the raw
+    /// body: the receipt stays, `body` is omitted. Absent otherwise.
+    pub body_pruned: Option<bool>,
 }
 
 impl From<Receipt> for WebhookReceipt {
     fn from(receipt: Receipt) -> Self {
-        let (body, body_encoding) = match receipt.body {
+        let body = receipt.body.filter(|_| !receipt.body_pruned);
+        let (body, body_encoding) = match body {
             None => (None, None),
             Some(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => (Some(text), Some("utf8".to_owned())),
@@ -110,6 +114,7 @@ impl From<Receipt> for WebhookReceipt {
             body_truncated: receipt.body_truncated,
             body,
             body_encoding,
+            body_pruned: receipt.body_pruned.then_some(true),
         }
     }
 }

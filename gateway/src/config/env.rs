@@ -6,7 +6,7 @@ use toml::{Table, Value};
 
 use super::Problem;
 use super::sections::{
-    AuthConfig, DatabaseConfig, GatewayConfig, LiveConfig, LogConfig, ServerConfig,
+    AuthConfig, DatabaseConfig, GatewayConfig, LiveConfig, LogConfig, RetentionConfig, ServerConfig,
 };
 use crate::providers::Registry;
 
@@ -124,6 +124,18 @@ fn default_sections() -> Table {
             table.insert(name.to_owned(), value);
         }
     }
+    // `[retention]`'s ages are unset by default: an integer stands for each, to type them.
+    let retention = RetentionConfig::default();
+    let mut ages: Table = retention
+        .ages()
+        .iter()
+        .map(|(key, _)| ((*key).to_owned(), Value::Integer(0)))
+        .collect();
+    ages.insert(
+        "interval_secs".to_owned(),
+        Value::Integer(retention.interval_secs as i64),
+    );
+    table.insert("retention".to_owned(), Value::Table(ages));
     table
 }
 

@@ -22,7 +22,7 @@ pub use cidr::Cidr;
 pub use env::EnvSource;
 pub use sections::{
     AuthConfig, Backend, ConfigEndpoint, DatabaseConfig, EventsConfig, GatewayConfig, LiveConfig,
-    LogConfig, LogFormat, MIN_SECRET_BYTES, ServerConfig,
+    LogConfig, LogFormat, MIN_SECRET_BYTES, RetentionConfig, ServerConfig,
 };
 
 use crate::plugins::{CallTimedOut, Isolation};
@@ -123,6 +123,7 @@ pub struct Settings {
     pub auth: AuthConfig,
     pub live: LiveConfig,
     pub events: EventsConfig,
+    pub retention: RetentionConfig,
     /// By name, in name order.
     pub providers: BTreeMap<String, ProviderInstance>,
     /// The file the settings came from, if any.
@@ -167,6 +168,7 @@ impl Settings {
         let auth = section::<AuthConfig>(&table, "auth", &mut problems);
         let live = section::<LiveConfig>(&table, "live", &mut problems);
         let events = section::<EventsConfig>(&table, "events", &mut problems);
+        let retention = section::<RetentionConfig>(&table, "retention", &mut problems);
         for key in table.keys() {
             if ![
                 "server",
@@ -176,6 +178,7 @@ impl Settings {
                 "auth",
                 "live",
                 "events",
+                "retention",
                 "providers",
             ]
             .contains(&key.as_str())
@@ -223,6 +226,9 @@ impl Settings {
         if let Some(events) = &events {
             events.check(environment, &mut problems);
         }
+        if let Some(retention) = &retention {
+            retention.check(&mut problems);
+        }
         let (
             Some(server),
             Some(log),
@@ -231,7 +237,10 @@ impl Settings {
             Some(auth),
             Some(live),
             Some(events),
-        ) = (server, log, database, gateway, auth, live, events)
+            Some(retention),
+        ) = (
+            server, log, database, gateway, auth, live, events, retention,
+        )
         else {
             return Err(ConfigError { problems });
         };
@@ -246,9 +255,19 @@ impl Settings {
             auth,
             live,
             events,
+            retention,
             providers,
             source,
         })
+    }
+
+    /// How long an `Idempotency-Key` is remembered: `retention.idempotency_hours` when set,
+    /// else `gateway.idempotency_ttl_secs` (24 hours by default).
+    pub fn idempotency_ttl(&self) -> std::time::Duration {
+        match self.retention.idempotency_hours {
+            Some(hours) => std::time::Duration::from_secs(hours.unsigned_abs() * 3600),
+            None => std::time::Duration::from_secs(self.gateway.idempotency_ttl_secs),
+        }
     }
 
     /// The provider used when a request names none.

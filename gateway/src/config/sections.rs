@@ -583,3 +583,91 @@ impl EventsConfig {
         }
     }
 }
+
+/// `[retention]`: how long stored data is kept. Every age key unset means keep for ever,
+/// except `idempotency_hours`, which replaces `gateway.idempotency_ttl_secs` when set (keys
+/// still expire after 24 hours by default).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RetentionConfig {
+    /// Raw bodies of acknowledged webhooks (applied or duplicate); the receipt row stays.
+    pub webhook_bodies_days: Option<i64>,
+    /// Refused webhooks (`rejected`, `unknown_call`), whole rows.
+    pub refused_webhooks_days: Option<i64>,
+    /// Webhook receipts of any outcome, whole rows.
+    pub receipts_days: Option<i64>,
+    /// Recordings of ended calls (the file and the call's reference to it).
+    pub recordings_days: Option<i64>,
+    /// Transcript turns of ended calls.
+    pub transcripts_days: Option<i64>,
+    /// Ended calls, with everything that hangs off them.
+    pub calls_days: Option<i64>,
+    /// Audit log rows.
+    pub audit_days: Option<i64>,
+    /// How long an `Idempotency-Key` is remembered.
+    pub idempotency_hours: Option<i64>,
+    /// How often the background pass runs (also once at start).
+    pub interval_secs: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            webhook_bodies_days: None,
+            refused_webhooks_days: None,
+            receipts_days: None,
+            recordings_days: None,
+            transcripts_days: None,
+            calls_days: None,
+            audit_days: None,
+            idempotency_hours: None,
+            interval_secs: 3600,
+        }
+    }
+}
+
+/// The longest age any retention key takes (about 100 years), so cutoffs stay in range.
+const MAX_RETENTION_DAYS: i64 = 36_500;
+
+impl RetentionConfig {
+    /// The age keys with their key names, in the order a pass applies them.
+    pub fn ages(&self) -> [(&'static str, Option<i64>); 8] {
+        [
+            ("calls_days", self.calls_days),
+            ("receipts_days", self.receipts_days),
+            ("refused_webhooks_days", self.refused_webhooks_days),
+            ("webhook_bodies_days", self.webhook_bodies_days),
+            ("recordings_days", self.recordings_days),
+            ("transcripts_days", self.transcripts_days),
+            ("audit_days", self.audit_days),
+            ("idempotency_hours", self.idempotency_hours),
+        ]
+    }
+
+    pub(super) fn check(&self, problems: &mut Vec<Problem>) {
+        for (key, value) in self.ages() {
+            let max = if key.ends_with("_hours") {
+                MAX_RETENTION_DAYS * 24
+            } else {
+                MAX_RETENTION_DAYS
+            };
+            match value {
+                Some(value) if value < 1 => problems.push(Problem::new(
+                    format!("retention.{key}"),
+                    "must be at least 1 (leave it out to keep the data)",
+                )),
+                Some(value) if value > max => problems.push(Problem::new(
+                    format!("retention.{key}"),
+                    format!("must be at most {max}"),
+                )),
+                _ => {}
+            }
+        }
+        if self.interval_secs == 0 {
+            problems.push(Problem::new(
+                "retention.interval_secs",
+                "must be at least 1",
+            ));
+        }
+    }
+}

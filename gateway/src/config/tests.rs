@@ -274,3 +274,59 @@ fn the_unauthenticated_bounds_must_be_usable() {
     let too_many = format!("[server]\nmax_webhook_bytes_in_flight = {}\n", 1u64 << 32);
     assert!(load(&too_many, &[]).is_err());
 }
+
+#[test]
+fn retention_keeps_everything_unless_told_and_idempotency_keys_expire_after_a_day() {
+    let settings = load("", &[]).unwrap();
+    assert!(
+        settings
+            .retention
+            .ages()
+            .iter()
+            .all(|(_, age)| age.is_none())
+    );
+    assert_eq!(settings.retention.interval_secs, 3600);
+    assert_eq!(
+        settings.idempotency_ttl(),
+        std::time::Duration::from_secs(24 * 3600)
+    );
+    let settings = load(
+        "[retention]\ncalls_days = 90\nidempotency_hours = 2\n",
+        &[("VOICE_GATEWAY__RETENTION__AUDIT_DAYS", "365")],
+    )
+    .unwrap();
+    assert_eq!(settings.retention.calls_days, Some(90));
+    assert_eq!(settings.retention.audit_days, Some(365));
+    assert_eq!(
+        settings.idempotency_ttl(),
+        std::time::Duration::from_secs(2 * 3600)
+    );
+}
+
+#[test]
+fn retention_refuses_zero_negative_and_huge_ages_naming_every_key() {
+    let error = load(
+        "[retention]\nwebhook_bodies_days = 0\nrefused_webhooks_days = -1\nreceipts_days = 0\n\
+         recordings_days = -5\ntranscripts_days = 0\ncalls_days = 99999999\naudit_days = 0\n\
+         idempotency_hours = 0\ninterval_secs = 0\nkeep_forever = true\n",
+        &[],
+    )
+    .unwrap_err();
+    let mut found = paths(error);
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "retention.audit_days",
+            "retention.calls_days",
+            "retention.idempotency_hours",
+            "retention.interval_secs",
+            "retention.keep_forever",
+            "retention.receipts_days",
+            "retention.recordings_days",
+            "retention.refused_webhooks_days",
+            "retention.transcripts_days",
+            "retention.webhook_bodies_days",
+        ]
+    );
+}

@@ -119,10 +119,15 @@ pub(super) async fn apply(
     if applied.call.provider_call_id.is_none() {
         applied.call.provider_call_id = context.provider_call_id.map(str::to_owned);
     }
-    if context.recording_path.is_some() && applied.call.recording_url.is_none() {
+    // An erased call takes status changes only: nothing personal is stored for it again.
+    let erased = applied.call.removed.erased_at.is_some();
+    if context.recording_path.is_some() && applied.call.recording_url.is_none() && !erased {
         applied.call.recording_url = Some(format!("/v1/calls/{}/recording", applied.call.id));
     }
     for event in events {
+        if erased && !matches!(event, CallEvent::Status(_)) {
+            continue;
+        }
         match event {
             CallEvent::Status(update) if hung_up && update.status == CallStatus::Completed => {
                 // Ended normally after the API asked to hang up: the caller canceled it.
@@ -318,7 +323,8 @@ async fn write_call(
     .bind(call.vendor_metadata.as_ref().map(json))
     .bind(last_seq)
     .bind(context.provider_data.map(json))
-    .bind(context.recording_path)
+    // An erased call gets no recording again.
+    .bind(context.recording_path.filter(|_| call.removed.erased_at.is_none()))
     .bind(call.id.to_string())
     .execute(&mut *conn)
     .await?;

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use plugin_api::{
-    Call, CallId, CallStatus, Cost, CostUnit, PhoneNumber, Speaker, TelephonyIds, TranscriptSource,
-    TranscriptTurn,
+    Call, CallId, CallStatus, Cost, CostUnit, PhoneNumber, Removed, Speaker, TelephonyIds,
+    TranscriptSource, TranscriptTurn,
 };
 use serde::de::DeserializeOwned;
 use sqlx::Row;
@@ -48,7 +48,8 @@ pub(crate) fn status(raw: &str) -> Result<CallStatus, StoreError> {
 pub(crate) const CALL_COLUMNS: &str = "id, provider, provider_kind, provider_call_id, telephony_ids, status, status_reason, \
     to_number, from_number_id, agent_id, variables, metadata, first_message, created_at, updated_at, \
     started_at, ended_at, duration_secs, cost, cost_unit, summary, success, analysis, recording_url, \
-    end_reason, failure_reason, cost_breakdown, vendor_metadata, idempotency_key, created_by";
+    end_reason, failure_reason, cost_breakdown, vendor_metadata, idempotency_key, created_by, \
+    recording_pruned_at, transcript_pruned_at, erased_at";
 
 pub(crate) fn call_from_row(row: &AnyRow) -> Result<Call, StoreError> {
     let to: String = row.try_get("to_number")?;
@@ -78,7 +79,7 @@ pub(crate) fn call_from_row(row: &AnyRow) -> Result<Call, StoreError> {
         )?,
         status: status(&row.try_get::<String, _>("status")?)?,
         status_reason: row.try_get("status_reason")?,
-        to: PhoneNumber::parse(&to).map_err(|e| StoreError::Corrupt(format!("to_number: {e}")))?,
+        to: PhoneNumber::stored(&to).map_err(|e| StoreError::Corrupt(format!("to_number: {e}")))?,
         from_number_id: row.try_get("from_number_id")?,
         agent_id: row.try_get("agent_id")?,
         variables: from_json(&row.try_get::<String, _>("variables")?, "variables")?,
@@ -100,6 +101,15 @@ pub(crate) fn call_from_row(row: &AnyRow) -> Result<Call, StoreError> {
         vendor_metadata: json_column("vendor_metadata")?,
         idempotency_key: row.try_get("idempotency_key")?,
         created_by: row.try_get("created_by")?,
+        removed: Removed {
+            recording: row
+                .try_get::<Option<String>, _>("recording_pruned_at")?
+                .is_some(),
+            transcript: row
+                .try_get::<Option<String>, _>("transcript_pruned_at")?
+                .is_some(),
+            erased_at: opt_ts(row.try_get("erased_at")?)?,
+        },
     })
 }
 

@@ -19,11 +19,13 @@ mod calls;
 mod changes;
 mod codec;
 mod endpoints;
+mod erasure;
 mod idempotency;
 mod lock;
 mod notify;
 mod outbox;
 mod receipts;
+mod retention;
 mod retry;
 mod sql;
 
@@ -39,12 +41,14 @@ pub use endpoints::{
     Attempt, Claimed, Delivery, DeliveryFilter, DeliveryStatus, Endpoint, EndpointChange,
     EventFilter, EventRecord, NewEndpoint, Next,
 };
+pub use erasure::Erasure;
 pub use idempotency::{Claim, IdempotencyKey};
 pub use notify::{ChangeListener, Heard, Notice};
 pub use outbox::{CALL_EVENT_TYPES, PING, envelope, new_event_id};
 pub use receipts::{
     Ingestion, NewReceipt, Receipt, ReceiptFilter, ReceiptOutcome, ReceiptPage, SignatureVerdict,
 };
+pub use retention::{BATCH as RETENTION_BATCH, Category, Cutoffs, RetentionDays};
 
 use retry::RetryPolicy;
 use sqlx::AnyPool;

@@ -108,6 +108,8 @@ pub struct Receipt {
     pub call_id: Option<CallId>,
     pub outcome: ReceiptOutcome,
     pub reason: Option<String>,
+    /// Retention or erasure removed the raw body (see `store::retention`).
+    pub body_pruned: bool,
 }
 
 /// Filters for listing receipts.
@@ -285,6 +287,9 @@ impl Store {
         // whatever this one committed.
         let call = resolve_call(&mut tx, self.backend, receipt, correlation).await?;
         let call_id = call.as_ref().map(|locked| locked.call.id);
+        let erased = call
+            .as_ref()
+            .is_some_and(|locked| locked.call.removed.erased_at.is_some());
         let seen = match &call {
             Some(locked) => locked.delivered_before,
             None => delivered_before(&mut tx, receipt).await?,
@@ -309,6 +314,9 @@ impl Store {
         };
         match insert_receipt(&mut tx, receipt, call_id, outcome, None).await {
             Ok(()) => {
+                if erased {
+                    super::erasure::forget_body(&mut tx, &receipt.id).await?;
+                }
                 tx.commit().await?;
                 if let Some(applied) = &applied {
                     self.committed(applied);
@@ -347,7 +355,7 @@ impl Store {
             .retrying("list_receipts", || async {
                 let mut query = Statement::new(
                     "SELECT id, provider, topic, received_at, headers, NULL AS body, body_size, body_truncated, \
-                     signature, event_type, dedupe_key, call_id, outcome, reason FROM webhook_receipts WHERE 1 = 1",
+                     signature, event_type, dedupe_key, call_id, outcome, reason, body_pruned_at FROM webhook_receipts WHERE 1 = 1",
                 );
                 query
                     .and("provider", "=", filter.provider.clone())
@@ -373,7 +381,7 @@ impl Store {
             .retrying("get_receipt", || async {
                 Ok(sqlx::query(
                     "SELECT id, provider, topic, received_at, headers, body, body_size, body_truncated, signature, \
-                     event_type, dedupe_key, call_id, outcome, reason FROM webhook_receipts WHERE id = $1",
+                     event_type, dedupe_key, call_id, outcome, reason, body_pruned_at FROM webhook_receipts WHERE id = $1",
                 )
                 .bind(id)
                 .fetch_optional(&self.reader)
@@ -408,5 +416,8 @@ fn receipt_from_row(row: &sqlx::any::AnyRow) -> Result<Receipt, StoreError> {
         outcome: ReceiptOutcome::parse(&outcome)
             .ok_or_else(|| StoreError::Corrupt(format!("outcome '{outcome}'")))?,
         reason: row.try_get("reason")?,
+        body_pruned: row
+            .try_get::<Option<String>, _>("body_pruned_at")?
+            .is_some(),
     })
 }

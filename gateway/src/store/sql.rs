@@ -58,6 +58,12 @@ impl Statement {
         self
     }
 
+    /// The statement's text so far.
+    #[cfg(test)]
+    pub(super) fn sql(&self) -> &str {
+        &self.sql
+    }
+
     pub(super) fn build(self) -> Query<'static, Any, AnyArguments> {
         sqlx::query_with(AssertSqlSafe(self.sql), self.arguments)
     }

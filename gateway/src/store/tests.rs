@@ -62,6 +62,7 @@ pub(crate) fn new_call(provider: &str) -> Call {
         vendor_metadata: None,
         idempotency_key: None,
         created_by: None,
+        removed: Default::default(),
     }
 }
 
