@@ -69,7 +69,8 @@ pub(crate) fn page<T, K>(
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// Worth retrying: the database is down, locked or the pool is exhausted.
+    /// Worth retrying later: the database is down, locked, the pool is exhausted, or a
+    /// statement ran past PostgreSQL's `statement_timeout` / `lock_timeout`.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
     #[error("database error: {0}")]
@@ -85,7 +86,7 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
-        if backend::is_transient(&error) {
+        if backend::is_transient(&error) || backend::is_statement_timeout(&error) {
             StoreError::Unavailable(error)
         } else {
             StoreError::Database(error)
@@ -109,6 +110,12 @@ impl StoreError {
     /// Whether trying again may succeed (the database is down, busy or restarting).
     pub fn is_transient(&self) -> bool {
         matches!(self, StoreError::Unavailable(_))
+    }
+
+    /// Whether PostgreSQL cancelled the statement for running past `statement_timeout` or
+    /// waiting past `lock_timeout`: unavailable, but not retried at once (it already waited).
+    pub fn is_statement_timeout(&self) -> bool {
+        matches!(self, StoreError::Unavailable(e) if backend::is_statement_timeout(e))
     }
 }
 

@@ -12,7 +12,7 @@ use plugin_api::{
 use super::*;
 use crate::config::DatabaseConfig;
 
-async fn store() -> (Store, tempfile::TempDir) {
+pub(crate) async fn store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = match std::env::var("TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => DatabaseConfig {
