@@ -211,9 +211,18 @@ impl Store {
                 sqlx::query(AssertSqlSafe(create))
                     .execute(&self.writer)
                     .await?;
-                sqlx::migrate!("../migrations/postgres")
-                    .run(&self.writer)
-                    .await?
+                // On a connection of its own without `statement_timeout`: waiting for another
+                // instance's migration lock, or a schema change on a big table, may take longer
+                // than any query should. The connection is closed afterwards, not pooled.
+                let mut conn = self.writer.acquire().await?.detach();
+                sqlx::query("SET statement_timeout = 0")
+                    .execute(&mut conn)
+                    .await?;
+                let migrated = sqlx::migrate!("../migrations/postgres")
+                    .run(&mut conn)
+                    .await;
+                let _ = sqlx::Connection::close(conn).await;
+                migrated?
             }
         }
         Ok(())
