@@ -65,3 +65,108 @@ async fn a_statement_timeout_answers_503_with_retry_after() {
     assert_eq!(gw.transcript(&id).await.len(), 1);
     gw.stop().await;
 }
+
+/// What a create request that died mid-flight leaves behind, staged on a call placed with
+/// `key`: its key claimed `age_secs` ago and never completed, the call `status` without a
+/// vendor id (`queued`: it never reached the provider; `initiating`: it may have).
+async fn die_mid_flight(gw: &TestGateway, id: &str, key: &str, status: &str, age_secs: i64) {
+    let claimed = (chrono::Utc::now() - chrono::TimeDelta::seconds(age_secs))
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let keys = gw
+        .database_execute(&format!(
+            "UPDATE idempotency_keys SET completed = FALSE, created_at = '{claimed}' \
+             WHERE key = '{key}'"
+        ))
+        .await;
+    assert_eq!(keys, 1);
+    let calls = gw
+        .database_execute(&format!(
+            "UPDATE calls SET status = '{status}', provider_call_id = NULL, status_reason = NULL \
+             WHERE id = '{id}'"
+        ))
+        .await;
+    assert_eq!(calls, 1);
+}
+
+async fn create_with_key(gw: &TestGateway, key: &str) -> crate::harness::Reply {
+    let request = gw
+        .client
+        .post(gw.url("/v1/calls"))
+        .header("idempotency-key", key)
+        .json(&json!({"to": TO, "provider": "frozen"}));
+    gw.send(request).await
+}
+
+/// The first request claimed the key and stored the call, then the process died before asking
+/// the provider: within the lease a retry gets 409; after it the retry places that same call
+/// (201) and later retries replay it.
+#[tokio::test]
+async fn an_idempotency_claim_whose_request_died_before_sending_is_placed_by_the_retry() {
+    let gw =
+        TestGateway::start_config(&config().gateway("idempotency_claim_timeout_secs = 30")).await;
+    let key = unique("died-queued");
+    let first = create_with_key(&gw, &key).await;
+    first.expect_status(201);
+    let id = id_of(&first.json());
+
+    die_mid_flight(&gw, &id, &key, "queued", 5).await;
+    let early = create_with_key(&gw, &key).await;
+    assert_eq!(
+        early.expect_error(409)["error"]["code"],
+        "idempotency_key_in_flight"
+    );
+
+    die_mid_flight(&gw, &id, &key, "queued", 31).await;
+    let recovered = create_with_key(&gw, &key).await;
+    recovered.expect_status(201);
+    let call = recovered.json();
+    assert_eq!(id_of(&call), id, "the stored call, not a new one");
+    assert_ne!(call["status"], "queued", "{call}");
+    assert!(call["provider_call_id"].is_string(), "placed now: {call}");
+
+    let replay = create_with_key(&gw, &key).await;
+    replay.expect_status(200);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(id_of(&replay.json()), id);
+    let calls = gw.list_items("/v1/calls", &[("limit", "100")]).await;
+    assert_eq!(calls.len(), 1, "one call for the key");
+    gw.stop().await;
+}
+
+/// The first request died after the create may have reached the vendor, and the provider can
+/// neither fetch calls nor deduplicate creates (echo): the retry after the lease does not
+/// place it again; it ends the call `failed`, saying why, and answers it as a replay.
+#[tokio::test]
+async fn an_idempotency_claim_whose_outcome_is_unknown_is_never_placed_twice() {
+    let gw =
+        TestGateway::start_config(&config().gateway("idempotency_claim_timeout_secs = 30")).await;
+    let key = unique("died-unknown");
+    let first = create_with_key(&gw, &key).await;
+    first.expect_status(201);
+    let id = id_of(&first.json());
+
+    die_mid_flight(&gw, &id, &key, "initiating", 31).await;
+    let recovered = create_with_key(&gw, &key).await;
+    recovered.expect_status(200);
+    let call = recovered.json();
+    assert_eq!(id_of(&call), id);
+    assert_eq!(call["status"], "failed", "{call}");
+    assert!(
+        call["status_reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("interrupted:")),
+        "{call}"
+    );
+    assert!(
+        call["provider_call_id"].is_null(),
+        "not placed again: {call}"
+    );
+    let again = create_with_key(&gw, &key).await;
+    again.expect_status(200);
+    assert_eq!(again.json()["status"], "failed");
+    assert_eq!(
+        gw.list_items("/v1/calls", &[("limit", "100")]).await.len(),
+        1
+    );
+    gw.stop().await;
+}

@@ -275,6 +275,10 @@ pub struct GatewayConfig {
     pub reconcile_after_secs: u64,
     /// How often the reconciler looks for such calls; 0 turns it off.
     pub reconcile_interval_secs: u64,
+    /// The lease of an `Idempotency-Key`'s claim: a key whose first request has not completed
+    /// after this long (the request died mid-flight) is taken over by a retry with the same
+    /// key and body, which settles the stored call. Until then a retry gets 409.
+    pub idempotency_claim_timeout_secs: u64,
 }
 
 impl Default for GatewayConfig {
@@ -287,6 +291,7 @@ impl Default for GatewayConfig {
             recordings_dir: "data/recordings".to_owned(),
             reconcile_after_secs: 600,
             reconcile_interval_secs: 60,
+            idempotency_claim_timeout_secs: 60,
         }
     }
 }
@@ -305,6 +310,12 @@ impl GatewayConfig {
         if self.idempotency_ttl_secs == 0 {
             problems.push(Problem::new(
                 "gateway.idempotency_ttl_secs",
+                "must be positive",
+            ));
+        }
+        if self.idempotency_claim_timeout_secs == 0 {
+            problems.push(Problem::new(
+                "gateway.idempotency_claim_timeout_secs",
                 "must be positive",
             ));
         }

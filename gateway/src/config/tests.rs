@@ -274,3 +274,11 @@ fn the_unauthenticated_bounds_must_be_usable() {
     let too_many = format!("[server]\nmax_webhook_bytes_in_flight = {}\n", 1u64 << 32);
     assert!(load(&too_many, &[]).is_err());
 }
+
+#[test]
+fn recovery_keys_have_defaults_and_zero_is_refused() {
+    let settings = load("", &[]).unwrap();
+    assert_eq!(settings.gateway.idempotency_claim_timeout_secs, 60);
+    let error = load("[gateway]\nidempotency_claim_timeout_secs = 0\n", &[]).unwrap_err();
+    assert_eq!(paths(error), ["gateway.idempotency_claim_timeout_secs"]);
+}
