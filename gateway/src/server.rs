@@ -14,7 +14,7 @@ use crate::auth::{self, Auth};
 use crate::config::Settings;
 use crate::gateway::Gateway;
 use crate::store::{Store, StoreError};
-use crate::{api, delivery, events, http, live, reconcile, webhooks, ws};
+use crate::{api, delivery, events, http, live, reconcile, recovery, webhooks, ws};
 
 /// Why the server did not start.
 #[derive(Debug, thiserror::Error)]
@@ -193,6 +193,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
         providers = ?gateway.providers().keys().collect::<Vec<_>>(),
         "voice-gateway listening"
     );
+    recovery::sweep(&gateway).await;
     let reconciler = reconcile::spawn(gateway.clone());
     let delivery = delivery::spawn(gateway.clone()).await?;
     Ok(RunningServer {

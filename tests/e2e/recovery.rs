@@ -170,3 +170,58 @@ async fn an_idempotency_claim_whose_outcome_is_unknown_is_never_placed_twice() {
     );
     gw.stop().await;
 }
+
+/// An echo call is driven by the process that placed it: stopped mid-script, the gateway
+/// restarted on the same database ends it `failed`, saying why, through the normal path (the
+/// status history records it).
+#[tokio::test]
+async fn a_local_call_interrupted_by_a_restart_ends_failed_with_the_reason() {
+    // On PostgreSQL, a call is taken for interrupted only once unchanged this long.
+    let config = config().gateway("reconcile_after_secs = 1");
+    let gw = TestGateway::start_config(&config).await;
+    let id = id_of(&gw.create_call(json!({"to": TO, "provider": "slow"})).await);
+    let ended_meanwhile = id_of(&gw.create_call(json!({"to": TO, "provider": "echo"})).await);
+    gw.wait_for_status(&ended_meanwhile, "completed").await;
+    let (dir, _) = gw.stop_keeping_files().await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    let gw = TestGateway::start_in(dir, &config).await;
+    let call = gw.wait_for_status(&id, "failed").await;
+    assert_eq!(
+        call["status_reason"],
+        "interrupted: the gateway restarted while the local provider's call was in progress"
+    );
+    let events = gw.events(&id).await;
+    let last = events.last().expect("status history");
+    assert_eq!(last["to_status"], "failed", "{events:?}");
+    assert_eq!(last["applied"], true);
+    // A call that had ended is left as it was; a new call plays its script as usual.
+    assert_eq!(gw.call(&ended_meanwhile).await["status"], "completed");
+    let fresh = id_of(&gw.create_call(json!({"to": TO, "provider": "echo"})).await);
+    gw.wait_for_status(&fresh, "completed").await;
+    gw.stop().await;
+}
+
+/// On PostgreSQL another instance may be driving an echo call: an instance that starts leaves
+/// it alone (it is not unchanged for `reconcile_after_secs`), and the call plays to its end.
+#[tokio::test]
+async fn a_starting_instance_leaves_another_instances_live_local_call_alone() {
+    let Some(url) = test_database_url() else {
+        eprintln!("skipped: needs TEST_DATABASE_URL (PostgreSQL)");
+        return;
+    };
+    let paced = config().sections("[providers.paced]\nkind = \"echo\"\nturn_interval_ms = 700\n");
+    let a = TestGateway::start_config(&paced).await;
+    let id = id_of(&a.create_call(json!({"to": TO, "provider": "paced"})).await);
+    let shared = postgres_section(&url, &schema_for(a.dir()), "");
+    let b = TestGateway::start_config(&paced.database(&shared)).await;
+    let meanwhile = b.call(&id).await;
+    assert_ne!(
+        meanwhile["status"], "completed",
+        "started while the call ran: {meanwhile}"
+    );
+    let call = b.wait_for_status(&id, "completed").await;
+    assert_eq!(call["status_reason"], "agent_ended_call", "{call}");
+    b.stop().await;
+    a.stop().await;
+}
