@@ -31,6 +31,9 @@ pub enum StartError {
     HttpClient(#[from] reqwest::Error),
     #[error("authentication setup failed: {0}")]
     Auth(String),
+    /// Another gateway serves this SQLite database (or a restore is replacing it).
+    #[error("{0}")]
+    InUse(String),
 }
 
 /// Every route of the gateway.
@@ -79,6 +82,8 @@ pub struct RunningServer {
     relay: Option<JoinHandle<()>>,
     /// The event delivery workers and the pruner.
     delivery: Vec<JoinHandle<()>>,
+    /// SQLite: the database's lock, held while serving (see `crate::backup`).
+    lock: Option<crate::backup::DatabaseLock>,
 }
 
 impl RunningServer {
@@ -112,6 +117,9 @@ impl RunningServer {
             .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         self.gateway.cancel_scheduled();
         self.gateway.store.close().await;
+        if let Some(lock) = self.lock.take() {
+            lock.release().await;
+        }
         result
     }
 }
@@ -133,6 +141,20 @@ async fn migrate_when_reachable(store: &Store, wait: Duration) -> Result<(), Sto
 
 /// Opens the database, applies migrations, and starts serving.
 pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
+    // One gateway per SQLite database, and none while `restore` replaces it.
+    let lock = match crate::config::Backend::from_url(&settings.database.url) {
+        Ok(crate::config::Backend::Sqlite) => {
+            match crate::backup::database_file(&settings.database) {
+                Ok(file) => Some(
+                    crate::backup::DatabaseLock::acquire(&file)
+                        .await
+                        .map_err(StartError::InUse)?,
+                ),
+                Err(_) => None, // in memory
+            }
+        }
+        _ => None,
+    };
     let store = Store::open(&settings.database).await?;
     migrate_when_reachable(
         &store,
@@ -205,5 +227,6 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
         fanout,
         relay,
         delivery,
+        lock,
     })
 }

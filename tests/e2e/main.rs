@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod backup;
 mod calls;
 mod cli;
 mod db_proxy;
