@@ -80,6 +80,8 @@ pub struct RunningServer {
     fanout: JoinHandle<()>,
     /// Other instances' changes (PostgreSQL only).
     relay: Option<JoinHandle<()>>,
+    /// The live stream's periodic resync (PostgreSQL only).
+    resync: Option<JoinHandle<()>>,
     /// The event delivery workers and the pruner.
     delivery: Vec<JoinHandle<()>>,
     /// SQLite: the database's lock, held while serving (see `crate::backup`).
@@ -107,6 +109,9 @@ impl RunningServer {
         self.fanout.abort();
         if let Some(relay) = self.relay.take() {
             relay.abort();
+        }
+        if let Some(resync) = self.resync.take() {
+            resync.abort();
         }
         for task in self.delivery.drain(..) {
             task.abort();
@@ -171,6 +176,11 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
         .map_err(StartError::Auth)?;
     let gateway = Gateway::new(settings, store, auth)?;
     let relay = events::spawn_relay(&gateway.store, &gateway.hub).await?;
+    let resync = events::spawn_resync(
+        &gateway.store,
+        &gateway.hub,
+        Duration::from_secs(gateway.settings.live.resync_secs),
+    );
     let bind_error = |source| StartError::Bind {
         address: address.clone(),
         source,
@@ -226,6 +236,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
         reconciler,
         fanout,
         relay,
+        resync,
         delivery,
         lock,
     })

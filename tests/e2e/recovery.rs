@@ -1,5 +1,6 @@
 //! Recovery gaps: a PostgreSQL statement timeout answers 503, an idempotency key whose first
-//! request died recovers after its lease, local calls interrupted by a restart end.
+//! request died recovers after its lease, local calls interrupted by a restart end, and a lost
+//! cross-instance notice is made up for by the live stream's periodic resync.
 
 use serde_json::json;
 
@@ -223,5 +224,64 @@ async fn a_starting_instance_leaves_another_instances_live_local_call_alone() {
     let call = b.wait_for_status(&id, "completed").await;
     assert_eq!(call["status_reason"], "agent_ended_call", "{call}");
     b.stop().await;
+    a.stop().await;
+}
+
+/// Cross-instance notices are best effort: a change another instance committed without its
+/// notice reaching this one (here written straight to the database, as the store writes it:
+/// the call row and its event, and no `NOTIFY`) still reaches this instance's subscriber
+/// within `[live] resync_secs`.
+#[tokio::test]
+async fn a_change_whose_notice_was_lost_reaches_subscribers_within_resync_secs() {
+    use futures_util::SinkExt;
+    if test_database_url().is_none() {
+        eprintln!("skipped: needs TEST_DATABASE_URL (PostgreSQL)");
+        return;
+    }
+    let a = TestGateway::start_config(&config().sections("[live]\nresync_secs = 1\n")).await;
+    let id = id_of(&a.create_call(json!({"to": TO, "provider": "frozen"})).await);
+    let mut socket = a.live_socket(&a.admin_key).await;
+    let subscribe = json!({"subscribe": id, "after_seq": 0}).to_string();
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::text(subscribe))
+        .await
+        .expect("send");
+    let confirmed = crate::harness::next_frame(&mut socket).await;
+    assert_eq!(confirmed["type"], "subscription_confirmed", "{confirmed}");
+    let status = a.call(&id).await["status"].clone();
+    assert_ne!(status, "ringing");
+
+    // Another instance's change whose notice never came.
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let changed = a
+        .database_execute(&format!(
+            "UPDATE calls SET status = 'ringing', updated_at = '{now}', event_seq = event_seq + 1 \
+             WHERE id = '{id}'"
+        ))
+        .await;
+    assert_eq!(changed, 1);
+    let event = a
+        .database_execute(&format!(
+            "INSERT INTO events (id, type, call_id, sequence, created_at, payload) \
+             SELECT '{}', 'call.status_changed', id, event_seq, '{now}', '{{}}' \
+             FROM calls WHERE id = '{id}'",
+            format_args!("evt_{}", uuid::Uuid::now_v7())
+        ))
+        .await;
+    assert_eq!(event, 1);
+
+    let started = std::time::Instant::now();
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            let frame = crate::harness::next_frame(&mut socket).await;
+            if frame["type"] == "call_status" {
+                return frame;
+            }
+        }
+    })
+    .await
+    .expect("the change arrives within resync_secs (and some slack)");
+    assert_eq!(frame["status"], "ringing", "{frame}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
     a.stop().await;
 }

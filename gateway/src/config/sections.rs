@@ -435,6 +435,10 @@ pub struct LiveConfig {
     pub revalidate_secs: u64,
     /// Connections one API key or user may have open at once; beyond, the upgrade answers 429.
     pub max_connections_per_principal: usize,
+    /// PostgreSQL: how often each instance re-reads the calls changed lately (at most
+    /// `events::RESYNC_BATCH`) and lets their subscribers catch up, so a change whose notice
+    /// from another instance was lost still arrives within this many seconds.
+    pub resync_secs: u64,
 }
 
 impl Default for LiveConfig {
@@ -446,6 +450,7 @@ impl Default for LiveConfig {
             ping_interval_secs: 20,
             revalidate_secs: 30,
             max_connections_per_principal: 20,
+            resync_secs: 30,
         }
     }
 }
@@ -474,6 +479,12 @@ impl LiveConfig {
             problems.push(Problem::new(
                 "live.max_connections_per_principal",
                 "must be positive",
+            ));
+        }
+        if self.resync_secs == 0 || self.resync_secs > 3600 {
+            problems.push(Problem::new(
+                "live.resync_secs",
+                "must be between 1 and 3600",
             ));
         }
     }

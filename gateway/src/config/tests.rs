@@ -281,4 +281,7 @@ fn recovery_keys_have_defaults_and_zero_is_refused() {
     assert_eq!(settings.gateway.idempotency_claim_timeout_secs, 60);
     let error = load("[gateway]\nidempotency_claim_timeout_secs = 0\n", &[]).unwrap_err();
     assert_eq!(paths(error), ["gateway.idempotency_claim_timeout_secs"]);
+    assert_eq!(settings.live.resync_secs, 30);
+    let error = load("[live]\nresync_secs = 0\n", &[]).unwrap_err();
+    assert_eq!(paths(error), ["live.resync_secs"]);
 }

@@ -326,6 +326,33 @@ impl Store {
             .collect()
     }
 
+    /// The ids of up to `limit` calls with an event (a status change, a stored turn, ...) at or
+    /// after `since` (the live stream's periodic resync, see `events::spawn_resync`). Read
+    /// from the events outbox, whose `created_at` is indexed: `calls.updated_at` is not, on
+    /// purpose (see the PostgreSQL migrations), and every change the live stream shows, bar
+    /// partial turns, writes an event in its transaction.
+    pub async fn calls_changed_since(
+        &self,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<CallId>, StoreError> {
+        let rows = self
+            .retrying("calls_changed_since", || async {
+                Ok(sqlx::query(
+                    "SELECT call_id AS id FROM events WHERE created_at >= $1 AND call_id IS NOT NULL \
+                     GROUP BY call_id LIMIT $2",
+                )
+                .bind(ts(since))
+                .bind(i64::from(limit))
+                .fetch_all(&self.reader)
+                .await?)
+            })
+            .await?;
+        rows.iter()
+            .map(|row| super::codec::call_id(&row.try_get::<String, _>("id")?))
+            .collect()
+    }
+
     /// The call a client names: the gateway's id, a vendor's call id (any provider), or a
     /// telephony id such as a Twilio call sid. Newest first if a vendor id is not unique.
     pub async fn find_call(&self, identifier: &str) -> Result<Option<Call>, StoreError> {
