@@ -169,6 +169,7 @@ pub struct GatewayConfig {
     sections: String,
     file: Option<String>,
     database: Option<String>,
+    env: Vec<(String, String)>,
 }
 
 impl GatewayConfig {
@@ -212,6 +213,12 @@ impl GatewayConfig {
         self
     }
 
+    /// An environment variable the gateway reads its config with (the process's own are not).
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
     /// Reads the config as the file `name` in the gateway's dir (written there), so relative
     /// paths in it (e.g. a plugin's `path`) are relative to that dir.
     pub fn file(mut self, name: &str) -> Self {
@@ -249,7 +256,7 @@ jwt_secret_file = "{db}/jwt-secret"
         )
     }
 
-    /// The config validated with an empty environment, as a gateway in `dir` reads it (from
+    /// The config validated with the [`GatewayConfig::env`] variables only, as a gateway in `dir` reads it (from
     /// the file named by [`GatewayConfig::file`], written first, if any).
     pub fn settings(&self, dir: &Path) -> Result<Settings, ConfigError> {
         let toml = self.toml(dir);
@@ -260,7 +267,7 @@ jwt_secret_file = "{db}/jwt-secret"
         });
         Settings::from_parts(
             &toml,
-            &EnvSource::from_pairs([]),
+            &EnvSource::from_pairs(self.env.iter().map(|(n, v)| (n.as_str(), v.as_str()))),
             &Registry::builtin(),
             file,
         )

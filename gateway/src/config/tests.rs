@@ -285,3 +285,18 @@ fn recovery_keys_have_defaults_and_zero_is_refused() {
     let error = load("[live]\nresync_secs = 0\n", &[]).unwrap_err();
     assert_eq!(paths(error), ["live.resync_secs"]);
 }
+
+#[test]
+fn secret_values_are_redacted_from_provider_problems() {
+    let registry = Registry::builtin();
+    let manifest = registry.factory("elevenlabs").unwrap().manifest();
+    let config = serde_json::json!({"api_key": "sk_live_123456", "agent_id": "agent_1"});
+    let secrets = secret_values("elevenlabs", &manifest, &config, None);
+    assert_eq!(secrets, ["sk_live_123456"]);
+    let shown = redact("'sk_live_123456' is not valid for agent_1".into(), &secrets);
+    assert_eq!(shown, "'[redacted]' is not valid for agent_1");
+    // A plugin whose library is not there has no known secrets (its load problem says why).
+    let dylib = registry.factory("dylib").unwrap().manifest();
+    let plugin = serde_json::json!({"path": "missing.so", "config": {"api_key": "x"}});
+    assert!(secret_values("dylib", &dylib, &plugin, None).is_empty());
+}
