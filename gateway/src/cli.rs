@@ -1,4 +1,4 @@
-//! The command line: `voice-gateway [--config PATH] [serve|migrate|prune|openapi|asyncapi|user|plugin]`.
+//! The command line: `voice-gateway [--config PATH] [serve|migrate|prune|backup|restore|openapi|asyncapi|user|plugin]`.
 
 use std::path::PathBuf;
 
@@ -44,6 +44,21 @@ pub enum Command {
     /// Work with provider plugins (shared libraries).
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Write a consistent snapshot of the SQLite database to FILE (a new file), while the
+    /// gateway serves. PostgreSQL: use pg_dump.
+    Backup {
+        /// Where to write the backup; must not exist.
+        file: PathBuf,
+    },
+    /// Replace the SQLite database with the backup FILE; refused while a gateway serves it.
+    /// PostgreSQL: use pg_restore.
+    Restore {
+        /// A backup written by `voice-gateway backup`.
+        file: PathBuf,
+        /// Replace an existing database.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand, Clone, PartialEq, Eq)]

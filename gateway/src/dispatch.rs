@@ -128,6 +128,7 @@ pub async fn create_call(
         request_hash: request.digest(&instance.name),
         key,
         ttl: gateway.settings.idempotency_ttl(),
+        claim_timeout: Duration::from_secs(gateway.settings.gateway.idempotency_claim_timeout_secs),
     });
     let call = Call {
         id: CallId::new(),
@@ -161,14 +162,19 @@ pub async fn create_call(
         created_by,
         removed: Default::default(),
     };
-    let call = match gateway.store.create_call(call, key.as_ref()).await? {
-        Claim::Created(call) => call,
+    let (call, recovered) = match gateway.store.create_call(call, key.as_ref()).await? {
+        Claim::Created(call) => (call, false),
+        Claim::Recovered(call) => (call, true),
         Claim::Replay(call) => return Ok(Created::Replayed(call)),
         Claim::Mismatch => return Err(DispatchError::IdempotencyMismatch),
         Claim::InFlight => return Err(DispatchError::IdempotencyInFlight),
     };
     let span = info_span!("call", call_id = %call.id, provider = %instance.name);
-    let outcome = place(gateway, instance, call).instrument(span).await;
+    let outcome = if recovered {
+        recover(gateway, instance, call).instrument(span).await
+    } else {
+        place(gateway, instance, call).instrument(span).await
+    };
     if let Some(key) = &key {
         // The outcome is stored whatever it was; a replay now returns this call.
         gateway.store.complete_idempotency_key(key).await?;
@@ -306,6 +312,85 @@ async fn place(
             Ok(Created::Pending(call))
         }
     }
+}
+
+/// The status reason of a call whose create request died mid-flight (the gateway stopped) with
+/// an outcome at the vendor nobody can tell: the provider can neither fetch the call nor
+/// deduplicate a resent create, so it is ended rather than placed a second time.
+pub const INTERRUPTED_CREATE: &str = "interrupted: the gateway stopped while placing this call and the provider cannot report whether the vendor placed it";
+
+/// Settles the call of an idempotency key whose first request died mid-flight (the claim's
+/// lease ran out, see `store::idempotency`), for the retry that took the claim over:
+/// - never sent (`queued`): placed now, as the first request would have;
+/// - known to the vendor (its id stored) or ended: answered as a replay;
+/// - the create may have reached the vendor: sent again only if the vendor deduplicates creates
+///   (`idempotent_create`); else fetched now if the provider can (and left to the reconciler
+///   if the vendor cannot tell yet); else ended `failed` with [`INTERRUPTED_CREATE`].
+async fn recover(
+    gateway: &Arc<Gateway>,
+    instance: &ProviderInstance,
+    call: Call,
+) -> Result<Created, DispatchError> {
+    let capabilities = &instance.manifest.capabilities;
+    if call.status == CallStatus::Queued && call.provider_call_id.is_none() {
+        info!("idempotency claim taken over: the call never reached the provider; placing it now");
+        return place(gateway, instance, call).await;
+    }
+    if call.status.is_terminal() || call.provider_call_id.is_some() {
+        info!(status = %call.status, "idempotency claim taken over: the call is settled; replaying it");
+        return Ok(Created::Replayed(call));
+    }
+    if capabilities.idempotent_create {
+        info!(
+            "idempotency claim taken over: the vendor deduplicates creates; sending the same create again"
+        );
+        return place(gateway, instance, call).await;
+    }
+    let store = &gateway.store;
+    if capabilities.fetch_call {
+        info!("idempotency claim taken over: the create's outcome is unknown; fetching the call");
+        let marked = store
+            .apply_events(
+                call.id,
+                &[status(
+                    CallStatus::Initiating,
+                    Some(VENDOR_OUTCOME_UNKNOWN.to_owned()),
+                )],
+                None,
+                EventSource::Dispatch,
+            )
+            .await?
+            .ok_or(DispatchError::CallNotFound)?
+            .call;
+        return Ok(match crate::reconcile::refresh(gateway, call.id).await {
+            Ok(fetched) if fetched.status.is_terminal() || fetched.provider_call_id.is_some() => {
+                Created::Replayed(fetched)
+            }
+            Ok(fetched) => Created::Pending(fetched),
+            Err(error) => {
+                // The reconciler tries again (the call is not ended).
+                warn!(%error, "fetching the interrupted call failed; left to reconciliation");
+                Created::Pending(marked)
+            }
+        });
+    }
+    warn!(
+        "idempotency claim taken over: the create's outcome is unknown and the provider cannot report it; ending the call"
+    );
+    let failed = store
+        .apply_events(
+            call.id,
+            &[status(
+                CallStatus::Failed,
+                Some(INTERRUPTED_CREATE.to_owned()),
+            )],
+            None,
+            EventSource::Dispatch,
+        )
+        .await?
+        .ok_or(DispatchError::CallNotFound)?
+        .call;
+    Ok(Created::Replayed(failed))
 }
 
 /// Creating a call is tried at most this many times, and only again where the vendor cannot

@@ -33,6 +33,9 @@ pub enum CallUpdate {
     /// Updates may have been lost (another instance's, while this one was not listening):
     /// every subscriber catches up from the store.
     Resync,
+    /// This call changed lately and its notice may have been lost (the periodic resync): its
+    /// subscribers catch up from the store (nothing is sent to those who saw it all).
+    Changed(CallId),
     /// Not about a call: the credentials of this principal (an API key's or a user's id) were
     /// revoked, or may have been; its live connections check theirs again.
     CredentialsRevoked(String),
@@ -45,7 +48,8 @@ impl CallUpdate {
         match self {
             CallUpdate::Status { call_id, .. }
             | CallUpdate::PartialTurn { call_id, .. }
-            | CallUpdate::Stored(call_id) => Some(*call_id),
+            | CallUpdate::Stored(call_id)
+            | CallUpdate::Changed(call_id) => Some(*call_id),
             CallUpdate::Turn(turn) => Some(turn.call_id),
             CallUpdate::Completed(call) => Some(call.id),
             CallUpdate::Resync | CallUpdate::CredentialsRevoked(_) => None,
@@ -201,4 +205,47 @@ pub async fn spawn_relay(
     Ok(Some(tokio::spawn(
         relay.instrument(info_span!(parent: None, "change_relay")),
     )))
+}
+
+/// Calls the periodic resync looks at per round; when more changed, every subscriber catches
+/// up instead (one store read per subscription, as after a lost listening connection).
+pub const RESYNC_BATCH: u32 = 500;
+
+/// PostgreSQL: every `[live] resync_secs`, the calls with events since the last round (with
+/// one interval of overlap, for transactions that committed late or clocks a little apart)
+/// are passed to their subscribers as [`CallUpdate::Changed`], so a change whose notice was
+/// lost still arrives. Bounded: one indexed query of at most [`RESYNC_BATCH`] ids per round,
+/// a call nobody here follows costs nothing more, and a subscriber that saw everything is sent
+/// nothing. `None` on SQLite (one instance, nothing lost).
+pub fn spawn_resync(
+    store: &Store,
+    hub: &Hub,
+    every: std::time::Duration,
+) -> Option<tokio::task::JoinHandle<()>> {
+    store.schema()?;
+    let (store, hub) = (store.clone(), hub.clone());
+    let overlap = chrono::TimeDelta::from_std(every).unwrap_or(chrono::TimeDelta::seconds(30));
+    let task = async move {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        let mut since = Utc::now() - overlap;
+        loop {
+            ticker.tick().await;
+            let round = Utc::now();
+            match store.calls_changed_since(since, RESYNC_BATCH).await {
+                Ok(ids) if ids.len() >= RESYNC_BATCH as usize => hub.resync(),
+                Ok(ids) => hub.send_all(ids.into_iter().map(CallUpdate::Changed)),
+                Err(e) => {
+                    // The next round looks further back.
+                    warn!(error = %e, "cannot look for changed calls to resync");
+                    continue;
+                }
+            }
+            since = round - overlap;
+        }
+    };
+    Some(tokio::spawn(
+        task.instrument(info_span!(parent: None, "live_resync")),
+    ))
 }

@@ -26,6 +26,8 @@ pub struct Gateway {
     pub endpoints: EndpointClient,
     /// Local provider webhooks waiting to be delivered, by call.
     pub(crate) scheduled: Mutex<HashMap<CallId, AbortHandle>>,
+    /// When this process's gateway was assembled (see `crate::recovery`).
+    pub started_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Gateway {
@@ -47,6 +49,7 @@ impl Gateway {
             vendors,
             endpoints,
             scheduled: Mutex::new(HashMap::new()),
+            started_at: chrono::Utc::now(),
         }))
     }
 
@@ -56,6 +59,13 @@ impl Gateway {
 
     pub fn provider(&self, name: &str) -> Option<&ProviderInstance> {
         self.settings.providers.get(name)
+    }
+
+    /// Whether this process has scripted webhooks of call `id` still to deliver.
+    pub fn drives(&self, id: CallId) -> bool {
+        self.scheduled
+            .lock()
+            .is_ok_and(|scheduled| scheduled.contains_key(&id))
     }
 
     /// Stops the scripted webhooks still pending (at shutdown).

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod delivery;
@@ -21,6 +22,7 @@ pub mod plugins;
 pub mod providers;
 pub mod prune_cli;
 pub mod reconcile;
+pub mod recovery;
 pub mod retention;
 pub mod server;
 pub mod store;

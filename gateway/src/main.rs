@@ -6,7 +6,7 @@ use voice_gateway::cli::{Cli, Command, PluginCommand};
 use voice_gateway::config::Settings;
 use voice_gateway::providers::Registry;
 use voice_gateway::store::Store;
-use voice_gateway::{api, live, plugin_cli, prune_cli, server, telemetry, user_cli};
+use voice_gateway::{api, backup, live, plugin_cli, prune_cli, server, telemetry, user_cli};
 
 /// Exit code for configuration problems.
 const EXIT_CONFIG: u8 = 2;
@@ -53,6 +53,10 @@ async fn main() -> ExitCode {
         Command::Prune { dry_run } => prune_cli::run(&settings, dry_run).await,
         Command::User(action) => user_cli::run(&settings, action).await,
         Command::Serve => serve(settings).await,
+        Command::Backup { file } => backup::backup(&settings.database, &file).await.map(|()| {
+            info!(file = %file.display(), "backup written");
+        }),
+        Command::Restore { file, force } => backup::restore(&settings.database, &file, force).await,
         // Answered above, before any config is read.
         Command::Openapi | Command::Asyncapi | Command::Plugin(_) => Ok(()),
     };

@@ -467,7 +467,7 @@ pub struct DylibFactory;
 impl ProviderFactory for DylibFactory {
     fn manifest(&self) -> Manifest {
         Manifest {
-            kind: "dylib".into(),
+            kind: DYLIB_KIND.into(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "A provider loaded from a shared library (voice-gateway plugin ABI 1)"
                 .into(),
@@ -518,10 +518,7 @@ impl ProviderFactory for DylibFactory {
                 "missing: the plugin library's path",
             )]);
         };
-        let path = match &context.config_dir {
-            Some(dir) if Path::new(path).is_relative() => Path::new(dir).join(path),
-            _ => PathBuf::from(path),
-        };
+        let path = library_path(context.config_dir.as_deref(), path);
         let (plugin, _) =
             Plugin::load(&path).map_err(|e| vec![ConfigProblem::new("path", e.to_string())])?;
         let plugin_config = config
@@ -531,6 +528,26 @@ impl ProviderFactory for DylibFactory {
         let provider = plugin.instantiate(context, plugin_config)?;
         Ok(Box::new(provider))
     }
+}
+
+/// The kind of provider instances loaded from a plugin library.
+pub const DYLIB_KIND: &str = "dylib";
+
+/// A `dylib` instance's `path`, relative to the config file's directory.
+fn library_path(config_dir: Option<&str>, path: &str) -> PathBuf {
+    match config_dir {
+        Some(dir) if Path::new(path).is_relative() => Path::new(dir).join(path),
+        _ => PathBuf::from(path),
+    }
+}
+
+/// The manifest of the plugin a `dylib` instance's `path` names (its own config keys, with
+/// their environment variables and secrecy), so config handling treats its `config` table as
+/// a built-in provider's. `None` if it does not load: `validate_config` then says why.
+pub fn plugin_manifest(config_dir: Option<&str>, path: &str) -> Option<Manifest> {
+    Plugin::load(&library_path(config_dir, path))
+        .ok()
+        .map(|(_, manifest)| manifest)
 }
 
 /// A loaded plugin as a factory, for `voice-gateway plugin check`.

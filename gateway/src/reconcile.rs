@@ -148,6 +148,7 @@ async fn round(
     interval: Duration,
     backoff: &mut Backoff,
 ) {
+    crate::recovery::sweep(gateway).await;
     let fetchable: Vec<String> = gateway
         .providers()
         .values()

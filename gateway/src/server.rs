@@ -14,7 +14,7 @@ use crate::auth::{self, Auth};
 use crate::config::Settings;
 use crate::gateway::Gateway;
 use crate::store::{Store, StoreError};
-use crate::{api, delivery, events, http, live, reconcile, retention, webhooks, ws};
+use crate::{api, delivery, events, http, live, reconcile, recovery, retention, webhooks, ws};
 
 /// Why the server did not start.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,9 @@ pub enum StartError {
     HttpClient(#[from] reqwest::Error),
     #[error("authentication setup failed: {0}")]
     Auth(String),
+    /// Another gateway serves this SQLite database (or a restore is replacing it).
+    #[error("{0}")]
+    InUse(String),
 }
 
 /// Every route of the gateway.
@@ -77,10 +80,14 @@ pub struct RunningServer {
     fanout: JoinHandle<()>,
     /// Other instances' changes (PostgreSQL only).
     relay: Option<JoinHandle<()>>,
+    /// The live stream's periodic resync (PostgreSQL only).
+    resync: Option<JoinHandle<()>>,
     /// The event delivery workers and the pruner.
     delivery: Vec<JoinHandle<()>>,
     /// The retention passes.
     retention: JoinHandle<()>,
+    /// SQLite: the database's lock, held while serving (see `crate::backup`).
+    lock: Option<crate::backup::DatabaseLock>,
 }
 
 impl RunningServer {
@@ -105,6 +112,9 @@ impl RunningServer {
         if let Some(relay) = self.relay.take() {
             relay.abort();
         }
+        if let Some(resync) = self.resync.take() {
+            resync.abort();
+        }
         for task in self.delivery.drain(..) {
             task.abort();
         }
@@ -118,6 +128,9 @@ impl RunningServer {
             .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         self.gateway.cancel_scheduled();
         self.gateway.store.close().await;
+        if let Some(lock) = self.lock.take() {
+            lock.release().await;
+        }
         result
     }
 }
@@ -139,6 +152,20 @@ async fn migrate_when_reachable(store: &Store, wait: Duration) -> Result<(), Sto
 
 /// Opens the database, applies migrations, and starts serving.
 pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
+    // One gateway per SQLite database, and none while `restore` replaces it.
+    let lock = match crate::config::Backend::from_url(&settings.database.url) {
+        Ok(crate::config::Backend::Sqlite) => {
+            match crate::backup::database_file(&settings.database) {
+                Ok(file) => Some(
+                    crate::backup::DatabaseLock::acquire(&file)
+                        .await
+                        .map_err(StartError::InUse)?,
+                ),
+                Err(_) => None, // in memory
+            }
+        }
+        _ => None,
+    };
     let store = Store::open(&settings.database).await?;
     migrate_when_reachable(
         &store,
@@ -155,6 +182,11 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
         .map_err(StartError::Auth)?;
     let gateway = Gateway::new(settings, store, auth)?;
     let relay = events::spawn_relay(&gateway.store, &gateway.hub).await?;
+    let resync = events::spawn_resync(
+        &gateway.store,
+        &gateway.hub,
+        Duration::from_secs(gateway.settings.live.resync_secs),
+    );
     let bind_error = |source| StartError::Bind {
         address: address.clone(),
         source,
@@ -199,6 +231,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
         providers = ?gateway.providers().keys().collect::<Vec<_>>(),
         "voice-gateway listening"
     );
+    recovery::sweep(&gateway).await;
     let reconciler = reconcile::spawn(gateway.clone());
     let delivery = delivery::spawn(gateway.clone()).await?;
     let retention = retention::spawn(gateway.clone());
@@ -210,7 +243,9 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
         reconciler,
         fanout,
         relay,
+        resync,
         delivery,
         retention,
+        lock,
     })
 }

@@ -29,6 +29,13 @@ pub struct Capabilities {
     /// Added in 0.1 without an ABI change: a manifest without it reads as `false`.
     #[serde(default)]
     pub idempotent_create: bool,
+    /// The provider's calls run inside the gateway process that placed them (a local simulator
+    /// answering with [`Outbound::Local`] and its scheduled webhooks): no vendor moves them on,
+    /// so a call still not ended when that process stops can never progress. A gateway that
+    /// starts ends such calls left behind (`failed`, reason `interrupted: ...`). Added in 0.1
+    /// without an ABI change: a manifest without it reads as `false`.
+    #[serde(default)]
+    pub in_process_calls: bool,
 }
 
 /// The type a config key's value must have.
@@ -524,6 +531,7 @@ mod tests {
             ..Capabilities::default()
         };
         assert_eq!(read.ok(), Some(expected));
+        assert!(!expected.in_process_calls, "nor in-process");
         let declared = Capabilities {
             idempotent_create: true,
             ..expected

@@ -169,6 +169,7 @@ pub struct GatewayConfig {
     sections: String,
     file: Option<String>,
     database: Option<String>,
+    env: Vec<(String, String)>,
 }
 
 impl GatewayConfig {
@@ -212,6 +213,12 @@ impl GatewayConfig {
         self
     }
 
+    /// An environment variable the gateway reads its config with (the process's own are not).
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
     /// Reads the config as the file `name` in the gateway's dir (written there), so relative
     /// paths in it (e.g. a plugin's `path`) are relative to that dir.
     pub fn file(mut self, name: &str) -> Self {
@@ -249,7 +256,7 @@ jwt_secret_file = "{db}/jwt-secret"
         )
     }
 
-    /// The config validated with an empty environment, as a gateway in `dir` reads it (from
+    /// The config validated with the [`GatewayConfig::env`] variables only, as a gateway in `dir` reads it (from
     /// the file named by [`GatewayConfig::file`], written first, if any).
     pub fn settings(&self, dir: &Path) -> Result<Settings, ConfigError> {
         let toml = self.toml(dir);
@@ -260,7 +267,7 @@ jwt_secret_file = "{db}/jwt-secret"
         });
         Settings::from_parts(
             &toml,
-            &EnvSource::from_pairs([]),
+            &EnvSource::from_pairs(self.env.iter().map(|(n, v)| (n.as_str(), v.as_str()))),
             &Registry::builtin(),
             file,
         )
@@ -423,19 +430,56 @@ impl TestGateway {
             .unwrap_or_else(|| panic!("no status line in {text:?}"))
     }
 
+    /// A connection of its own to this gateway's PostgreSQL schema (`TEST_DATABASE_URL` set).
+    pub async fn postgres_connection(&self) -> sqlx::PgConnection {
+        use sqlx::{AssertSqlSafe, Connection};
+        let url = test_database_url().expect("TEST_DATABASE_URL");
+        let mut conn = sqlx::PgConnection::connect(&url).await.expect("PostgreSQL");
+        let search_path = format!("SET search_path TO {}", schema_for(self.dir()));
+        sqlx::query(AssertSqlSafe(search_path))
+            .execute(&mut conn)
+            .await
+            .expect("search_path");
+        conn
+    }
+
+    /// Runs the statement `sql` on this gateway's database directly (e.g. to age a row as
+    /// time would, or to stage what a crash leaves behind); returns the rows it changed.
+    pub async fn database_execute(&self, sql: &str) -> u64 {
+        use sqlx::{AssertSqlSafe, Connection};
+        let sql = AssertSqlSafe(sql.to_owned());
+        match test_database_url() {
+            Some(_) => {
+                let mut conn = self.postgres_connection().await;
+                sqlx::query(sql)
+                    .execute(&mut conn)
+                    .await
+                    .expect("the statement")
+                    .rows_affected()
+            }
+            None => {
+                let options =
+                    sqlx::sqlite::SqliteConnectOptions::new().filename(self.dir().join("gw.db"));
+                let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .expect("SQLite");
+                sqlx::query(sql)
+                    .execute(&mut conn)
+                    .await
+                    .expect("the statement")
+                    .rows_affected()
+            }
+        }
+    }
+
     /// An integer `sql` selects (one row, one column), asked of this gateway's database
     /// directly: for what the API does not show, e.g. how many bytes a table holds.
     pub async fn database_scalar(&self, sql: &str) -> i64 {
         use sqlx::{AssertSqlSafe, Connection};
         let sql = AssertSqlSafe(sql.to_owned());
         match test_database_url() {
-            Some(url) => {
-                let mut conn = sqlx::PgConnection::connect(&url).await.expect("PostgreSQL");
-                let search_path = format!("SET search_path TO {}", schema_for(self.dir()));
-                sqlx::query(AssertSqlSafe(search_path))
-                    .execute(&mut conn)
-                    .await
-                    .expect("search_path");
+            Some(_) => {
+                let mut conn = self.postgres_connection().await;
                 sqlx::query_scalar(sql)
                     .fetch_one(&mut conn)
                     .await

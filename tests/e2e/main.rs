@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod backup;
 mod calls;
 mod cli;
 mod db_proxy;
@@ -23,6 +24,7 @@ mod login;
 mod migrations;
 mod mock_vendor;
 mod plugins;
+mod recovery;
 mod retell;
 mod retention;
 mod vapi;

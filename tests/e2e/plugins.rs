@@ -1124,7 +1124,7 @@ fn plugin_check_passes_the_example_plugin() {
         "kind acme",
         "ABI 1",
         "outbound_call, live_transcript, post_call_report",
-        "api_key (string, required, secret)",
+        "api_key (string, required, secret, env ACME_API_KEY)",
         "PASS manifest_well_formed",
         "PASS webhook_tampered_body_rejected",
         " 0 failed",
@@ -1291,4 +1291,57 @@ fn a_plugin_call_timeout_must_be_positive() {
         "{error}"
     );
     assert!(error.problems[0].message.contains("not 0"), "{error}");
+}
+
+/// A plugin's manifest names environment variables for its keys, as a built-in provider's
+/// does: `ACME_API_KEY` and `ACME_WEBHOOK_SECRET` fill the `config` table's keys it leaves out
+/// (the table's own values win), so the call carries the key and webhooks verify.
+#[tokio::test]
+async fn a_plugins_manifest_env_names_fill_its_config() {
+    let mock = MockVendor::start().await;
+    mock.enqueue(
+        "POST",
+        DIAL_PATH,
+        MockReply::json(201, r#"{"dial_id": "dial-env", "state": "queued"}"#),
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = install(dir.path(), EXAMPLE);
+    let providers = format!(
+        "[providers.acme]\nkind = \"dylib\"\npath = \"{path}\"\n\n[providers.acme.config]\n\
+         base_url = \"{}\"\napi_key = \"\"\n",
+        mock.base_url()
+    );
+    let with_env = config("acme", &providers)
+        .env("ACME_API_KEY", API_KEY)
+        .env("ACME_WEBHOOK_SECRET", WEBHOOK_SECRET);
+    let gw = Gateway(TestGateway::start_in(dir, &with_env).await);
+    let id = id_of(&gw.create(json!({"to": TO})).await.json());
+    let received = mock.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(
+        received[0].header("authorization"),
+        Some(format!("Bearer {API_KEY}").as_str())
+    );
+    // Signed with the secret from the environment: verified and applied.
+    gw.apply(&acme_event(
+        "evt-env",
+        "dial-env",
+        &id,
+        "ringing",
+        json!({}),
+    ))
+    .await;
+    assert_eq!(gw.call(&id).await["status"], "ringing");
+
+    // Without the variables the plugin's own check refuses the missing key.
+    let other = tempfile::tempdir().expect("temp dir");
+    let copied = install(other.path(), EXAMPLE);
+    let error = config("acme", &providers.replace(&path, &copied))
+        .settings(other.path())
+        .expect_err("api_key is required");
+    assert!(
+        error.to_string().contains("providers.acme.config.api_key"),
+        "{error}"
+    );
+    gw.0.stop().await;
 }

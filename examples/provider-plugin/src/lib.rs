@@ -43,8 +43,11 @@ const BASE_URL: Key = Key::url(
 const API_KEY: Key = Key::string("api_key", "Sent as a Bearer token")
     .required()
     .secret()
+    .env("ACME_API_KEY")
     .missing_message("missing: Acme's API key");
-const WEBHOOK_SECRET: Key = Key::string("webhook_secret", "Signs Acme's webhooks").secret();
+const WEBHOOK_SECRET: Key = Key::string("webhook_secret", "Signs Acme's webhooks")
+    .secret()
+    .env("ACME_WEBHOOK_SECRET");
 
 /// Every config key, described once: the manifest lists them and `validate_config` reads them.
 /// A key that is given must be a non-empty string.

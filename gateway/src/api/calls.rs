@@ -308,7 +308,7 @@ operation_errors! {
     CreateCallError {
         /// The body is not valid JSON.
         BadRequest = 400,
-        /// A request with this `Idempotency-Key` is still being processed.
+        /// A request with this `Idempotency-Key` is still being processed (or died less than `gateway.idempotency_claim_timeout_secs` ago).
         Conflict = 409,
         /// The body is larger than `server.max_body_bytes`.
         PayloadTooLarge = 413,
@@ -367,6 +367,9 @@ impl CallsApi {
     /// Send an `Idempotency-Key` to make retries safe: the same key and body return the original
     /// call (200, `Idempotent-Replayed: true`); the same key with another body is 422; while the
     /// first request is still in flight, 409. Keys are kept 24 hours (`[retention] idempotency_hours`).
+    /// A first request that died mid-flight is taken over by a retry with the same key and body
+    /// after `gateway.idempotency_claim_timeout_secs`, which settles the stored call without
+    /// placing it twice.
     #[oai(path = "/calls", method = "post", operation_id = "createCall")]
     async fn create(
         &self,

@@ -8,6 +8,7 @@ use super::Problem;
 use super::sections::{
     AuthConfig, DatabaseConfig, GatewayConfig, LiveConfig, LogConfig, RetentionConfig, ServerConfig,
 };
+use crate::plugins::{DYLIB_KIND, plugin_manifest};
 use crate::providers::Registry;
 
 /// Prefix of the generic overrides: `VOICE_GATEWAY__SERVER__PORT=8080`.
@@ -48,9 +49,10 @@ impl EnvSource {
         &self,
         table: &mut Table,
         registry: &Registry,
+        config_dir: Option<&str>,
         problems: &mut Vec<Problem>,
     ) {
-        self.apply_provider_conventions(table, registry);
+        self.apply_provider_conventions(table, registry, config_dir);
         let defaults = default_sections();
         for (name, section, key) in SEED_NAMES {
             if let Some(raw) = self.0.get(name).filter(|v| !v.is_empty()) {
@@ -76,8 +78,15 @@ impl EnvSource {
         }
     }
 
-    /// e.g. `ECHO_WEBHOOK_SECRET` fills `webhook_secret` of every echo instance that leaves it empty.
-    fn apply_provider_conventions(&self, table: &mut Table, registry: &Registry) {
+    /// e.g. `ECHO_WEBHOOK_SECRET` fills `webhook_secret` of every echo instance that leaves it
+    /// empty. A plugin's (`kind = "dylib"`) keys are its own manifest's, in its `config` table:
+    /// `ACME_API_KEY` fills `[providers.acme.config] api_key` the same way.
+    fn apply_provider_conventions(
+        &self,
+        table: &mut Table,
+        registry: &Registry,
+        config_dir: Option<&str>,
+    ) {
         let Some(Value::Table(providers)) = table.get_mut("providers") else {
             return;
         };
@@ -92,18 +101,39 @@ impl EnvSource {
             let Some(factory) = registry.factory(&kind) else {
                 continue;
             };
-            for key in factory.manifest().config_keys {
-                let Some(value) = key.env.as_ref().and_then(|v| self.0.get(v)) else {
+            if kind == DYLIB_KIND {
+                let Some(Value::String(path)) = instance.get("path") else {
                     continue;
                 };
-                let empty = match instance.get(&key.name) {
-                    None => true,
-                    Some(Value::String(s)) => s.is_empty(),
-                    Some(_) => false,
+                let Some(manifest) = plugin_manifest(config_dir, &path.clone()) else {
+                    continue; // validation says why it does not load
                 };
-                if empty && !value.is_empty() {
-                    instance.insert(key.name.clone(), Value::String(value.clone()));
+                let nested = instance
+                    .entry("config")
+                    .or_insert_with(|| Value::Table(Table::new()));
+                if let Value::Table(nested) = nested {
+                    self.fill_empty_keys(nested, &manifest.config_keys);
                 }
+            } else {
+                self.fill_empty_keys(instance, &factory.manifest().config_keys);
+            }
+        }
+    }
+
+    /// Sets each of `keys` that has an environment variable, and is missing or empty in
+    /// `table`, to the variable's value when that is not empty.
+    fn fill_empty_keys(&self, table: &mut Table, keys: &[plugin_api::ConfigKey]) {
+        for key in keys {
+            let Some(value) = key.env.as_ref().and_then(|v| self.0.get(v)) else {
+                continue;
+            };
+            let empty = match table.get(&key.name) {
+                None => true,
+                Some(Value::String(s)) => s.is_empty(),
+                Some(_) => false,
+            };
+            if empty && !value.is_empty() {
+                table.insert(key.name.clone(), Value::String(value.clone()));
             }
         }
     }

@@ -159,7 +159,11 @@ impl Settings {
             .parse()
             .map_err(|e: toml::de::Error| ConfigError::one("<file>", e.message().to_owned()))?;
         let mut problems = Vec::new();
-        env.apply(&mut table, registry, &mut problems);
+        let config_dir = source
+            .as_ref()
+            .and_then(|path| path.parent())
+            .map(|dir| dir.display().to_string());
+        env.apply(&mut table, registry, config_dir.as_deref(), &mut problems);
 
         let server = section::<ServerConfig>(&table, "server", &mut problems);
         let log = section::<LogConfig>(&table, "log", &mut problems);
@@ -187,10 +191,6 @@ impl Settings {
             }
         }
         let environment = log.as_ref().map(|l| l.environment).unwrap_or_default();
-        let config_dir = source
-            .as_ref()
-            .and_then(|path| path.parent())
-            .map(|dir| dir.display().to_string());
         let (providers, declared) =
             build_providers(&table, registry, environment, config_dir, &mut problems);
 
@@ -470,17 +470,62 @@ fn build_providers(
                     },
                 );
             }
-            Err(found) => problems.extend(found.into_iter().map(|p| {
-                let key = if p.key.is_empty() {
-                    path.clone()
-                } else {
-                    format!("{path}.{}", p.key)
-                };
-                Problem::new(key, p.message)
-            })),
+            Err(found) => {
+                let secrets = secret_values(&kind, &manifest, &config, config_dir.as_deref());
+                problems.extend(found.into_iter().map(|p| {
+                    let key = if p.key.is_empty() {
+                        path.clone()
+                    } else {
+                        format!("{path}.{}", p.key)
+                    };
+                    Problem::new(key, redact(p.message, &secrets))
+                }))
+            }
         }
     }
     (instances, declared)
+}
+
+/// The values of an instance's secret config keys, as its manifest marks them: a plugin's
+/// (`kind = "dylib"`) are those of its own manifest, in its `config` table.
+fn secret_values(
+    kind: &str,
+    manifest: &plugin_api::Manifest,
+    config: &serde_json::Value,
+    config_dir: Option<&str>,
+) -> Vec<String> {
+    let nested;
+    let (keys, values) = if kind == crate::plugins::DYLIB_KIND {
+        let plugin = config
+            .get("path")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|path| crate::plugins::plugin_manifest(config_dir, path));
+        let Some(plugin) = plugin else {
+            return Vec::new();
+        };
+        nested = plugin.config_keys;
+        (&nested, config.get("config"))
+    } else {
+        (&manifest.config_keys, Some(config))
+    };
+    let Some(values) = values else {
+        return Vec::new();
+    };
+    keys.iter()
+        .filter(|key| key.secret)
+        .filter_map(|key| values.get(&key.name).and_then(serde_json::Value::as_str))
+        .filter(|value| !value.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `message` with every occurrence of a secret value replaced (a provider's own problem
+/// messages may quote what they were given; config problems are printed and logged).
+fn redact(mut message: String, secrets: &[String]) -> String {
+    for secret in secrets {
+        message = message.replace(secret.as_str(), "[redacted]");
+    }
+    message
 }
 
 /// With no providers configured, one `echo` instance named `echo` exists, so the gateway starts

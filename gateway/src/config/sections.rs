@@ -275,6 +275,10 @@ pub struct GatewayConfig {
     pub reconcile_after_secs: u64,
     /// How often the reconciler looks for such calls; 0 turns it off.
     pub reconcile_interval_secs: u64,
+    /// The lease of an `Idempotency-Key`'s claim: a key whose first request has not completed
+    /// after this long (the request died mid-flight) is taken over by a retry with the same
+    /// key and body, which settles the stored call. Until then a retry gets 409.
+    pub idempotency_claim_timeout_secs: u64,
 }
 
 impl Default for GatewayConfig {
@@ -287,6 +291,7 @@ impl Default for GatewayConfig {
             recordings_dir: "data/recordings".to_owned(),
             reconcile_after_secs: 600,
             reconcile_interval_secs: 60,
+            idempotency_claim_timeout_secs: 60,
         }
     }
 }
@@ -305,6 +310,12 @@ impl GatewayConfig {
         if self.idempotency_ttl_secs == 0 {
             problems.push(Problem::new(
                 "gateway.idempotency_ttl_secs",
+                "must be positive",
+            ));
+        }
+        if self.idempotency_claim_timeout_secs == 0 {
+            problems.push(Problem::new(
+                "gateway.idempotency_claim_timeout_secs",
                 "must be positive",
             ));
         }
@@ -424,6 +435,10 @@ pub struct LiveConfig {
     pub revalidate_secs: u64,
     /// Connections one API key or user may have open at once; beyond, the upgrade answers 429.
     pub max_connections_per_principal: usize,
+    /// PostgreSQL: how often each instance re-reads the calls changed lately (at most
+    /// `events::RESYNC_BATCH`) and lets their subscribers catch up, so a change whose notice
+    /// from another instance was lost still arrives within this many seconds.
+    pub resync_secs: u64,
 }
 
 impl Default for LiveConfig {
@@ -435,6 +450,7 @@ impl Default for LiveConfig {
             ping_interval_secs: 20,
             revalidate_secs: 30,
             max_connections_per_principal: 20,
+            resync_secs: 30,
         }
     }
 }
@@ -463,6 +479,12 @@ impl LiveConfig {
             problems.push(Problem::new(
                 "live.max_connections_per_principal",
                 "must be positive",
+            ));
+        }
+        if self.resync_secs == 0 || self.resync_secs > 3600 {
+            problems.push(Problem::new(
+                "live.resync_secs",
+                "must be between 1 and 3600",
             ));
         }
     }

@@ -330,3 +330,29 @@ fn retention_refuses_zero_negative_and_huge_ages_naming_every_key() {
         ]
     );
 }
+
+#[test]
+fn recovery_keys_have_defaults_and_zero_is_refused() {
+    let settings = load("", &[]).unwrap();
+    assert_eq!(settings.gateway.idempotency_claim_timeout_secs, 60);
+    let error = load("[gateway]\nidempotency_claim_timeout_secs = 0\n", &[]).unwrap_err();
+    assert_eq!(paths(error), ["gateway.idempotency_claim_timeout_secs"]);
+    assert_eq!(settings.live.resync_secs, 30);
+    let error = load("[live]\nresync_secs = 0\n", &[]).unwrap_err();
+    assert_eq!(paths(error), ["live.resync_secs"]);
+}
+
+#[test]
+fn secret_values_are_redacted_from_provider_problems() {
+    let registry = Registry::builtin();
+    let manifest = registry.factory("elevenlabs").unwrap().manifest();
+    let config = serde_json::json!({"api_key": "sk_live_123456", "agent_id": "agent_1"});
+    let secrets = secret_values("elevenlabs", &manifest, &config, None);
+    assert_eq!(secrets, ["sk_live_123456"]);
+    let shown = redact("'sk_live_123456' is not valid for agent_1".into(), &secrets);
+    assert_eq!(shown, "'[redacted]' is not valid for agent_1");
+    // A plugin whose library is not there has no known secrets (its load problem says why).
+    let dylib = registry.factory("dylib").unwrap().manifest();
+    let plugin = serde_json::json!({"path": "missing.so", "config": {"api_key": "x"}});
+    assert!(secret_values("dylib", &dylib, &plugin, None).is_empty());
+}

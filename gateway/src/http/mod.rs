@@ -1,5 +1,7 @@
 //! HTTP plumbing shared by every route: request ids, access logs, body limits, and one JSON
-//! error shape for every failure, including those the framework produces itself.
+//! error shape for every failure, including those the framework produces itself. Every 503
+//! (the database lost, a PostgreSQL statement timeout, a full budget) carries `Retry-After`
+//! ([`UNAVAILABLE_RETRY_AFTER_SECS`] unless the route set its own).
 
 use std::time::Instant;
 
@@ -13,6 +15,9 @@ pub mod headers;
 pub use error::ApiError;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// `Retry-After` of a 503 that did not name its own wait, in seconds.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 1;
 
 tokio::task_local! {
     static REQUEST_ID: String;
@@ -88,6 +93,13 @@ pub async fn around<E: Endpoint>(next: E, req: Request) -> poem::Result<Response
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     headers::secure(&path, response.headers_mut());
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE
+        && !response.headers().contains_key(header::RETRY_AFTER)
+    {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER_SECS.into());
+    }
     if response.status() == StatusCode::UNAUTHORIZED
         && !response.headers().contains_key(header::WWW_AUTHENTICATE)
     {

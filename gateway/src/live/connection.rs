@@ -510,6 +510,7 @@ impl Conn {
                 }
                 Ok(())
             }
+            CallUpdate::Changed(call_id) => self.resync(call_id).await,
             // Routed as `Feed::Resync` and `Feed::Revalidate`; handled the same should they
             // arrive as updates.
             CallUpdate::Resync => {

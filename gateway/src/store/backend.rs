@@ -54,13 +54,32 @@ pub(super) fn is_transient(error: &sqlx::Error) -> bool {
     }
 }
 
+/// A statement PostgreSQL gave up on: `statement_timeout` (57014, query_canceled) or
+/// `lock_timeout` (55P03, lock_not_available). The database is too slow or too contended to
+/// answer in time: for the caller, as unavailable as a lost connection (503, retry later).
+pub(super) fn is_statement_timeout(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db)
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_none() =>
+        {
+            db.code().is_some_and(|code| is_timeout_sqlstate(&code))
+        }
+        _ => false,
+    }
+}
+
+fn is_timeout_sqlstate(code: &str) -> bool {
+    matches!(code, "57014" | "55P03")
+}
+
 /// PostgreSQL's SQLSTATEs for a lost or refused connection, a server shutting down or
-/// starting, too many connections, serialization failures, deadlocks and lock timeouts.
+/// starting, too many connections, serialization failures and deadlocks. (Statement and lock
+/// timeouts are unavailable too, but not retried: see [`is_statement_timeout`].)
 fn is_transient_sqlstate(code: &str) -> bool {
     code.starts_with("08")
         || matches!(
             code,
-            "40001" | "40P01" | "53300" | "55P03" | "57P01" | "57P02" | "57P03"
+            "40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03"
         )
 }
 
@@ -176,11 +195,22 @@ mod tests {
         ] {
             assert!(is_transient_sqlstate(code), "{code}");
         }
-        for code in ["23505", "42P01", "22P02", "57014"] {
+        for code in ["23505", "42P01", "22P02", "57014", "55P03"] {
             assert!(!is_transient_sqlstate(code), "{code}");
         }
         assert!(is_transient(&sqlx::Error::PoolTimedOut));
         assert!(!is_transient(&sqlx::Error::RowNotFound));
+    }
+
+    #[test]
+    fn statement_and_lock_timeouts_are_timeouts_other_errors_are_not() {
+        assert!(is_timeout_sqlstate("57014"));
+        assert!(is_timeout_sqlstate("55P03"));
+        for code in ["23505", "08006", "40001", "57P01"] {
+            assert!(!is_timeout_sqlstate(code), "{code}");
+        }
+        assert!(!is_statement_timeout(&sqlx::Error::PoolTimedOut));
+        assert!(!is_statement_timeout(&sqlx::Error::RowNotFound));
     }
 
     #[test]

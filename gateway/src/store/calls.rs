@@ -290,6 +290,69 @@ impl Store {
             .collect()
     }
 
+    /// Up to `limit` calls not yet ended, of the given providers, unchanged since `before`,
+    /// oldest change first: the in-process calls a gateway that stopped left behind (see
+    /// `crate::recovery`).
+    pub async fn unended_calls_unchanged_since(
+        &self,
+        providers: &[String],
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<CallId>, StoreError> {
+        if providers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .retrying("unended_calls_unchanged_since", || async {
+                let mut query = Statement::new(
+                    "SELECT id FROM calls \
+                     WHERE status IN ('queued', 'initiating', 'ringing', 'in_progress') AND updated_at < ",
+                );
+                query.bind(ts(before)).push(" AND provider IN (");
+                for (index, provider) in providers.iter().enumerate() {
+                    if index > 0 {
+                        query.push(", ");
+                    }
+                    query.bind(provider.clone());
+                }
+                query
+                    .push(") ORDER BY updated_at LIMIT ")
+                    .bind(i64::from(limit));
+                Ok(query.build().fetch_all(&self.reader).await?)
+            })
+            .await?;
+        rows.iter()
+            .map(|row| super::codec::call_id(&row.try_get::<String, _>("id")?))
+            .collect()
+    }
+
+    /// The ids of up to `limit` calls with an event (a status change, a stored turn, ...) at or
+    /// after `since` (the live stream's periodic resync, see `events::spawn_resync`). Read
+    /// from the events outbox, whose `created_at` is indexed: `calls.updated_at` is not, on
+    /// purpose (see the PostgreSQL migrations), and every change the live stream shows, bar
+    /// partial turns, writes an event in its transaction.
+    pub async fn calls_changed_since(
+        &self,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<CallId>, StoreError> {
+        let rows = self
+            .retrying("calls_changed_since", || async {
+                Ok(sqlx::query(
+                    "SELECT call_id AS id FROM events WHERE created_at >= $1 AND call_id IS NOT NULL \
+                     GROUP BY call_id LIMIT $2",
+                )
+                .bind(ts(since))
+                .bind(i64::from(limit))
+                .fetch_all(&self.reader)
+                .await?)
+            })
+            .await?;
+        rows.iter()
+            .map(|row| super::codec::call_id(&row.try_get::<String, _>("id")?))
+            .collect()
+    }
+
     /// The call a client names: the gateway's id, a vendor's call id (any provider), or a
     /// telephony id such as a Twilio call sid. Newest first if a vendor id is not unique.
     pub async fn find_call(&self, identifier: &str) -> Result<Option<Call>, StoreError> {

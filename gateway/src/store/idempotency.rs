@@ -1,11 +1,18 @@
 //! Idempotency keys: the same key and body place one call, however often they are sent.
+//!
+//! A key is claimed (not `completed`) in the transaction that stores its call, and completed
+//! once the create request has its answer. A claim is a lease: if the request died mid-flight
+//! (the process stopped between the two), a retry with the same key and body after
+//! `claim_timeout` takes the claim over ([`Claim::Recovered`]; `created_at` is renewed, so one
+//! retry wins) and the caller settles the stored call. Before that, a retry is
+//! [`Claim::InFlight`].
 
 use chrono::{TimeDelta, Utc};
 use plugin_api::Call;
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Row};
 
 use super::calls::{NewCall, fetch_call, insert_call};
-use super::codec::{call_id, ts};
+use super::codec::{call_id, parse_ts, ts};
 use super::sql::flag;
 use super::{Store, StoreError, is_conflict};
 
@@ -16,6 +23,8 @@ pub struct IdempotencyKey {
     pub key: String,
     pub request_hash: String,
     pub ttl: std::time::Duration,
+    /// How long the claim of a request that has not completed holds (see the module's docs).
+    pub claim_timeout: std::time::Duration,
 }
 
 /// The result of trying to create a call.
@@ -29,6 +38,10 @@ pub enum Claim {
     Mismatch,
     /// The key's first request is still being handled.
     InFlight,
+    /// The key's first request claimed it longer than `claim_timeout` ago and never completed
+    /// (it died mid-flight): this request took the claim over; this is the stored call, to
+    /// settle before the key is completed.
+    Recovered(Call),
 }
 
 impl Store {
@@ -67,26 +80,45 @@ impl Store {
             .bind(ts(now))
             .execute(&mut *tx)
             .await?;
-            let existing = sqlx::query(
-                "SELECT request_hash, call_id, completed FROM idempotency_keys WHERE scope = $1 AND key = $2",
-            )
-            .bind(&key.scope)
-            .bind(&key.key)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let select = format!(
+                "SELECT request_hash, call_id, completed, created_at FROM idempotency_keys \
+                 WHERE scope = $1 AND key = $2{}",
+                self.backend.for_update()
+            );
+            let existing = sqlx::query(AssertSqlSafe(select))
+                .bind(&key.scope)
+                .bind(&key.key)
+                .fetch_optional(&mut *tx)
+                .await?;
             if let Some(row) = existing {
                 let hash: String = row.try_get("request_hash")?;
                 if hash != key.request_hash {
                     return Ok(Claim::Mismatch);
                 }
-                if !flag(&row, "completed")? {
+                let completed = flag(&row, "completed")?;
+                let claimed_at = parse_ts(&row.try_get::<String, _>("created_at")?)?;
+                let lease = TimeDelta::from_std(key.claim_timeout).unwrap_or(TimeDelta::MAX);
+                if !completed && now - claimed_at < lease {
                     return Ok(Claim::InFlight);
                 }
                 let id = call_id(&row.try_get::<String, _>("call_id")?)?;
                 let call = fetch_call(&mut tx, id).await?.ok_or_else(|| {
                     StoreError::Corrupt(format!("idempotency key points at missing call {id}"))
                 })?;
-                return Ok(Claim::Replay(call));
+                if completed {
+                    return Ok(Claim::Replay(call));
+                }
+                // The first request died mid-flight: this one takes the claim over.
+                sqlx::query(
+                    "UPDATE idempotency_keys SET created_at = $3 WHERE scope = $1 AND key = $2",
+                )
+                .bind(&key.scope)
+                .bind(&key.key)
+                .bind(ts(now))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                return Ok(Claim::Recovered(call));
             }
         }
         insert_call(&mut tx, call).await?;

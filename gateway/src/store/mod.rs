@@ -73,7 +73,8 @@ pub(crate) fn page<T, K>(
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// Worth retrying: the database is down, locked or the pool is exhausted.
+    /// Worth retrying later: the database is down, locked, the pool is exhausted, or a
+    /// statement ran past PostgreSQL's `statement_timeout` / `lock_timeout`.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
     #[error("database error: {0}")]
@@ -89,7 +90,7 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
-        if backend::is_transient(&error) {
+        if backend::is_transient(&error) || backend::is_statement_timeout(&error) {
             StoreError::Unavailable(error)
         } else {
             StoreError::Database(error)
@@ -113,6 +114,12 @@ impl StoreError {
     /// Whether trying again may succeed (the database is down, busy or restarting).
     pub fn is_transient(&self) -> bool {
         matches!(self, StoreError::Unavailable(_))
+    }
+
+    /// Whether PostgreSQL cancelled the statement for running past `statement_timeout` or
+    /// waiting past `lock_timeout`: unavailable, but not retried at once (it already waited).
+    pub fn is_statement_timeout(&self) -> bool {
+        matches!(self, StoreError::Unavailable(e) if backend::is_statement_timeout(e))
     }
 }
 
@@ -208,9 +215,18 @@ impl Store {
                 sqlx::query(AssertSqlSafe(create))
                     .execute(&self.writer)
                     .await?;
-                sqlx::migrate!("../migrations/postgres")
-                    .run(&self.writer)
-                    .await?
+                // On a connection of its own without `statement_timeout`: waiting for another
+                // instance's migration lock, or a schema change on a big table, may take longer
+                // than any query should. The connection is closed afterwards, not pooled.
+                let mut conn = self.writer.acquire().await?.detach();
+                sqlx::query("SET statement_timeout = 0")
+                    .execute(&mut conn)
+                    .await?;
+                let migrated = sqlx::migrate!("../migrations/postgres")
+                    .run(&mut conn)
+                    .await;
+                let _ = sqlx::Connection::close(conn).await;
+                migrated?
             }
         }
         Ok(())

@@ -12,7 +12,7 @@ use plugin_api::{
 use super::*;
 use crate::config::DatabaseConfig;
 
-async fn store() -> (Store, tempfile::TempDir) {
+pub(crate) async fn store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = match std::env::var("TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => DatabaseConfig {
@@ -115,7 +115,48 @@ fn key(key: &str, hash: &str, ttl: Duration) -> IdempotencyKey {
         key: key.into(),
         request_hash: hash.into(),
         ttl,
+        claim_timeout: Duration::from_secs(60),
     }
+}
+
+#[tokio::test]
+async fn an_idempotency_claim_past_its_lease_is_taken_over_once() {
+    let (store, _dir) = store().await;
+    let day = Duration::from_secs(86_400);
+    let mut lease = key("lease", "h", day);
+    lease.claim_timeout = Duration::from_millis(300);
+    let first = match store
+        .create_call(new_call("echo"), Some(&lease))
+        .await
+        .unwrap()
+    {
+        Claim::Created(call) => call,
+        other => panic!("{other:?}"),
+    };
+    // Within the lease: still in flight.
+    let again = store.create_call(new_call("echo"), Some(&lease)).await;
+    assert!(matches!(again.unwrap(), Claim::InFlight));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Past it, without completion: the stored call, to settle; the claim is renewed, so a
+    // second retry at once is in flight again.
+    match store
+        .create_call(new_call("echo"), Some(&lease))
+        .await
+        .unwrap()
+    {
+        Claim::Recovered(call) => assert_eq!(call.id, first.id),
+        other => panic!("{other:?}"),
+    }
+    let again = store.create_call(new_call("echo"), Some(&lease)).await;
+    assert!(matches!(again.unwrap(), Claim::InFlight));
+    // A different body is still refused, and a completed key replays.
+    let mut other = lease.clone();
+    other.request_hash = "other".into();
+    let mismatch = store.create_call(new_call("echo"), Some(&other)).await;
+    assert!(matches!(mismatch.unwrap(), Claim::Mismatch));
+    store.complete_idempotency_key(&lease).await.unwrap();
+    let replay = store.create_call(new_call("echo"), Some(&lease)).await;
+    assert!(matches!(replay.unwrap(), Claim::Replay(call) if call.id == first.id));
 }
 
 #[tokio::test]

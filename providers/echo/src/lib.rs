@@ -70,6 +70,8 @@ fn manifest() -> Manifest {
             fetch_call: false,
             // Creates are never resent when their outcome is unknown.
             idempotent_create: false,
+            // Its calls are scripted in the gateway's process: a restart ends them.
+            in_process_calls: true,
         },
         signature_scheme: Some(format!(
             "hmac-sha256 ({SIGNATURE_HEADER}: t=<unix>,v1=<hex>)"

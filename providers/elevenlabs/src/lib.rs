@@ -192,6 +192,7 @@ fn manifest() -> Manifest {
             fetch_call: true,
             // Creates are never resent when their outcome is unknown.
             idempotent_create: false,
+            in_process_calls: false,
         },
         signature_scheme: Some(format!(
             "hmac-sha256 ({SIGNATURE_HEADER}: t=<unix>,v0=<hex hmac-sha256 of \"<t>.<body>\">); \
@@ -402,6 +403,7 @@ mod tests {
                 fetch_call: true,
                 // Creates are never resent when their outcome is unknown.
                 idempotent_create: false,
+                in_process_calls: false,
             }
         );
         let scheme = manifest.signature_scheme.clone().unwrap();

@@ -198,6 +198,7 @@ fn manifest() -> Manifest {
             post_call_report: true,
             fetch_call: true,
             idempotent_create: true,
+            in_process_calls: false,
         },
         signature_scheme: Some(format!(
             "hmac-sha256 ({SIGNATURE_HEADER}: v=<unix ms>,d=<hex hmac-sha256 of <body><v>, \
@@ -356,6 +357,7 @@ mod tests {
             post_call_report: true,
             fetch_call: true,
             idempotent_create: true,
+            in_process_calls: false,
         };
         assert_eq!(RetellFactory.manifest().capabilities, all);
         assert_eq!(provider(json!({})).manifest(), RetellFactory.manifest());

@@ -252,6 +252,7 @@ fn manifest(config: Option<&Config>) -> Manifest {
             fetch_call: true,
             // Creates are never resent when their outcome is unknown.
             idempotent_create: false,
+            in_process_calls: false,
         },
         signature_scheme: Some(signature_scheme),
         config_keys: config::SCHEMA.config_keys(),
@@ -448,6 +449,7 @@ mod tests {
             fetch_call: true,
             // Creates are never resent when their outcome is unknown.
             idempotent_create: false,
+            in_process_calls: false,
         };
         assert_eq!(VapiFactory.manifest().capabilities, all);
         let scheme = |overrides| provider(overrides).manifest().signature_scheme.unwrap();
