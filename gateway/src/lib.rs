@@ -20,6 +20,7 @@ pub mod plugin_cli;
 pub mod plugins;
 pub mod providers;
 pub mod reconcile;
+pub mod replay;
 pub mod server;
 pub mod store;
 pub mod telemetry;
