@@ -22,6 +22,7 @@ mod login;
 mod migrations;
 mod mock_vendor;
 mod plugins;
+mod replay;
 mod retell;
 mod vapi;
 mod vendors;
