@@ -400,3 +400,32 @@ async fn receipts_with_a_cut_body_are_not_replayed() {
     assert_fields!(answer, {"replayed": 0, "skipped": 1, "receipts": []});
     gw.stop().await;
 }
+
+/// The receipt's provider instance was removed from config since: nothing parses it now.
+#[tokio::test]
+async fn receipts_of_a_provider_no_longer_configured_are_409() {
+    let gw = TestGateway::start().await;
+    let id = gw.create_call_on("slow", TO).await;
+    let hook = json!({"event_id": unique("gone"), "call_id": id, "status": "ringing"});
+    let original = gw.apply_webhook("slow", &hook).await["receipt_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (dir, _) = gw.stop_keeping_files().await;
+    let config = GatewayConfig::new()
+        .gateway("default_provider = \"echo\"")
+        .sections("[providers.echo]\nkind = \"echo\"\nturn_interval_ms = 50");
+    let gw = TestGateway::start_in(dir, &config).await;
+    let error = expect_code(&replay(&gw, &original, None).await, 409, "conflict");
+    assert_eq!(
+        error["error"]["details"]["reason"], "provider_not_configured",
+        "{error}"
+    );
+    let message = error["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("'slow' is no longer configured"),
+        "{error}"
+    );
+    assert_eq!(receipt(&gw, &original).await["outcome"], "applied");
+    gw.stop().await;
+}
