@@ -175,6 +175,7 @@ async fn range_replay_applies_elevenlabs_webhooks_that_arrived_before_their_call
 #[tokio::test]
 async fn replaying_an_applied_receipt_is_a_duplicate_unless_forced() {
     let gw = TestGateway::start().await;
+    let since = Utc::now() - chrono::Duration::seconds(1);
     let id = gw.create_call_on("frozen", TO).await;
     let first = json!({
         "event_id": unique("first"), "call_id": id, "status": "in_progress", "summary": "first",
@@ -235,6 +236,18 @@ async fn replaying_an_applied_receipt_is_a_duplicate_unless_forced() {
         detail.contains("outcome=applied") && detail.contains("force=true"),
         "{detail}"
     );
+
+    // A forced range: both originals (not the replays) applied again, oldest first: the first
+    // changes nothing now (the summary is "first" already), the second sets its summary again.
+    let range = json!({"provider": "frozen", "since": rfc3339(since), "force": true});
+    let answer = replayed_range(&gw, &range).await;
+    assert_fields!(answer, {
+        "replayed": 2,
+        "skipped": 0,
+        "outcomes": {"applied": 1, "duplicate": 1, "unknown_call": 0, "rejected": 0}
+    });
+    assert_eq!(gw.call(&id).await["summary"], "second");
+    assert_eq!(gw.transcript(&id).await, transcript, "no turn twice");
     gw.stop().await;
 }
 
@@ -314,6 +327,15 @@ async fn replay_errors() {
         )
         .await;
     not_json.expect_error(400);
+    let no_content_type = gw
+        .raw(
+            Method::POST,
+            &format!("/v1/webhook-receipts/{original}/replay"),
+            None,
+            r#"{"force": true}"#,
+        )
+        .await;
+    expect_code(&no_content_type, 415, "unsupported_media_type");
 
     let range = "/v1/webhook-receipts/replay";
     for (body, field) in [
