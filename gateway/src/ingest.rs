@@ -62,11 +62,41 @@ pub struct Ingested {
     pub reply: Option<serde_json::Value>,
 }
 
-/// A webhook whose signature the provider accepted; only this can be parsed and applied.
-struct Verified<'a> {
+/// A webhook whose signature the provider accepted, just now or (a replay of its stored receipt,
+/// see [`crate::replay`]) when it was received; only this can be parsed and applied.
+pub(crate) struct Verified<'a> {
     instance: &'a ProviderInstance,
     inbound: Arc<InboundWebhook>,
     verdict: SignatureVerdict,
+}
+
+impl<'a> Verified<'a> {
+    /// A stored webhook whose signature got `verdict` when it was received: not checked again.
+    pub(crate) fn stored(
+        instance: &'a ProviderInstance,
+        inbound: InboundWebhook,
+        verdict: SignatureVerdict,
+    ) -> Self {
+        Self {
+            instance,
+            inbound: Arc::new(inbound),
+            verdict,
+        }
+    }
+}
+
+/// Where a webhook comes from, for what is done with a delivery applied before.
+#[derive(Debug, Clone)]
+pub(crate) enum Delivery {
+    /// Sent to the gateway now: a delivery applied before is a duplicate.
+    Received,
+    /// A replay of the stored receipt `of`, with its dedupe key if it had one: a delivery applied
+    /// before is a duplicate, unless `force` applies its events again.
+    Replay {
+        of: String,
+        dedupe_key: Option<String>,
+        force: bool,
+    },
 }
 
 /// What a refused webhook keeps of its (redacted) body: enough to recognise it, with its size and
@@ -122,7 +152,7 @@ fn receipt_headers(headers: &Headers, declared: &[String]) -> Vec<(String, Strin
 
 /// The receipt of an inbound webhook, before its outcome is known. Its body is what the provider lets
 /// be stored (credentials removed), cut at the configured limit.
-fn new_receipt(
+pub(crate) fn new_receipt(
     gateway: &Gateway,
     instance: &ProviderInstance,
     inbound: &InboundWebhook,
@@ -139,11 +169,13 @@ fn new_receipt(
         received_at,
         headers: receipt_headers(&inbound.headers, &instance.manifest.credential_headers),
         body: body[..body.len().min(limit)].to_vec(),
+        body_truncated: body.len() > limit,
         body_size: inbound.body.len(),
         body_sha256: hex::encode(Sha256::digest(&inbound.body)),
         signature: SignatureVerdict::Invalid,
         event_type: None,
         dedupe_key: None,
+        replay_of: None,
     }
 }
 
@@ -274,50 +306,100 @@ pub async fn ingest(
         .provider(&inbound.provider)
         .ok_or_else(|| IngestError::UnknownProvider(inbound.provider.clone()))?;
     let now = Utc::now();
-    let mut receipt = new_receipt(gateway, instance, &inbound, now);
+    let receipt = new_receipt(gateway, instance, &inbound, now);
     let inbound = Arc::new(inbound);
 
     // Refused webhooks are stored too, with why: the receipt is the audit trail (of their body,
     // its size, hash and first bytes only).
     let environment = gateway.settings.log.environment;
-    let checked = match verify(instance, &inbound, environment, now).await {
-        Ok(verified) => {
-            receipt.signature = verified.verdict;
-            parse(&verified).await
-        }
-        Err(error) => Err(error),
+    let verified = match verify(instance, &inbound, environment, now).await {
+        Ok(verified) => verified,
+        Err(error) => return Err(refuse(gateway, receipt, error).await),
     };
-    let parsed = match checked {
+    let ingested = parse_and_apply(gateway, &verified, receipt, Delivery::Received).await?;
+    // A message the vendor expects an answer to gets it even for a call this gateway does not
+    // know (e.g. VAPI's inbound assistant-request); its receipt says unknown_call all the same.
+    if ingested.outcome == ReceiptOutcome::UnknownCall && ingested.reply.is_none() {
+        return Err(IngestError::UnknownCall {
+            receipt_id: ingested.receipt_id,
+        });
+    }
+    Ok(ingested)
+}
+
+/// Stores a refused webhook's receipt with why (of its body, the first bytes only); returns
+/// the error to answer.
+async fn refuse(gateway: &Gateway, mut receipt: NewReceipt, error: IngestError) -> IngestError {
+    warn!(%error, body_size = receipt.body_size, "webhook refused");
+    receipt.body_truncated |= receipt.body.len() > REFUSED_BODY_PREFIX_BYTES;
+    receipt.body.truncate(REFUSED_BODY_PREFIX_BYTES);
+    match gateway
+        .store
+        .record_rejected_receipt(&receipt, &error.to_string())
+        .await
+    {
+        Ok(()) => error,
+        Err(store) => store.into(),
+    }
+}
+
+/// The second half of the pipeline, for a webhook received now and for a replay alike: parsed
+/// by the provider, then stored as `receipt` and applied in one transaction. A webhook the
+/// provider cannot parse is stored as refused and answered with the error.
+pub(crate) async fn parse_and_apply(
+    gateway: &Gateway,
+    verified: &Verified<'_>,
+    mut receipt: NewReceipt,
+    delivery: Delivery,
+) -> Result<Ingested, IngestError> {
+    receipt.signature = verified.verdict;
+    let parsed = match parse(verified).await {
         Ok(parsed) => parsed,
-        Err(error) => {
-            warn!(%error, body_size = inbound.body.len(), "webhook refused");
-            receipt.body.truncate(REFUSED_BODY_PREFIX_BYTES);
-            gateway
-                .store
-                .record_rejected_receipt(&receipt, &error.to_string())
-                .await?;
-            return Err(error);
+        Err(error) => return Err(refuse(gateway, receipt, error).await),
+    };
+    let body = &verified.inbound.body;
+    receipt.event_type = Some(parsed.event_type.clone());
+    let (force, original_key) = match delivery {
+        Delivery::Received => (false, None),
+        Delivery::Replay {
+            of,
+            dedupe_key,
+            force,
+        } => {
+            receipt.replay_of = Some(of);
+            (force, dedupe_key)
         }
     };
-    receipt.event_type = Some(parsed.event_type.clone());
+    // A replay is the same delivery as its original, whatever the provider's code now says.
     receipt.dedupe_key = Some(
-        parsed
-            .dedupe_key
-            .clone()
-            .unwrap_or_else(|| body_digest(&inbound.body)),
+        original_key
+            .or_else(|| parsed.dedupe_key.clone())
+            .unwrap_or_else(|| body_digest(body)),
     );
 
     let recording = save_recording(gateway, &receipt.id, &parsed.events).await?;
     let recording_path = recording.as_ref().and_then(|p| p.to_str());
-    let stored = gateway
-        .store
-        .ingest_webhook(
-            &receipt,
-            &parsed.correlation,
-            &parsed.events,
-            recording_path,
-        )
-        .await;
+    let store = &gateway.store;
+    let stored = if receipt.replay_of.is_some() {
+        store
+            .replay_webhook(
+                &receipt,
+                &parsed.correlation,
+                &parsed.events,
+                recording_path,
+                force,
+            )
+            .await
+    } else {
+        store
+            .ingest_webhook(
+                &receipt,
+                &parsed.correlation,
+                &parsed.events,
+                recording_path,
+            )
+            .await
+    };
     let applied_recording = matches!(&stored, Ok(i) if i.applied.is_some());
     if let (Some(path), false) = (&recording, applied_recording) {
         // Nothing refers to the file: a duplicate, an unknown call, or a failed commit.
@@ -328,18 +410,12 @@ pub async fn ingest(
     } = stored?;
     info!(
         receipt_id = %receipt.id,
+        replay_of = ?receipt.replay_of,
         call_id = ?call_id,
         event_type = %parsed.event_type,
         outcome = outcome.as_str(),
         "webhook ingested"
     );
-    // A message the vendor expects an answer to gets it even for a call this gateway does not
-    // know (e.g. VAPI's inbound assistant-request); its receipt says unknown_call all the same.
-    if outcome == ReceiptOutcome::UnknownCall && parsed.reply.is_none() {
-        return Err(IngestError::UnknownCall {
-            receipt_id: receipt.id,
-        });
-    }
     Ok(Ingested {
         receipt_id: receipt.id,
         outcome,

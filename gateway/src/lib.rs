@@ -23,6 +23,7 @@ pub mod providers;
 pub mod prune_cli;
 pub mod reconcile;
 pub mod recovery;
+pub mod replay;
 pub mod retention;
 pub mod server;
 pub mod store;

@@ -479,9 +479,17 @@ async fn an_endpoint_failing_for_disable_after_hours_is_disabled() {
     assert!(reason.contains("failed for 2 hours"), "{reason}");
     let attempts = receiver.requests("POST", "/down").len();
     assert!((2..=3).contains(&attempts), "{attempts} attempts");
-    let audit = gateway
-        .list_items("/v1/audit", &[("action", "event_endpoint.disable")])
-        .await;
+    // The audit row is written just after the endpoint is disabled.
+    let deadline = Instant::now() + WAIT;
+    let audit = loop {
+        let audit = gateway
+            .list_items("/v1/audit", &[("action", "event_endpoint.disable")])
+            .await;
+        if !audit.is_empty() || Instant::now() > deadline {
+            break audit;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(audit.len(), 1, "{audit:?}");
     assert!(
         audit[0]["detail"]

@@ -25,6 +25,7 @@ mod migrations;
 mod mock_vendor;
 mod plugins;
 mod recovery;
+mod replay;
 mod retell;
 mod retention;
 mod vapi;

@@ -283,7 +283,8 @@ fn role(field: &str, raw: &str) -> ApiResult<Role> {
     raw.parse().map_err(|e: String| ApiError::invalid(field, e))
 }
 
-async fn audit_admin(
+/// Appends an admin's successful change to the audit log.
+pub(crate) async fn audit_admin(
     gateway: &Arc<Gateway>,
     req: &Request,
     who: &Principal,

@@ -4,15 +4,21 @@ use std::sync::Arc;
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use poem::Request;
 use poem::web::Data;
+use poem_openapi::error::ContentTypeError;
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::Json;
-use poem_openapi::{Enum, Object, OpenApi};
+use poem_openapi::payload::{Json, Payload};
+use poem_openapi::registry::{MetaMediaType, MetaRequest, Registry};
+use poem_openapi::types::ParseFromJSON;
+use poem_openapi::{ApiExtractor, ApiExtractorType, Enum, ExtractParamOptions, Object, OpenApi};
 
+use super::admin::audit_admin;
 use super::security::Credentials;
-use super::{ApiError, ApiTags, ListError, ReadError, cursor, page_limit};
+use super::{ApiError, ApiTags, ListError, ReadError, cursor, operation_errors, page_limit};
 use crate::auth::Role;
 use crate::gateway::Gateway;
+use crate::replay::{self, MAX_RANGE_REPLAY, RangeReplay, RangeReplayed};
 use crate::store::{Receipt, ReceiptFilter, ReceiptOutcome};
 
 /// What became of a webhook.
@@ -27,6 +33,17 @@ pub enum OutcomeView {
     Rejected,
     /// Its call is not known to this gateway.
     UnknownCall,
+}
+
+impl From<OutcomeView> for ReceiptOutcome {
+    fn from(outcome: OutcomeView) -> Self {
+        match outcome {
+            OutcomeView::Applied => Self::Applied,
+            OutcomeView::Duplicate => Self::Duplicate,
+            OutcomeView::Rejected => Self::Rejected,
+            OutcomeView::UnknownCall => Self::UnknownCall,
+        }
+    }
 }
 
 impl From<ReceiptOutcome> for OutcomeView {
@@ -79,6 +96,8 @@ pub struct WebhookReceipt {
     /// `true` when retention (`[retention] webhook_bodies_days`) or an erasure removed the raw
     /// body: the receipt stays, `body` is omitted. Absent otherwise.
     pub body_pruned: Option<bool>,
+    /// The receipt this one replays (`POST /v1/webhook-receipts/{id}/replay`); omitted for webhooks as received.
+    pub replay_of: Option<String>,
 }
 
 impl From<Receipt> for WebhookReceipt {
@@ -115,6 +134,7 @@ impl From<Receipt> for WebhookReceipt {
             body,
             body_encoding,
             body_pruned: receipt.body_pruned.then_some(true),
+            replay_of: receipt.replay_of,
         }
     }
 }
@@ -127,6 +147,199 @@ pub struct WebhookReceiptPage {
     pub items: Vec<WebhookReceipt>,
     /// Pass as `cursor` for the next page; omitted on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// An optional JSON request body: none at all (no bytes, no content type) is `None`; a body is
+/// taken as `application/json`, like any other.
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<'a, T: ParseFromJSON> ApiExtractor<'a> for OptionalJson<T> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: vec![MetaMediaType {
+                content_type: <Json<T> as Payload>::CONTENT_TYPE,
+                schema: T::schema_ref(),
+            }],
+            required: false,
+        })
+    }
+
+    async fn from_request(
+        request: &'a poem::Request,
+        body: &mut poem::RequestBody,
+        options: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        if request.content_type().is_some() {
+            let Json(value) =
+                <Json<Option<T>> as ApiExtractor>::from_request(request, body, options).await?;
+            return Ok(Self(value));
+        }
+        let bytes = <Vec<u8> as poem::FromRequest>::from_request(request, body).await?;
+        if bytes.is_empty() {
+            Ok(Self(None))
+        } else {
+            Err(ContentTypeError::ExpectContentType.into())
+        }
+    }
+}
+
+/// How to replay one receipt; the body may be omitted.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, example, deny_unknown_fields)]
+pub struct ReplayOptions {
+    /// Apply the events again even if this delivery was applied to its call before (default `false`: then the replay is a `duplicate`). Applying again is idempotent: statuses only move forward, turns already stored are not added again; the new receipt is `applied` if that changed the call (a field, its status or new turns), else `duplicate`.
+    pub force: Option<bool>,
+}
+
+impl poem_openapi::types::Example for ReplayOptions {
+    fn example() -> Self {
+        Self { force: Some(false) }
+    }
+}
+
+/// Which stored webhooks to replay.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, example, deny_unknown_fields)]
+pub struct ReplayRangeRequest {
+    /// The provider instance the webhooks were sent to (see `GET /v1/providers`).
+    pub provider: String,
+    /// Webhooks received at or after this time (RFC 3339).
+    pub since: DateTime<Utc>,
+    /// Webhooks received before this time (RFC 3339); now if omitted.
+    pub until: Option<DateTime<Utc>>,
+    /// Only webhooks with this outcome, e.g. `unknown_call` (those that arrived before their call existed).
+    pub outcome: Option<OutcomeView>,
+    /// Apply the events of deliveries applied before again (default `false`), as for one receipt.
+    pub force: Option<bool>,
+    /// At most this many receipts, 1 to 1000 (default 1000); `next_cursor` says when more match.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous answer, with the same filter: go on after the receipts it took.
+    pub cursor: Option<String>,
+}
+
+impl poem_openapi::types::Example for ReplayRangeRequest {
+    fn example() -> Self {
+        Self {
+            provider: "vapi".into(),
+            since: DateTime::parse_from_rfc3339("2026-12-20T09:00:00Z")
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_default(),
+            until: None,
+            outcome: Some(OutcomeView::UnknownCall),
+            force: None,
+            limit: None,
+            cursor: None,
+        }
+    }
+}
+
+/// How many replays came to each outcome.
+#[derive(Debug, Object)]
+pub struct ReplayOutcomes {
+    /// Their events were applied to a call.
+    pub applied: u64,
+    /// Applied before (and not forced, or forcing changed nothing).
+    pub duplicate: u64,
+    /// Their call is still not known.
+    pub unknown_call: u64,
+    /// The provider now refuses the stored body (see each receipt's `reason`).
+    pub rejected: u64,
+}
+
+/// What a range replay did.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, example)]
+pub struct ReplayRangeResult {
+    /// Receipts replayed: one new receipt each.
+    pub replayed: u64,
+    /// Receipts that matched but were not replayed: refused when received, or their body is not (fully) stored.
+    pub skipped: u64,
+    /// The new receipts by outcome.
+    pub outcomes: ReplayOutcomes,
+    /// The ids of the new receipts, in the order their originals were received.
+    pub receipts: Vec<String>,
+    /// More receipts match: send the same request with this as `cursor`. Omitted when all were taken.
+    pub next_cursor: Option<String>,
+}
+
+impl poem_openapi::types::Example for ReplayRangeResult {
+    fn example() -> Self {
+        Self {
+            replayed: 2,
+            skipped: 1,
+            outcomes: ReplayOutcomes {
+                applied: 2,
+                duplicate: 0,
+                unknown_call: 0,
+                rejected: 0,
+            },
+            receipts: vec![
+                "0193a0c4-6a10-7c2e-8f00-2b9d1e0c7a11".into(),
+                "0193a0c4-6a10-7c2e-8f00-2b9d1e0c7a12".into(),
+            ],
+            next_cursor: None,
+        }
+    }
+}
+
+impl From<RangeReplayed> for ReplayRangeResult {
+    fn from(done: RangeReplayed) -> Self {
+        let counts = done.outcomes;
+        Self {
+            replayed: done.replayed,
+            skipped: done.skipped,
+            outcomes: ReplayOutcomes {
+                applied: counts.applied,
+                duplicate: counts.duplicate,
+                unknown_call: counts.unknown_call,
+                rejected: counts.rejected,
+            },
+            receipts: done.receipts,
+            next_cursor: done.next.map(|id| cursor::encode(&id)),
+        }
+    }
+}
+
+operation_errors! {
+    /// Errors of replaying one receipt.
+    ReceiptReplayError {
+        /// The body is not valid JSON.
+        BadRequest = 400,
+        /// No such receipt.
+        NotFound = 404,
+        /// The receipt cannot be replayed: it was refused when received, its body is no longer (fully) stored, or its provider instance is no longer configured; `details.reason` says which.
+        Conflict = 409,
+        /// The body is not `application/json`.
+        UnsupportedMediaType = 415,
+        /// A field is invalid.
+        Unprocessable = 422,
+        /// The database or the recordings directory is unavailable; retry later.
+        Unavailable = 503,
+    }
+}
+
+operation_errors! {
+    /// Errors of replaying a range of receipts.
+    RangeReplayError {
+        /// The body is not valid JSON.
+        BadRequest = 400,
+        /// The body is not `application/json`.
+        UnsupportedMediaType = 415,
+        /// A field is invalid (an unknown provider, `until` not after `since`, `limit`, `cursor`); `details.field` names it.
+        Unprocessable = 422,
+        /// The database or the recordings directory is unavailable; retry later.
+        Unavailable = 503,
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -209,5 +422,112 @@ impl ReceiptsApi {
             .await?
             .ok_or_else(|| ApiError::not_found("webhook receipt"))?;
         Ok(Json(receipt.into()))
+    }
+
+    /// Replay one stored webhook (admin).
+    ///
+    /// Runs the receipt's stored body, headers and topic through parse and apply again, with the provider code running now; its signature is not checked again (it was when it arrived), so refused receipts cannot be replayed (409, with the reason). The replay is a new receipt with its own outcome and `replay_of` naming the original, which is not changed; the answer is that receipt, as `GET /v1/webhook-receipts/{id}` shows it. Dedupe holds: a delivery already applied to its call gives a `duplicate`, unless `force` applies its events again. Admin only; audited.
+    #[oai(
+        path = "/webhook-receipts/:id/replay",
+        method = "post",
+        operation_id = "replayWebhookReceipt"
+    )]
+    async fn replay(
+        &self,
+        gateway: Data<&Arc<Gateway>>,
+        req: &Request,
+        auth: Credentials,
+        id: Path<String>,
+        body: OptionalJson<ReplayOptions>,
+    ) -> Result<Json<WebhookReceipt>, ReceiptReplayError> {
+        let admin = auth.require(Role::Admin)?;
+        let force = body.0.and_then(|o| o.force).unwrap_or(false);
+        let replayed = replay::replay(&gateway, &id.0, force)
+            .await
+            .map_err(ApiError::from)?;
+        audit_admin(
+            &gateway,
+            req,
+            admin,
+            "webhook_receipt.replay",
+            format!("webhook_receipt:{}", id.0),
+            Some(format!(
+                "replay={} outcome={} force={force}",
+                replayed.id,
+                replayed.outcome.as_str()
+            )),
+        )
+        .await;
+        Ok(Json(replayed.into()))
+    }
+
+    /// Replay the stored webhooks of a provider instance received in a time range (admin).
+    ///
+    /// Replays, oldest first, every receipt `provider` received from `since` until `until` (now if omitted) with `outcome` if given, as one-receipt replays do (each a new receipt naming its original); replays themselves are not taken again. Refused receipts and those whose body is not (fully) stored are skipped and counted. Typical use: webhooks stored `unknown_call` because they arrived before their call existed, replayed once it does. At most `limit` (up to 1000) receipts per request: when more match, `next_cursor` is set; send the same request with it as `cursor` to go on. Admin only; audited.
+    #[oai(
+        path = "/webhook-receipts/replay",
+        method = "post",
+        operation_id = "replayWebhookReceipts"
+    )]
+    async fn replay_range(
+        &self,
+        gateway: Data<&Arc<Gateway>>,
+        req: &Request,
+        auth: Credentials,
+        body: Json<ReplayRangeRequest>,
+    ) -> Result<Json<ReplayRangeResult>, RangeReplayError> {
+        let admin = auth.require(Role::Admin)?;
+        let body = body.0;
+        if body.until.is_some_and(|until| until <= body.since) {
+            return Err(ApiError::invalid("until", "until must be after since").into());
+        }
+        let limit = match body.limit {
+            None => MAX_RANGE_REPLAY,
+            Some(n @ 1..=MAX_RANGE_REPLAY) => n,
+            Some(_) => {
+                let message = format!("limit must be between 1 and {MAX_RANGE_REPLAY}");
+                return Err(ApiError::invalid("limit", message).into());
+            }
+        };
+        let range = RangeReplay {
+            provider: body.provider,
+            since: body.since,
+            until: body.until,
+            outcome: body.outcome.map(Into::into),
+            after_id: cursor::parse(body.cursor)?,
+            limit,
+            force: body.force.unwrap_or(false),
+        };
+        let done = replay::replay_range(&gateway, &range)
+            .await
+            .map_err(ApiError::from)?;
+        let counts = done.outcomes;
+        let filter = format!(
+            "provider={} since={} until={} outcome={} force={}",
+            range.provider,
+            range.since.to_rfc3339(),
+            range.until.map_or("-".to_owned(), |t| t.to_rfc3339()),
+            range.outcome.map_or("-", ReceiptOutcome::as_str),
+            range.force,
+        );
+        audit_admin(
+            &gateway,
+            req,
+            admin,
+            "webhook_receipt.replay_range",
+            format!("provider:{}", range.provider),
+            Some(format!(
+                "{filter} replayed={} skipped={} applied={} duplicate={} unknown_call={} rejected={} more={}",
+                done.replayed,
+                done.skipped,
+                counts.applied,
+                counts.duplicate,
+                counts.unknown_call,
+                counts.rejected,
+                done.next.is_some(),
+            )),
+        )
+        .await;
+        Ok(Json(done.into()))
     }
 }

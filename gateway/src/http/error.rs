@@ -15,6 +15,7 @@ use super::current_request_id;
 use crate::auth::AuthRejection;
 use crate::dispatch::DispatchError;
 use crate::ingest::IngestError;
+use crate::replay::ReplayError;
 use crate::store::StoreError;
 
 /// What went wrong.
@@ -268,6 +269,31 @@ impl From<IngestError> for ApiError {
                 warn!(error = %store, "webhook not stored");
                 ApiError::internal()
             }
+        }
+    }
+}
+
+/// A receipt that cannot be replayed is a conflict with its state; `details.reason` says which.
+impl From<ReplayError> for ApiError {
+    fn from(e: ReplayError) -> Self {
+        let message = e.to_string();
+        let conflict = |reason: &str| {
+            ApiError::build(
+                StatusCode::CONFLICT,
+                "conflict",
+                message.clone(),
+                Some(json!({"reason": reason})),
+            )
+        };
+        match e {
+            ReplayError::NotFound => ApiError::not_found("webhook receipt"),
+            ReplayError::UnknownProvider(_) => ApiError::invalid("provider", message),
+            ReplayError::Refused(_) => conflict("refused"),
+            ReplayError::BodyNotStored => conflict("body_not_stored"),
+            ReplayError::BodyTruncated { .. } => conflict("body_truncated"),
+            ReplayError::ProviderGone(_) => conflict("provider_not_configured"),
+            ReplayError::Store(e) => e.into(),
+            ReplayError::Ingest(e) => e.into(),
         }
     }
 }

@@ -97,6 +97,9 @@ pub(super) struct Context<'a> {
     pub provider_data: Option<&'a Value>,
     /// Where the caller stored the audio of a `Recording` event.
     pub recording_path: Option<&'a str>,
+    /// The events were applied before (a forced replay): a turn without a key that is stored
+    /// already (same speaker and words) is not stored again.
+    pub reapplying: bool,
 }
 
 /// Applies `events` to `call` and writes the result.
@@ -147,6 +150,12 @@ pub(super) async fn apply(
             CallEvent::Details(details) => apply_details(&mut applied.call, details),
             CallEvent::Turn(turn) if !turn.is_final => applied.partial_turns.push(turn.clone()),
             CallEvent::Turn(turn) => {
+                let repeated = context.reapplying
+                    && turn.key.is_none()
+                    && turn_stored(conn, &applied.call, turn).await?;
+                if repeated {
+                    continue;
+                }
                 if let Some(stored) =
                     store_turn(conn, &applied.call, turn, &mut last_seq, now).await?
                 {
@@ -375,6 +384,26 @@ async fn store_turn(
         source: turn.source,
         created_at: now,
     }))
+}
+
+/// Whether a turn with `turn`'s speaker and words is stored for `call`.
+async fn turn_stored(
+    conn: &mut AnyConnection,
+    call: &Call,
+    turn: &Turn,
+) -> Result<bool, StoreError> {
+    let rows = sqlx::query("SELECT text FROM transcript_turns WHERE call_id = $1 AND speaker = $2")
+        .bind(call.id.to_string())
+        .bind(turn.speaker.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+    let words = normalized(&turn.text);
+    for row in &rows {
+        if normalized(&row.try_get::<String, _>("text")?) == words {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Words only: how two renderings of the same utterance are recognized as one turn.

@@ -207,6 +207,7 @@ impl Store {
                 provider_call_id: None,
                 provider_data,
                 recording_path: None,
+                reapplying: false,
             };
             let applied = apply(&mut tx, call, events, &context).await?;
             tx.commit().await?;

@@ -46,7 +46,8 @@ pub use idempotency::{Claim, IdempotencyKey};
 pub use notify::{ChangeListener, Heard, Notice};
 pub use outbox::{CALL_EVENT_TYPES, PING, envelope, new_event_id};
 pub use receipts::{
-    Ingestion, NewReceipt, Receipt, ReceiptFilter, ReceiptOutcome, ReceiptPage, SignatureVerdict,
+    Ingestion, NewReceipt, Receipt, ReceiptFilter, ReceiptOutcome, ReceiptPage, ReplayRange,
+    SignatureVerdict,
 };
 pub use retention::{BATCH as RETENTION_BATCH, Category, Cutoffs, RetentionDays};
 

@@ -1,7 +1,7 @@
 //! Webhook receipts: every inbound webhook, stored raw, with what became of it.
 
 use chrono::{DateTime, Utc};
-use plugin_api::{CallEvent, CallId, Correlation};
+use plugin_api::{Call, CallEvent, CallId, Correlation};
 use sqlx::AnyConnection;
 use sqlx::Row;
 
@@ -26,6 +26,12 @@ impl SignatureVerdict {
             SignatureVerdict::Unsigned => "unsigned",
             SignatureVerdict::Invalid => "invalid",
         }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Verified, Self::Unsigned, Self::Invalid]
+            .into_iter()
+            .find(|v| v.as_str() == raw)
     }
 }
 
@@ -72,12 +78,17 @@ pub struct NewReceipt {
     pub headers: Vec<(String, String)>,
     /// The raw body, cut at the configured limit (a refused webhook's at a short prefix).
     pub body: Vec<u8>,
+    /// Whether `body` was cut (a body the provider redacted may be shorter than `body_size`
+    /// without being cut).
+    pub body_truncated: bool,
     pub body_size: usize,
     /// Hex SHA-256 of the whole body as received.
     pub body_sha256: String,
     pub signature: SignatureVerdict,
     pub event_type: Option<String>,
     pub dedupe_key: Option<String>,
+    /// The stored receipt this one replays, if it is a replay.
+    pub replay_of: Option<String>,
 }
 
 /// What storing a webhook came to.
@@ -110,6 +121,8 @@ pub struct Receipt {
     pub reason: Option<String>,
     /// Retention or erasure removed the raw body (see `store::retention`).
     pub body_pruned: bool,
+    /// The receipt this one replays.
+    pub replay_of: Option<String>,
 }
 
 /// Filters for listing receipts.
@@ -121,6 +134,23 @@ pub struct ReceiptFilter {
     pub before_id: Option<String>,
     pub limit: u32,
 }
+
+/// The stored webhooks a range replay takes, oldest first: those `provider` received from
+/// `since` (inclusive) until `until` (exclusive), with `outcome` if given, after the receipt
+/// `after_id`. Replays are never taken again.
+#[derive(Debug, Clone)]
+pub struct ReplayRange {
+    pub provider: String,
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub outcome: Option<ReceiptOutcome>,
+    pub after_id: Option<String>,
+    pub limit: u32,
+}
+
+/// The columns of a listed receipt: all but its body.
+const LISTED_COLUMNS: &str = "id, provider, topic, received_at, headers, NULL AS body, body_size, body_truncated, \
+     signature, event_type, dedupe_key, call_id, outcome, reason, body_pruned_at, replay_of";
 
 #[derive(Debug, Clone)]
 pub struct ReceiptPage {
@@ -134,11 +164,12 @@ async fn insert_receipt(
     call: Option<CallId>,
     outcome: ReceiptOutcome,
     reason: Option<&str>,
+    reapplied: bool,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO webhook_receipts (id, provider, topic, received_at, headers, body, body_size, body_truncated, \
-         signature, event_type, dedupe_key, call_id, outcome, reason, body_sha256) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+         signature, event_type, dedupe_key, call_id, outcome, reason, body_sha256, replay_of, reapplied) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(&receipt.id)
     .bind(&receipt.provider)
@@ -147,7 +178,7 @@ async fn insert_receipt(
     .bind(json(&receipt.headers))
     .bind(&receipt.body)
     .bind(receipt.body_size as i64)
-    .bind(receipt.body.len() < receipt.body_size)
+    .bind(receipt.body_truncated)
     .bind(receipt.signature.as_str())
     .bind(&receipt.event_type)
     .bind(&receipt.dedupe_key)
@@ -155,6 +186,8 @@ async fn insert_receipt(
     .bind(outcome.as_str())
     .bind(reason)
     .bind(&receipt.body_sha256)
+    .bind(&receipt.replay_of)
+    .bind(reapplied)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -217,6 +250,18 @@ async fn resolve_call(
     lock_call(conn, backend, key, delivery).await
 }
 
+/// Whether applying events again changed the call: a field, its status, or new turns (what the
+/// write itself stamps, `updated_at`, aside).
+fn changed(before: &Call, applied: &Applied) -> bool {
+    !applied.status_changes.is_empty()
+        || !applied.new_turns.is_empty()
+        || *before
+            != Call {
+                updated_at: before.updated_at,
+                ..applied.call.clone()
+            }
+}
+
 /// Whether a delivery about no call the gateway knows was applied before: dedupe keys are per
 /// call, so only receipts about no call count.
 async fn delivered_before(
@@ -252,6 +297,7 @@ impl Store {
                 None,
                 ReceiptOutcome::Rejected,
                 Some(reason),
+                false,
             )
             .await?;
             Ok(())
@@ -270,7 +316,27 @@ impl Store {
         recording_path: Option<&str>,
     ) -> Result<Ingestion, StoreError> {
         self.retrying("ingest_webhook", || {
-            self.ingest_webhook_once(receipt, correlation, events, recording_path)
+            self.ingest_webhook_once(receipt, correlation, events, recording_path, false)
+        })
+        .await
+    }
+
+    /// Stores a replay of a stored webhook (`receipt.replay_of` names it) as
+    /// [`Store::ingest_webhook`] stores a webhook: a delivery already applied to its call is a
+    /// duplicate, unless `force`, which applies its events again. Applying again is idempotent
+    /// (statuses only move forward, turns are matched to those stored): its receipt is
+    /// `applied` if that changed the call (a field, its status or new turns), else `duplicate`
+    /// with nothing written but the receipt.
+    pub async fn replay_webhook(
+        &self,
+        receipt: &NewReceipt,
+        correlation: &Correlation,
+        events: &[CallEvent],
+        recording_path: Option<&str>,
+        force: bool,
+    ) -> Result<Ingestion, StoreError> {
+        self.retrying("replay_webhook", || {
+            self.ingest_webhook_once(receipt, correlation, events, recording_path, force)
         })
         .await
     }
@@ -281,6 +347,7 @@ impl Store {
         correlation: &Correlation,
         events: &[CallEvent],
         recording_path: Option<&str>,
+        force: bool,
     ) -> Result<Ingestion, StoreError> {
         let mut tx = self.writer.begin().await?;
         // Locks the call (PostgreSQL): a concurrent delivery for it waits here, then sees
@@ -294,25 +361,41 @@ impl Store {
             Some(locked) => locked.delivered_before,
             None => delivered_before(&mut tx, receipt).await?,
         };
+        let reapplied = seen && force && call.is_some();
+        let context = |source| Context {
+            source,
+            now: receipt.received_at,
+            provider_call_id: correlation.provider_call_id.as_deref(),
+            provider_data: None,
+            recording_path,
+            reapplying: reapplied,
+        };
+        let source = EventSource::Webhook(receipt.id.clone());
         let (outcome, applied) = match call {
+            Some(call) if reapplied => {
+                let before = call.call.clone();
+                // Only what changed is kept: a re-application that changed nothing leaves no trace
+                // (e.g. no history rows for statuses that no longer apply), bar its receipt.
+                let mut attempt = sqlx::Connection::begin(&mut *tx).await?;
+                let applied = apply(&mut attempt, call, events, &context(&source)).await?;
+                if changed(&before, &applied) {
+                    attempt.commit().await?;
+                    (ReceiptOutcome::Applied, Some(applied))
+                } else {
+                    attempt.rollback().await?;
+                    (ReceiptOutcome::Duplicate, None)
+                }
+            }
             _ if seen => (ReceiptOutcome::Duplicate, None),
             // A notice about no call in particular: acknowledged, nothing to apply.
             None if correlation.is_empty() && events.is_empty() => (ReceiptOutcome::Applied, None),
             None => (ReceiptOutcome::UnknownCall, None),
             Some(call) => {
-                let source = EventSource::Webhook(receipt.id.clone());
-                let context = Context {
-                    source: &source,
-                    now: receipt.received_at,
-                    provider_call_id: correlation.provider_call_id.as_deref(),
-                    provider_data: None,
-                    recording_path,
-                };
-                let applied = apply(&mut tx, call, events, &context).await?;
+                let applied = apply(&mut tx, call, events, &context(&source)).await?;
                 (ReceiptOutcome::Applied, Some(applied))
             }
         };
-        match insert_receipt(&mut tx, receipt, call_id, outcome, None).await {
+        match insert_receipt(&mut tx, receipt, call_id, outcome, None, reapplied).await {
             Ok(()) => {
                 if erased {
                     super::erasure::forget_body(&mut tx, &receipt.id).await?;
@@ -338,8 +421,15 @@ impl Store {
                 }
                 // Another writer applied the same delivery first (a delivery about no known
                 // call, which locked nothing, racing its twin on another instance).
-                insert_receipt(&mut conn, receipt, call_id, ReceiptOutcome::Duplicate, None)
-                    .await?;
+                insert_receipt(
+                    &mut conn,
+                    receipt,
+                    call_id,
+                    ReceiptOutcome::Duplicate,
+                    None,
+                    false,
+                )
+                .await?;
                 Ok(Ingestion {
                     outcome: ReceiptOutcome::Duplicate,
                     call_id,
@@ -353,10 +443,9 @@ impl Store {
     pub async fn list_receipts(&self, filter: &ReceiptFilter) -> Result<ReceiptPage, StoreError> {
         let rows = self
             .retrying("list_receipts", || async {
-                let mut query = Statement::new(
-                    "SELECT id, provider, topic, received_at, headers, NULL AS body, body_size, body_truncated, \
-                     signature, event_type, dedupe_key, call_id, outcome, reason, body_pruned_at FROM webhook_receipts WHERE 1 = 1",
-                );
+                let mut query = Statement::new(format!(
+                    "SELECT {LISTED_COLUMNS} FROM webhook_receipts WHERE 1 = 1"
+                ));
                 query
                     .and("provider", "=", filter.provider.clone())
                     .and("outcome", "=", filter.outcome.map(ReceiptOutcome::as_str))
@@ -375,13 +464,40 @@ impl Store {
         Ok(ReceiptPage { items, next })
     }
 
+    /// The receipts a range replay takes (without bodies), oldest first; `next` is the last
+    /// one's id when more match.
+    pub async fn receipts_to_replay(&self, range: &ReplayRange) -> Result<ReceiptPage, StoreError> {
+        let rows = self
+            .retrying("receipts_to_replay", || async {
+                let mut query = Statement::new(format!(
+                    "SELECT {LISTED_COLUMNS} FROM webhook_receipts WHERE replay_of IS NULL"
+                ));
+                query
+                    .and("provider", "=", Some(range.provider.clone()))
+                    .and("received_at", ">=", Some(ts(range.since)))
+                    .and("received_at", "<", Some(ts(range.until)))
+                    .and("outcome", "=", range.outcome.map(ReceiptOutcome::as_str))
+                    .and("id", ">", range.after_id.clone())
+                    .push(" ORDER BY id LIMIT ")
+                    .bind(i64::from(range.limit) + 1);
+                Ok(query.build().fetch_all(&self.reader).await?)
+            })
+            .await?;
+        let items = rows
+            .iter()
+            .map(receipt_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let (items, next) = super::page(items, range.limit, |r| r.id.clone());
+        Ok(ReceiptPage { items, next })
+    }
+
     /// One receipt, with its raw body.
     pub async fn get_receipt(&self, id: &str) -> Result<Option<Receipt>, StoreError> {
         let row = self
             .retrying("get_receipt", || async {
                 Ok(sqlx::query(
                     "SELECT id, provider, topic, received_at, headers, body, body_size, body_truncated, signature, \
-                     event_type, dedupe_key, call_id, outcome, reason, body_pruned_at FROM webhook_receipts WHERE id = $1",
+                     event_type, dedupe_key, call_id, outcome, reason, body_pruned_at, replay_of FROM webhook_receipts WHERE id = $1",
                 )
                 .bind(id)
                 .fetch_optional(&self.reader)
@@ -419,5 +535,6 @@ fn receipt_from_row(row: &sqlx::any::AnyRow) -> Result<Receipt, StoreError> {
         body_pruned: row
             .try_get::<Option<String>, _>("body_pruned_at")?
             .is_some(),
+        replay_of: row.try_get("replay_of")?,
     })
 }

@@ -101,11 +101,13 @@ fn receipt(provider: &str, dedupe_key: &str) -> NewReceipt {
         received_at: Utc::now(),
         headers: vec![],
         body: b"{}".to_vec(),
+        body_truncated: false,
         body_size: 2,
         body_sha256: "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a".into(),
         signature: SignatureVerdict::Unsigned,
         event_type: Some("test".into()),
         dedupe_key: Some(dedupe_key.into()),
+        replay_of: None,
     }
 }
 
@@ -273,6 +275,153 @@ async fn webhooks_apply_once_and_unknown_calls_are_recorded() {
             ReceiptOutcome::Duplicate,
             ReceiptOutcome::Applied
         ]
+    );
+}
+
+/// A replay of `original` (a new receipt with its dedupe key).
+fn replay_of(original: &NewReceipt) -> NewReceipt {
+    NewReceipt {
+        replay_of: Some(original.id.clone()),
+        ..receipt(&original.provider, original.dedupe_key.as_deref().unwrap())
+    }
+}
+
+#[tokio::test]
+async fn replays_are_duplicates_unless_forced_and_forcing_is_idempotent() {
+    let (store, _dir) = store().await;
+    let call = created(&store, new_call("echo")).await;
+    let correlation = Correlation {
+        gateway_call_id: Some(call.id),
+        provider_call_id: None,
+    };
+    // A keyless turn and a status the call has since moved past.
+    let events = [
+        CallEvent::Turn(turn(
+            Speaker::User,
+            "Hi there",
+            None,
+            TranscriptSource::Live,
+        )),
+        status(CallStatus::Ringing),
+    ];
+    let original = receipt("echo", "d1");
+    let first = store
+        .ingest_webhook(&original, &correlation, &events, None)
+        .await
+        .unwrap();
+    assert_eq!(first.outcome, ReceiptOutcome::Applied);
+    let later = [status(CallStatus::InProgress)];
+    store
+        .ingest_webhook(&receipt("echo", "d2"), &correlation, &later, None)
+        .await
+        .unwrap();
+    let history = store.status_events(call.id).await.unwrap().len();
+
+    let replay = |force: bool, events: Vec<CallEvent>| {
+        let store = store.clone();
+        let receipt = replay_of(&original);
+        let original_id = original.id.clone();
+        let correlation = correlation.clone();
+        async move {
+            let done = store
+                .replay_webhook(&receipt, &correlation, &events, None, force)
+                .await
+                .unwrap();
+            let stored = store.get_receipt(&receipt.id).await.unwrap().unwrap();
+            assert_eq!(stored.outcome, done.outcome);
+            assert_eq!(stored.replay_of, Some(original_id));
+            assert_eq!(stored.call_id, Some(call.id));
+            done
+        }
+    };
+    let plain = replay(false, events.to_vec()).await;
+    assert_eq!(plain.outcome, ReceiptOutcome::Duplicate);
+    // Forced: applied again, and nothing changed (the turn is stored, the status stale).
+    let forced = replay(true, events.to_vec()).await;
+    assert_eq!(forced.outcome, ReceiptOutcome::Duplicate);
+    assert!(forced.applied.is_none());
+    assert_eq!(store.transcript(call.id, 0).await.unwrap().len(), 1);
+    assert_eq!(
+        store.status_events(call.id).await.unwrap().len(),
+        history,
+        "a re-application that changed nothing leaves no history"
+    );
+    let unchanged = store.get_call(call.id).await.unwrap().unwrap();
+    assert_eq!(unchanged.status, CallStatus::InProgress);
+
+    // Forced, with what the provider code now reads in the same delivery: applied, beside the
+    // delivery's first application (twice, even).
+    let mut richer = events.to_vec();
+    richer.push(CallEvent::Details(plugin_api::CallDetails {
+        summary: Some("Greeted".into()),
+        ..Default::default()
+    }));
+    for expected in ["Greeted", "Greeted again"] {
+        if let Some(CallEvent::Details(details)) = richer.last_mut() {
+            details.summary = Some(expected.into());
+        }
+        let forced = replay(true, richer.clone()).await;
+        assert_eq!(forced.outcome, ReceiptOutcome::Applied);
+        let call = store.get_call(call.id).await.unwrap().unwrap();
+        assert_eq!(call.summary.as_deref(), Some(expected));
+        assert_eq!(call.status, CallStatus::InProgress);
+    }
+    assert_eq!(store.transcript(call.id, 0).await.unwrap().len(), 1);
+    // The original is as it was.
+    let stored = store.get_receipt(&original.id).await.unwrap().unwrap();
+    assert_eq!(stored.outcome, ReceiptOutcome::Applied);
+    assert_eq!(stored.replay_of, None);
+}
+
+#[tokio::test]
+async fn a_replay_applies_a_delivery_whose_call_now_exists_once() {
+    let (store, _dir) = store().await;
+    let correlation = Correlation {
+        gateway_call_id: None,
+        provider_call_id: Some("vendor-late".into()),
+    };
+    let events = [CallEvent::Turn(turn(
+        Speaker::Agent,
+        "Hello",
+        None,
+        TranscriptSource::Live,
+    ))];
+    let original = receipt("echo", "late-1");
+    let early = store
+        .ingest_webhook(&original, &correlation, &events, None)
+        .await
+        .unwrap();
+    assert_eq!(early.outcome, ReceiptOutcome::UnknownCall);
+    let call = created(
+        &store,
+        Call {
+            provider_call_id: Some("vendor-late".into()),
+            ..new_call("echo")
+        },
+    )
+    .await;
+    let replayed = store
+        .replay_webhook(&replay_of(&original), &correlation, &events, None, false)
+        .await
+        .unwrap();
+    assert_eq!(replayed.outcome, ReceiptOutcome::Applied);
+    assert_eq!(replayed.call_id, Some(call.id));
+    // The replay holds the dedupe key now: the vendor's retry, or a second replay, is a duplicate.
+    let retry = store
+        .ingest_webhook(&receipt("echo", "late-1"), &correlation, &events, None)
+        .await
+        .unwrap();
+    assert_eq!(retry.outcome, ReceiptOutcome::Duplicate);
+    let again = store
+        .replay_webhook(&replay_of(&original), &correlation, &events, None, false)
+        .await
+        .unwrap();
+    assert_eq!(again.outcome, ReceiptOutcome::Duplicate);
+    assert_eq!(store.transcript(call.id, 0).await.unwrap().len(), 1);
+    let stored = store.get_receipt(&original.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.outcome, stored.call_id),
+        (ReceiptOutcome::UnknownCall, None)
     );
 }
 
