@@ -232,7 +232,10 @@ export interface paths {
          *     vendor's ids, or marked `failed` with the vendor's error (502, with the call's id).
          *     Send an `Idempotency-Key` to make retries safe: the same key and body return the original
          *     call (200, `Idempotent-Replayed: true`); the same key with another body is 422; while the
-         *     first request is still in flight, 409. Keys are kept 24 hours.
+         *     first request is still in flight, 409. Keys are kept 24 hours (`[retention] idempotency_hours`).
+         *     A first request that died mid-flight is taken over by a retry with the same key and body
+         *     after `gateway.idempotency_claim_timeout_secs`, which settles the stored call without
+         *     placing it twice.
          */
         post: operations["createCall"];
         delete?: never;
@@ -255,7 +258,17 @@ export interface paths {
         get: operations["getCall"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Erase a call's personal data, leaving a tombstone.
+         * @description Removes the transcript, the recording (file and reference), variables, metadata, first
+         *     message, summary, analysis, vendor metadata, the raw bodies of its webhook receipts
+         *     (they show `body_pruned`) and its events to applications (with their pending
+         *     deliveries), and masks the number (country code and last two digits). Kept, so counts
+         *     and billing stay true: id, provider, status and history, times, duration, cost. A call
+         *     erased before answers 200 with the same tombstone and nothing changes. Admin only;
+         *     audited as `call.erase`.
+         */
+        delete: operations["eraseCall"];
         options?: never;
         head?: never;
         patch?: never;
@@ -313,7 +326,8 @@ export interface paths {
         };
         /**
          * Get a call's audio recording, when its provider delivered one.
-         * @description The audio the provider delivered, as stored by the gateway; 404 when there is none. One
+         * @description The audio the provider delivered, as stored by the gateway; 404 when there is none (with
+         *     `details.pruned: true` when retention or an erasure removed it). One
          *     range of bytes may be asked for with `Range` (206, or 416 when no byte is in it); other
          *     ranges (several, other units) are ignored and the whole recording is sent. Any role.
          */
@@ -357,11 +371,34 @@ export interface paths {
         };
         /**
          * Get a call's transcript, in order.
-         * @description Stored turns, live and post-call (reconciled: a post-call turn replaces the live one it matches). Any role.
+         * @description Stored turns, live and post-call (reconciled: a post-call turn replaces the live one it matches). No turns once retention removed them (the call shows `transcript_pruned`) or the call was erased. Any role.
          */
         get: operations["getCallTranscript"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/erasure": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Erase the personal data of every call to a number.
+         * @description Each call to `phone_number` is erased as `DELETE /v1/calls/{id}` does, leaving its
+         *     tombstone; answers how many calls this request erased (0 when there were none, or all
+         *     were erased before). Idempotent. Admin only; audited as `erasure.request` with the
+         *     count (the number itself is not written to the audit log, only its masked form).
+         */
+        post: operations["eraseNumber"];
         delete?: never;
         options?: never;
         head?: never;
@@ -644,6 +681,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/webhook-receipts/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replay the stored webhooks of a provider instance received in a time range (admin).
+         * @description Replays, oldest first, every receipt `provider` received from `since` until `until` (now if omitted) with `outcome` if given, as one-receipt replays do (each a new receipt naming its original); replays themselves are not taken again. Refused receipts and those whose body is not (fully) stored are skipped and counted. Typical use: webhooks stored `unknown_call` because they arrived before their call existed, replayed once it does. At most `limit` (up to 1000) receipts per request: when more match, `next_cursor` is set; send the same request with it as `cursor` to go on. Admin only; audited.
+         */
+        post: operations["replayWebhookReceipts"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/webhook-receipts/{id}": {
         parameters: {
             query?: never;
@@ -658,6 +715,26 @@ export interface paths {
         get: operations["getWebhookReceipt"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-receipts/{id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replay one stored webhook (admin).
+         * @description Runs the receipt's stored body, headers and topic through parse and apply again, with the provider code running now; its signature is not checked again (it was when it arrived), so refused receipts cannot be replayed (409, with the reason). The replay is a new receipt with its own outcome and `replay_of` naming the original, which is not changed; the answer is that receipt, as `GET /v1/webhook-receipts/{id}` shows it. Dedupe holds: a delivery already applied to its call gives a `duplicate`, unless `force` applies its events again. Admin only; audited.
+         */
+        post: operations["replayWebhookReceipt"];
         delete?: never;
         options?: never;
         head?: never;
@@ -828,6 +905,17 @@ export interface components {
              * @description When the call ended.
              */
             ended_at?: string;
+            /**
+             * @description `true` when the call's personal data was erased (`DELETE /v1/calls/{id}`, `POST
+             *     /v1/erasure`): what is left is a tombstone (id, provider, status, times, cost), the number
+             *     masked. Absent otherwise.
+             */
+            erased?: boolean;
+            /**
+             * Format: date-time
+             * @description When the call's personal data was erased; absent unless `erased`.
+             */
+            erased_at?: string;
             /** @description Why the call failed, for `failed` calls. */
             failure_reason?: string;
             /** @description What the agent says first, when overridden. */
@@ -851,6 +939,11 @@ export interface components {
             provider_call_id?: string;
             /** @description The provider implementation. */
             provider_kind: string;
+            /**
+             * @description `true` when retention (`[retention] recordings_days`) removed the call's recording:
+             *     `recording_url` is gone and `GET /v1/calls/{id}/recording` answers 404. Absent otherwise.
+             */
+            recording_pruned?: boolean;
             /** @description The vendor's URL of the recording, when it sent one. */
             recording_url?: string;
             /**
@@ -875,6 +968,11 @@ export interface components {
             };
             /** @description The number called, E.164. */
             to: string;
+            /**
+             * @description `true` when retention (`[retention] transcripts_days`) removed the call's transcript:
+             *     `GET /v1/calls/{id}/transcript` answers no turns. Absent otherwise.
+             */
+            transcript_pruned?: boolean;
             /**
              * Format: date-time
              * @description When the call last changed.
@@ -1108,6 +1206,31 @@ export interface components {
          * @enum {string}
          */
         DeliveryStatus: "pending" | "succeeded" | "failed";
+        /**
+         * ErasureRequest
+         * @description Whose calls to erase.
+         * @example {
+         *       "phone_number": "+14155550123"
+         *     }
+         */
+        ErasureRequest: {
+            /** @description The number the calls went to, E.164: `+` then 8 to 15 digits, not starting with 0. */
+            phone_number: string;
+        };
+        /**
+         * ErasureResult
+         * @description What an erasure request came to.
+         * @example {
+         *       "erased": 3
+         *     }
+         */
+        ErasureResult: {
+            /**
+             * Format: uint64
+             * @description How many calls this request erased (calls erased before are not counted again).
+             */
+            erased: number;
+        };
         /**
          * Error
          * @description The body of every error response (the `Error` schema).
@@ -1453,6 +1576,113 @@ export interface components {
             refresh_token: string;
         };
         /**
+         * ReplayOptions
+         * @description How to replay one receipt; the body may be omitted.
+         * @example {
+         *       "force": false
+         *     }
+         */
+        ReplayOptions: {
+            /** @description Apply the events again even if this delivery was applied to its call before (default `false`: then the replay is a `duplicate`). Applying again is idempotent: statuses only move forward, turns already stored are not added again; the new receipt is `applied` if that changed the call (a field, its status or new turns), else `duplicate`. */
+            force?: boolean;
+        };
+        /**
+         * ReplayOutcomes
+         * @description How many replays came to each outcome.
+         */
+        ReplayOutcomes: {
+            /**
+             * Format: uint64
+             * @description Their events were applied to a call.
+             */
+            applied: number;
+            /**
+             * Format: uint64
+             * @description Applied before (and not forced, or forcing changed nothing).
+             */
+            duplicate: number;
+            /**
+             * Format: uint64
+             * @description The provider now refuses the stored body (see each receipt's `reason`).
+             */
+            rejected: number;
+            /**
+             * Format: uint64
+             * @description Their call is still not known.
+             */
+            unknown_call: number;
+        };
+        /**
+         * ReplayRangeRequest
+         * @description Which stored webhooks to replay.
+         * @example {
+         *       "outcome": "unknown_call",
+         *       "provider": "vapi",
+         *       "since": "2026-12-20T09:00:00+00:00"
+         *     }
+         */
+        ReplayRangeRequest: {
+            /** @description `next_cursor` of the previous answer, with the same filter: go on after the receipts it took. */
+            cursor?: string;
+            /** @description Apply the events of deliveries applied before again (default `false`), as for one receipt. */
+            force?: boolean;
+            /**
+             * Format: uint32
+             * @description At most this many receipts, 1 to 1000 (default 1000); `next_cursor` says when more match.
+             */
+            limit?: number;
+            /** @description Only webhooks with this outcome, e.g. `unknown_call` (those that arrived before their call existed). */
+            outcome?: components["schemas"]["ReceiptOutcome"];
+            /** @description The provider instance the webhooks were sent to (see `GET /v1/providers`). */
+            provider: string;
+            /**
+             * Format: date-time
+             * @description Webhooks received at or after this time (RFC 3339).
+             */
+            since: string;
+            /**
+             * Format: date-time
+             * @description Webhooks received before this time (RFC 3339); now if omitted.
+             */
+            until?: string;
+        };
+        /**
+         * ReplayRangeResult
+         * @description What a range replay did.
+         * @example {
+         *       "outcomes": {
+         *         "applied": 2,
+         *         "duplicate": 0,
+         *         "rejected": 0,
+         *         "unknown_call": 0
+         *       },
+         *       "receipts": [
+         *         "0193a0c4-6a10-7c2e-8f00-2b9d1e0c7a11",
+         *         "0193a0c4-6a10-7c2e-8f00-2b9d1e0c7a12"
+         *       ],
+         *       "replayed": 2,
+         *       "skipped": 1
+         *     }
+         */
+        ReplayRangeResult: {
+            /** @description More receipts match: send the same request with this as `cursor`. Omitted when all were taken. */
+            next_cursor?: string;
+            /** @description The new receipts by outcome. */
+            outcomes: components["schemas"]["ReplayOutcomes"];
+            /** @description The ids of the new receipts, in the order their originals were received. */
+            receipts: string[];
+            /**
+             * Format: uint64
+             * @description Receipts replayed: one new receipt each.
+             */
+            replayed: number;
+            /**
+             * Format: uint64
+             * @description Receipts that matched but were not replayed: refused when received, or their body is not (fully) stored.
+             */
+            skipped: number;
+        };
+        /**
          * ReplayRequest
          * @description Since when to re-send.
          */
@@ -1719,6 +1949,11 @@ export interface components {
             /** @description `utf8` or `base64`. */
             body_encoding?: string;
             /**
+             * @description `true` when retention (`[retention] webhook_bodies_days`) or an erasure removed the raw
+             *     body: the receipt stays, `body` is omitted. Absent otherwise.
+             */
+            body_pruned?: boolean;
+            /**
              * Format: int64
              * @description Size of the body as received.
              */
@@ -1749,6 +1984,8 @@ export interface components {
              * @description When the gateway received it.
              */
             received_at: string;
+            /** @description The receipt this one replays (`POST /v1/webhook-receipts/{id}/replay`); omitted for webhooks as received. */
+            replay_of?: string;
             /** @description `verified`, `unsigned` or `invalid`. */
             signature: string;
             /** @description The optional topic segment of the URL. */
@@ -3206,7 +3443,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
-            /** @description A request with this `Idempotency-Key` is still being processed. */
+            /** @description A request with this `Idempotency-Key` is still being processed (or died less than `gateway.idempotency_claim_timeout_secs` ago). */
             409: {
                 headers: {
                     /** @description Always `nosniff`: the content type is what the body is. */
@@ -3351,6 +3588,115 @@ export interface operations {
                 };
             };
             /** @description No such resource. */
+            404: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than `server.max_body_bytes`. */
+            413: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error; the request id finds it in the logs. */
+            500: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    eraseCall: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /**
+             * @description The call's personal data is erased (now, or by an earlier request: nothing changed
+             *     then). What is left is its tombstone: `erased` and `erased_at` say so.
+             */
+            200: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Call"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials (see the `WWW-Authenticate` header). */
+            401: {
+                headers: {
+                    /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
+                    "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role does not allow this operation. */
+            403: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such call. */
             404: {
                 headers: {
                     /** @description Always `nosniff`: the content type is what the body is. */
@@ -4013,6 +4359,139 @@ export interface operations {
                 };
             };
             /** @description The database is unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    eraseNumber: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["ErasureRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErasureResult"];
+                };
+            };
+            /** @description The body is not valid JSON. */
+            400: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials (see the `WWW-Authenticate` header). */
+            401: {
+                headers: {
+                    /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
+                    "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role does not allow this operation. */
+            403: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than `server.max_body_bytes`. */
+            413: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not `application/json`. */
+            415: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description `phone_number` is not an E.164 number (`details.field` names it). */
+            422: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error; the request id finds it in the logs. */
+            500: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable; retry later (calls erased so far stay erased). */
             503: {
                 headers: {
                     /** @description Always `nosniff`: the content type is what the body is. */
@@ -6315,6 +6794,139 @@ export interface operations {
             };
         };
     };
+    replayWebhookReceipts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["ReplayRangeRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ReplayRangeResult"];
+                };
+            };
+            /** @description The body is not valid JSON. */
+            400: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials (see the `WWW-Authenticate` header). */
+            401: {
+                headers: {
+                    /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
+                    "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role does not allow this operation. */
+            403: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than `server.max_body_bytes`. */
+            413: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not `application/json`. */
+            415: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A field is invalid (an unknown provider, `until` not after `since`, `limit`, `cursor`); `details.field` names it. */
+            422: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error; the request id finds it in the logs. */
+            500: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database or the recordings directory is unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     getWebhookReceipt: {
         parameters: {
             query?: never;
@@ -6406,6 +7018,167 @@ export interface operations {
                 };
             };
             /** @description The database is unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    replayWebhookReceipt: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["ReplayOptions"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["WebhookReceipt"];
+                };
+            };
+            /** @description The body is not valid JSON. */
+            400: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials (see the `WWW-Authenticate` header). */
+            401: {
+                headers: {
+                    /** @description The authentication scheme to use: `Bearer realm="voice-gateway"`. */
+                    "WWW-Authenticate": string;
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role does not allow this operation. */
+            403: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such receipt. */
+            404: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The receipt cannot be replayed: it was refused when received, its body is no longer (fully) stored, or its provider instance is no longer configured; `details.reason` says which. */
+            409: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than `server.max_body_bytes`. */
+            413: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not `application/json`. */
+            415: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A field is invalid. */
+            422: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error; the request id finds it in the logs. */
+            500: {
+                headers: {
+                    /** @description Always `nosniff`: the content type is what the body is. */
+                    "X-Content-Type-Options": "nosniff";
+                    /** @description The request's id: the client's `X-Request-Id` if it is plain (at most 128 of a-z, A-Z, 0-9, `-_.:`), else a new UUIDv7; also in error bodies and the gateway's logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database or the recordings directory is unavailable; retry later. */
             503: {
                 headers: {
                     /** @description Always `nosniff`: the content type is what the body is. */

@@ -27,6 +27,8 @@ from .create_user import CreateUser
 from .created_api_key import CreatedApiKey
 from .delivery_attempt import DeliveryAttempt
 from .delivery_status import DeliveryStatus
+from .erasure_request import ErasureRequest
+from .erasure_result import ErasureResult
 from .error_detail import ErrorDetail
 from .event import Event
 from .event_delivery import EventDelivery
@@ -47,6 +49,10 @@ from .receive_webhook_json_body import ReceiveWebhookJsonBody
 from .redeliver_request import RedeliverRequest
 from .redelivered import Redelivered
 from .refresh_request import RefreshRequest
+from .replay_options import ReplayOptions
+from .replay_outcomes import ReplayOutcomes
+from .replay_range_request import ReplayRangeRequest
+from .replay_range_result import ReplayRangeResult
 from .replay_request import ReplayRequest
 from .replayed import Replayed
 from .status_event_view import StatusEventView
@@ -94,6 +100,8 @@ __all__ = (
     "CreateUser",
     "DeliveryAttempt",
     "DeliveryStatus",
+    "ErasureRequest",
+    "ErasureResult",
     "ErrorDetail",
     "Event",
     "EventDelivery",
@@ -115,6 +123,10 @@ __all__ = (
     "RedeliverRequest",
     "RefreshRequest",
     "Replayed",
+    "ReplayOptions",
+    "ReplayOutcomes",
+    "ReplayRangeRequest",
+    "ReplayRangeResult",
     "ReplayRequest",
     "StatusEventView",
     "StatusHistory",

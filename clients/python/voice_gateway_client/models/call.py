@@ -46,12 +46,19 @@ class Call:
         duration_secs (float | Unset): How long the call lasted, in seconds, as the vendor reports it.
         end_reason (str | Unset): Why the call ended (e.g. `agent_ended_call`, `busy`).
         ended_at (datetime.datetime | Unset): When the call ended.
+        erased (bool | Unset): `true` when the call's personal data was erased (`DELETE /v1/calls/{id}`, `POST
+            /v1/erasure`): what is left is a tombstone (id, provider, status, times, cost), the number
+            masked. Absent otherwise.
+        erased_at (datetime.datetime | Unset): When the call's personal data was erased; absent unless `erased`.
         failure_reason (str | Unset): Why the call failed, for `failed` calls.
         first_message (str | Unset): What the agent says first, when overridden.
         from_number_id (str | Unset): The vendor's id of the number called from, when set.
         idempotency_key (str | Unset): The `Idempotency-Key` the call was created with.
         provider_call_id (str | Unset): The vendor's id for the call (ElevenLabs `conversation_id`, VAPI call id);
             absent until the vendor accepts.
+        recording_pruned (bool | Unset): `true` when retention (`[retention] recordings_days`) removed the call's
+            recording:
+            `recording_url` is gone and `GET /v1/calls/{id}/recording` answers 404. Absent otherwise.
         recording_url (str | Unset): The vendor's URL of the recording, when it sent one.
         started_at (datetime.datetime | Unset): When the callee answered.
         status_reason (str | Unset): Why the call has its current status: e.g. `vendor_outcome_unknown` for a create
@@ -59,6 +66,9 @@ class Call:
             not known yet, or the vendor's end reason.
         success (bool | Unset): The vendor's verdict on whether the call achieved its goal.
         summary (str | Unset): The vendor's summary of the conversation.
+        transcript_pruned (bool | Unset): `true` when retention (`[retention] transcripts_days`) removed the call's
+            transcript:
+            `GET /v1/calls/{id}/transcript` answers no turns. Absent otherwise.
         vendor_metadata (Any | Unset): The vendor's own metadata about the call, as it sent it.
     """
 
@@ -80,16 +90,20 @@ class Call:
     duration_secs: float | Unset = UNSET
     end_reason: str | Unset = UNSET
     ended_at: datetime.datetime | Unset = UNSET
+    erased: bool | Unset = UNSET
+    erased_at: datetime.datetime | Unset = UNSET
     failure_reason: str | Unset = UNSET
     first_message: str | Unset = UNSET
     from_number_id: str | Unset = UNSET
     idempotency_key: str | Unset = UNSET
     provider_call_id: str | Unset = UNSET
+    recording_pruned: bool | Unset = UNSET
     recording_url: str | Unset = UNSET
     started_at: datetime.datetime | Unset = UNSET
     status_reason: str | Unset = UNSET
     success: bool | Unset = UNSET
     summary: str | Unset = UNSET
+    transcript_pruned: bool | Unset = UNSET
     vendor_metadata: Any | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -134,6 +148,12 @@ class Call:
         if not isinstance(self.ended_at, Unset):
             ended_at = self.ended_at.isoformat()
 
+        erased = self.erased
+
+        erased_at: str | Unset = UNSET
+        if not isinstance(self.erased_at, Unset):
+            erased_at = self.erased_at.isoformat()
+
         failure_reason = self.failure_reason
 
         first_message = self.first_message
@@ -143,6 +163,8 @@ class Call:
         idempotency_key = self.idempotency_key
 
         provider_call_id = self.provider_call_id
+
+        recording_pruned = self.recording_pruned
 
         recording_url = self.recording_url
 
@@ -155,6 +177,8 @@ class Call:
         success = self.success
 
         summary = self.summary
+
+        transcript_pruned = self.transcript_pruned
 
         vendor_metadata = self.vendor_metadata
 
@@ -190,6 +214,10 @@ class Call:
             field_dict["end_reason"] = end_reason
         if ended_at is not UNSET:
             field_dict["ended_at"] = ended_at
+        if erased is not UNSET:
+            field_dict["erased"] = erased
+        if erased_at is not UNSET:
+            field_dict["erased_at"] = erased_at
         if failure_reason is not UNSET:
             field_dict["failure_reason"] = failure_reason
         if first_message is not UNSET:
@@ -200,6 +228,8 @@ class Call:
             field_dict["idempotency_key"] = idempotency_key
         if provider_call_id is not UNSET:
             field_dict["provider_call_id"] = provider_call_id
+        if recording_pruned is not UNSET:
+            field_dict["recording_pruned"] = recording_pruned
         if recording_url is not UNSET:
             field_dict["recording_url"] = recording_url
         if started_at is not UNSET:
@@ -210,6 +240,8 @@ class Call:
             field_dict["success"] = success
         if summary is not UNSET:
             field_dict["summary"] = summary
+        if transcript_pruned is not UNSET:
+            field_dict["transcript_pruned"] = transcript_pruned
         if vendor_metadata is not UNSET:
             field_dict["vendor_metadata"] = vendor_metadata
 
@@ -268,6 +300,15 @@ class Call:
         else:
             ended_at = datetime.datetime.fromisoformat(_ended_at)
 
+        erased = d.pop("erased", UNSET)
+
+        _erased_at = d.pop("erased_at", UNSET)
+        erased_at: datetime.datetime | Unset
+        if isinstance(_erased_at, Unset):
+            erased_at = UNSET
+        else:
+            erased_at = datetime.datetime.fromisoformat(_erased_at)
+
         failure_reason = d.pop("failure_reason", UNSET)
 
         first_message = d.pop("first_message", UNSET)
@@ -277,6 +318,8 @@ class Call:
         idempotency_key = d.pop("idempotency_key", UNSET)
 
         provider_call_id = d.pop("provider_call_id", UNSET)
+
+        recording_pruned = d.pop("recording_pruned", UNSET)
 
         recording_url = d.pop("recording_url", UNSET)
 
@@ -292,6 +335,8 @@ class Call:
         success = d.pop("success", UNSET)
 
         summary = d.pop("summary", UNSET)
+
+        transcript_pruned = d.pop("transcript_pruned", UNSET)
 
         vendor_metadata = d.pop("vendor_metadata", UNSET)
 
@@ -314,16 +359,20 @@ class Call:
             duration_secs=duration_secs,
             end_reason=end_reason,
             ended_at=ended_at,
+            erased=erased,
+            erased_at=erased_at,
             failure_reason=failure_reason,
             first_message=first_message,
             from_number_id=from_number_id,
             idempotency_key=idempotency_key,
             provider_call_id=provider_call_id,
+            recording_pruned=recording_pruned,
             recording_url=recording_url,
             started_at=started_at,
             status_reason=status_reason,
             success=success,
             summary=summary,
+            transcript_pruned=transcript_pruned,
             vendor_metadata=vendor_metadata,
         )
 

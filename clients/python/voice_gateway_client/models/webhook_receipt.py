@@ -30,11 +30,16 @@ class WebhookReceipt:
         body (str | Unset): The raw body (only when one receipt is fetched): UTF-8 text, or base64 (see
             `body_encoding`).
         body_encoding (str | Unset): `utf8` or `base64`.
+        body_pruned (bool | Unset): `true` when retention (`[retention] webhook_bodies_days`) or an erasure removed the
+            raw
+            body: the receipt stays, `body` is omitted. Absent otherwise.
         call_id (UUID | Unset): The call it concerns, when one matched.
         dedupe_key (str | Unset): The key duplicates are recognized by: the vendor's event id, else a SHA-256 of the
             body.
         event_type (str | Unset): The vendor's event type.
         reason (str | Unset): Why it was rejected.
+        replay_of (str | Unset): The receipt this one replays (`POST /v1/webhook-receipts/{id}/replay`); omitted for
+            webhooks as received.
         topic (str | Unset): The optional topic segment of the URL.
     """
 
@@ -48,10 +53,12 @@ class WebhookReceipt:
     signature: str
     body: str | Unset = UNSET
     body_encoding: str | Unset = UNSET
+    body_pruned: bool | Unset = UNSET
     call_id: UUID | Unset = UNSET
     dedupe_key: str | Unset = UNSET
     event_type: str | Unset = UNSET
     reason: str | Unset = UNSET
+    replay_of: str | Unset = UNSET
     topic: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -80,6 +87,8 @@ class WebhookReceipt:
 
         body_encoding = self.body_encoding
 
+        body_pruned = self.body_pruned
+
         call_id: str | Unset = UNSET
         if not isinstance(self.call_id, Unset):
             call_id = str(self.call_id)
@@ -89,6 +98,8 @@ class WebhookReceipt:
         event_type = self.event_type
 
         reason = self.reason
+
+        replay_of = self.replay_of
 
         topic = self.topic
 
@@ -110,6 +121,8 @@ class WebhookReceipt:
             field_dict["body"] = body
         if body_encoding is not UNSET:
             field_dict["body_encoding"] = body_encoding
+        if body_pruned is not UNSET:
+            field_dict["body_pruned"] = body_pruned
         if call_id is not UNSET:
             field_dict["call_id"] = call_id
         if dedupe_key is not UNSET:
@@ -118,6 +131,8 @@ class WebhookReceipt:
             field_dict["event_type"] = event_type
         if reason is not UNSET:
             field_dict["reason"] = reason
+        if replay_of is not UNSET:
+            field_dict["replay_of"] = replay_of
         if topic is not UNSET:
             field_dict["topic"] = topic
 
@@ -151,6 +166,8 @@ class WebhookReceipt:
 
         body_encoding = d.pop("body_encoding", UNSET)
 
+        body_pruned = d.pop("body_pruned", UNSET)
+
         _call_id = d.pop("call_id", UNSET)
         call_id: UUID | Unset
         if isinstance(_call_id, Unset):
@@ -163,6 +180,8 @@ class WebhookReceipt:
         event_type = d.pop("event_type", UNSET)
 
         reason = d.pop("reason", UNSET)
+
+        replay_of = d.pop("replay_of", UNSET)
 
         topic = d.pop("topic", UNSET)
 
@@ -177,10 +196,12 @@ class WebhookReceipt:
             signature=signature,
             body=body,
             body_encoding=body_encoding,
+            body_pruned=body_pruned,
             call_id=call_id,
             dedupe_key=dedupe_key,
             event_type=event_type,
             reason=reason,
+            replay_of=replay_of,
             topic=topic,
         )
 

@@ -126,7 +126,10 @@ def sync_detailed(
     vendor's ids, or marked `failed` with the vendor's error (502, with the call's id).
     Send an `Idempotency-Key` to make retries safe: the same key and body return the original
     call (200, `Idempotent-Replayed: true`); the same key with another body is 422; while the
-    first request is still in flight, 409. Keys are kept 24 hours.
+    first request is still in flight, 409. Keys are kept 24 hours (`[retention] idempotency_hours`).
+    A first request that died mid-flight is taken over by a retry with the same key and body
+    after `gateway.idempotency_claim_timeout_secs`, which settles the stored call without
+    placing it twice.
 
     Args:
         idempotency_key (str | Unset):
@@ -165,7 +168,10 @@ def sync(
     vendor's ids, or marked `failed` with the vendor's error (502, with the call's id).
     Send an `Idempotency-Key` to make retries safe: the same key and body return the original
     call (200, `Idempotent-Replayed: true`); the same key with another body is 422; while the
-    first request is still in flight, 409. Keys are kept 24 hours.
+    first request is still in flight, 409. Keys are kept 24 hours (`[retention] idempotency_hours`).
+    A first request that died mid-flight is taken over by a retry with the same key and body
+    after `gateway.idempotency_claim_timeout_secs`, which settles the stored call without
+    placing it twice.
 
     Args:
         idempotency_key (str | Unset):
@@ -199,7 +205,10 @@ async def asyncio_detailed(
     vendor's ids, or marked `failed` with the vendor's error (502, with the call's id).
     Send an `Idempotency-Key` to make retries safe: the same key and body return the original
     call (200, `Idempotent-Replayed: true`); the same key with another body is 422; while the
-    first request is still in flight, 409. Keys are kept 24 hours.
+    first request is still in flight, 409. Keys are kept 24 hours (`[retention] idempotency_hours`).
+    A first request that died mid-flight is taken over by a retry with the same key and body
+    after `gateway.idempotency_claim_timeout_secs`, which settles the stored call without
+    placing it twice.
 
     Args:
         idempotency_key (str | Unset):
@@ -236,7 +245,10 @@ async def asyncio(
     vendor's ids, or marked `failed` with the vendor's error (502, with the call's id).
     Send an `Idempotency-Key` to make retries safe: the same key and body return the original
     call (200, `Idempotent-Replayed: true`); the same key with another body is 422; while the
-    first request is still in flight, 409. Keys are kept 24 hours.
+    first request is still in flight, 409. Keys are kept 24 hours (`[retention] idempotency_hours`).
+    A first request that died mid-flight is taken over by a retry with the same key and body
+    after `gateway.idempotency_claim_timeout_secs`, which settles the stored call without
+    placing it twice.
 
     Args:
         idempotency_key (str | Unset):

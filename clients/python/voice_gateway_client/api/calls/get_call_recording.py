@@ -100,7 +100,8 @@ def sync_detailed(
 ) -> Response[ApiError | File]:
     """Get a call's audio recording, when its provider delivered one.
 
-     The audio the provider delivered, as stored by the gateway; 404 when there is none. One
+     The audio the provider delivered, as stored by the gateway; 404 when there is none (with
+    `details.pruned: true` when retention or an erasure removed it). One
     range of bytes may be asked for with `Range` (206, or 416 when no byte is in it); other
     ranges (several, other units) are ignored and the whole recording is sent. Any role.
 
@@ -136,7 +137,8 @@ def sync(
 ) -> ApiError | File | None:
     """Get a call's audio recording, when its provider delivered one.
 
-     The audio the provider delivered, as stored by the gateway; 404 when there is none. One
+     The audio the provider delivered, as stored by the gateway; 404 when there is none (with
+    `details.pruned: true` when retention or an erasure removed it). One
     range of bytes may be asked for with `Range` (206, or 416 when no byte is in it); other
     ranges (several, other units) are ignored and the whole recording is sent. Any role.
 
@@ -167,7 +169,8 @@ async def asyncio_detailed(
 ) -> Response[ApiError | File]:
     """Get a call's audio recording, when its provider delivered one.
 
-     The audio the provider delivered, as stored by the gateway; 404 when there is none. One
+     The audio the provider delivered, as stored by the gateway; 404 when there is none (with
+    `details.pruned: true` when retention or an erasure removed it). One
     range of bytes may be asked for with `Range` (206, or 416 when no byte is in it); other
     ranges (several, other units) are ignored and the whole recording is sent. Any role.
 
@@ -201,7 +204,8 @@ async def asyncio(
 ) -> ApiError | File | None:
     """Get a call's audio recording, when its provider delivered one.
 
-     The audio the provider delivered, as stored by the gateway; 404 when there is none. One
+     The audio the provider delivered, as stored by the gateway; 404 when there is none (with
+    `details.pruned: true` when retention or an erasure removed it). One
     range of bytes may be asked for with `Range` (206, or 416 when no byte is in it); other
     ranges (several, other units) are ignored and the whole recording is sent. Any role.
 

@@ -85,8 +85,9 @@ def sync_detailed(
 ) -> Response[ApiError | Transcript]:
     """Get a call's transcript, in order.
 
-     Stored turns, live and post-call (reconciled: a post-call turn replaces the live one it matches).
-    Any role.
+     Stored turns, live and post-call (reconciled: a post-call turn replaces the live one it matches). No
+    turns once retention removed them (the call shows `transcript_pruned`) or the call was erased. Any
+    role.
 
     Args:
         id (str):
@@ -117,8 +118,9 @@ def sync(
 ) -> ApiError | Transcript | None:
     """Get a call's transcript, in order.
 
-     Stored turns, live and post-call (reconciled: a post-call turn replaces the live one it matches).
-    Any role.
+     Stored turns, live and post-call (reconciled: a post-call turn replaces the live one it matches). No
+    turns once retention removed them (the call shows `transcript_pruned`) or the call was erased. Any
+    role.
 
     Args:
         id (str):
@@ -144,8 +146,9 @@ async def asyncio_detailed(
 ) -> Response[ApiError | Transcript]:
     """Get a call's transcript, in order.
 
-     Stored turns, live and post-call (reconciled: a post-call turn replaces the live one it matches).
-    Any role.
+     Stored turns, live and post-call (reconciled: a post-call turn replaces the live one it matches). No
+    turns once retention removed them (the call shows `transcript_pruned`) or the call was erased. Any
+    role.
 
     Args:
         id (str):
@@ -174,8 +177,9 @@ async def asyncio(
 ) -> ApiError | Transcript | None:
     """Get a call's transcript, in order.
 
-     Stored turns, live and post-call (reconciled: a post-call turn replaces the live one it matches).
-    Any role.
+     Stored turns, live and post-call (reconciled: a post-call turn replaces the live one it matches). No
+    turns once retention removed them (the call shows `transcript_pruned`) or the call was erased. Any
+    role.
 
     Args:
         id (str):
