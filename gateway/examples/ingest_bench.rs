@@ -15,6 +15,12 @@
 //! - `--warmup S`       seconds at the same rate before the measured phase, not measured
 //!   (default 2): opens the client's connections and the database pool
 //! - `--unsigned`       send unsigned webhooks (the echo instance then has no secret)
+//! - `--events`         events to applications: before the calls are created, start a local
+//!   receiver on loopback (answers 200 `{}` at once) and register one endpoint subscribed to
+//!   every event type (`[events]` keeps its default `workers`); after the run, wait (at most
+//!   60 s) until the receiver has every event of the benchmark's calls in the event log
+//!   (`GET /v1/events`), then print delivered, missing, duplicates, per-call order and the
+//!   delivery lag of the events created during the measured phase
 //!
 //! Request `i` of a phase is due at `start + i / rate` whether or not earlier ones were answered
 //! (open loop). Latency is measured from the actual send, not from the due time; a request that
@@ -37,13 +43,27 @@
 //! the run, every answer must have been 200 with outcome `applied`, and the store is checked
 //! through the API: applied receipts (`GET /v1/webhook-receipts`) and transcript turns
 //! (`GET /v1/calls/{id}/transcript`, with gap-free sequence numbers) must match what was sent.
+//!
+//! With `--events`, every event of the benchmark's calls must have reached the receiver, each
+//! call's events in strictly increasing `sequence` (duplicates are counted and printed, not
+//! failed: delivery is at-least-once). Delivery lag is the receiver's wall-clock time once it
+//! has read the request minus the event's `created_at`, for the events created after the
+//! measured phase started (so the setup's and warm-up's backlog does not count). `created_at`
+//! is the time the gateway took when it received the causing webhook, before the ingest
+//! transaction (the event is written in that transaction): the lag is commit-to-receiver plus
+//! the ingest's own time up to its commit.
+//!
+//! The process exits with status 1 when a check fails (a mismatch in the store, an event
+//! missing or out of order).
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::{AnyConnection, AssertSqlSafe, Connection, Row};
 use tokio::sync::Semaphore;
@@ -56,6 +76,9 @@ const SECRET: &str = "bench-webhook-secret";
 
 /// A request starting later than this after its due time is a late start.
 const LATE: Duration = Duration::from_millis(5);
+
+/// How long to wait after the run for the receiver to have every event.
+const DELIVERY_WAIT: Duration = Duration::from_secs(60);
 
 /// What callers and agents say, in turn.
 const LINES: [&str; 4] = [
@@ -73,11 +96,12 @@ struct Args {
     concurrency: usize,
     warmup: f64,
     signed: bool,
+    events: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: ingest_bench [--rate N] [--duration S] [--calls N] [--concurrency N] [--warmup S] [--unsigned]"
+        "usage: ingest_bench [--rate N] [--duration S] [--calls N] [--concurrency N] [--warmup S] [--unsigned] [--events]"
     );
     std::process::exit(2)
 }
@@ -90,11 +114,16 @@ fn parse_args() -> Args {
         concurrency: 256,
         warmup: 2.0,
         signed: true,
+        events: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--unsigned" {
             args.signed = false;
+            continue;
+        }
+        if flag == "--events" {
+            args.events = true;
             continue;
         }
         let Some(value) = it.next() else { usage() };
@@ -449,6 +478,211 @@ async fn get(http: &reqwest::Client, base: &str, key: &str, path: &str) -> Value
     body
 }
 
+/// One request the local receiver got.
+struct Arrival {
+    /// The `webhook-id` header: the event's id.
+    webhook_id: String,
+    /// When the request (headers and body) had been read.
+    at: DateTime<Utc>,
+    body: Vec<u8>,
+}
+
+/// What the receiver got, in arrival order.
+type Arrivals = Arc<Mutex<Vec<Arrival>>>;
+
+/// Starts the application endpoint: on loopback, any path, answers 200 `{}` at once.
+async fn start_receiver() -> (SocketAddr, Arrivals) {
+    use poem::listener::{Acceptor, Listener, TcpListener};
+
+    let arrivals: Arrivals = Arc::default();
+    let seen = Arc::clone(&arrivals);
+    let app = poem::endpoint::make(move |request: poem::Request| {
+        let seen = Arc::clone(&seen);
+        async move {
+            let webhook_id = request.header("webhook-id").unwrap_or_default().to_owned();
+            let body = request.into_body().into_vec().await.unwrap_or_default();
+            let at = Utc::now();
+            seen.lock().unwrap().push(Arrival {
+                webhook_id,
+                at,
+                body,
+            });
+            poem::Response::builder()
+                .content_type("application/json")
+                .body("{}")
+        }
+    });
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .unwrap();
+    let addr = *acceptor.local_addr()[0].as_socket_addr().unwrap();
+    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
+    (addr, arrivals)
+}
+
+/// An event of the log, as `GET /v1/events` lists it.
+struct Logged {
+    call: String,
+    created_at: DateTime<Utc>,
+}
+
+/// Every event of `calls` in the event log, by id.
+async fn event_log(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    calls: &[String],
+) -> HashMap<String, Logged> {
+    let mut events = HashMap::new();
+    for call in calls {
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/v1/events?call_id={call}&limit=200");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let page = get(http, base, key, &path).await;
+            for item in page["items"].as_array().unwrap() {
+                let created_at = item["created_at"].as_str().unwrap().parse().unwrap();
+                events.insert(
+                    item["id"].as_str().unwrap().to_owned(),
+                    Logged {
+                        call: call.clone(),
+                        created_at,
+                    },
+                );
+            }
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+    }
+    events
+}
+
+/// Waits for the receiver to have every event of the log, then prints what it got. Returns
+/// whether every event arrived, in order per call.
+async fn check_events(
+    log: &HashMap<String, Logged>,
+    arrivals: &Arrivals,
+    measured_from: DateTime<Utc>,
+    answered_at: DateTime<Utc>,
+) -> bool {
+    let deadline = Instant::now() + DELIVERY_WAIT;
+    loop {
+        let have = {
+            let arrivals = arrivals.lock().unwrap();
+            arrivals
+                .iter()
+                .map(|a| a.webhook_id.as_str())
+                .filter(|id| log.contains_key(*id))
+                .collect::<HashSet<_>>()
+                .len()
+        };
+        if have == log.len() || Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let waited = Utc::now() - answered_at;
+    let arrivals = arrivals.lock().unwrap();
+    let mut first: HashMap<&str, &Arrival> = HashMap::new();
+    let mut duplicates = 0u64;
+    let mut unexpected = 0u64;
+    let mut bad_bodies = 0u64;
+    let mut out_of_order = 0u64;
+    let mut last_seq: HashMap<String, i64> = HashMap::new();
+    let mut lags: Vec<u64> = Vec::new();
+    let mut negative = 0u64;
+    let mut last_measured: Option<DateTime<Utc>> = None;
+    for arrival in arrivals.iter() {
+        let Some(logged) = log.get(&arrival.webhook_id) else {
+            unexpected += 1;
+            continue;
+        };
+        if first.contains_key(arrival.webhook_id.as_str()) {
+            duplicates += 1;
+            continue;
+        }
+        first.insert(&arrival.webhook_id, arrival);
+        let body: Value = serde_json::from_slice(&arrival.body).unwrap_or_default();
+        let (Some(id), Some(call), Some(sequence), Some(created_at)) = (
+            body["id"].as_str(),
+            body["call_id"].as_str(),
+            body["sequence"].as_i64(),
+            body["created_at"]
+                .as_str()
+                .and_then(|c| c.parse::<DateTime<Utc>>().ok()),
+        ) else {
+            bad_bodies += 1;
+            continue;
+        };
+        if id != arrival.webhook_id || call != logged.call || created_at != logged.created_at {
+            bad_bodies += 1;
+        }
+        let previous = last_seq.insert(call.to_owned(), sequence);
+        if previous.is_some_and(|p| p >= sequence) {
+            out_of_order += 1;
+        }
+        if created_at >= measured_from {
+            let lag = (arrival.at - created_at).num_microseconds().unwrap_or(0);
+            if lag < 0 {
+                negative += 1;
+            }
+            lags.push(lag.max(0) as u64);
+            last_measured = Some(last_measured.map_or(arrival.at, |l| l.max(arrival.at)));
+        }
+    }
+    let missing = log.len() - first.len();
+    lags.sort_unstable();
+    let verdict = |ok: bool| if ok { "ok" } else { "MISMATCH" };
+    let ok = missing == 0 && out_of_order == 0 && bad_bodies == 0;
+    println!(
+        "events: {} in the log for the benchmark's calls, delivered {} (missing {missing}, duplicates {duplicates}, not in the log {unexpected}, bodies not matching the log {bad_bodies}) {}",
+        log.len(),
+        first.len(),
+        verdict(missing == 0 && bad_bodies == 0)
+    );
+    println!(
+        "events: per-call order: {out_of_order} arrivals with a sequence not above the call's previous one, over {} calls {}",
+        last_seq.len(),
+        verdict(out_of_order == 0)
+    );
+    let measured = log
+        .values()
+        .filter(|e| e.created_at >= measured_from)
+        .count();
+    println!(
+        "delivery lag (event created_at -> receiver has it), {} events created in the measured phase: p50={:.2} ms p90={:.2} ms p99={:.2} ms p99.9={:.2} ms max={:.2} ms{}",
+        lags.len(),
+        percentile(&lags, 0.50),
+        percentile(&lags, 0.90),
+        percentile(&lags, 0.99),
+        percentile(&lags, 0.999),
+        percentile(&lags, 1.0),
+        if negative > 0 {
+            format!(" ({negative} negative, counted as 0: the clock stepped?)")
+        } else {
+            String::new()
+        }
+    );
+    if lags.len() != measured {
+        println!(
+            "delivery lag: {measured} measured-phase events in the log, {} delivered",
+            lags.len()
+        );
+    }
+    let drained = last_measured.map(|l| (l - answered_at).num_milliseconds());
+    println!(
+        "events: the last measured-phase event arrived {} after the measured phase's last answer; checked {:.2} s after it",
+        drained.map_or("-".to_owned(), |d| format!("{d} ms")),
+        waited.num_milliseconds() as f64 / 1000.0
+    );
+    ok
+}
+
 #[tokio::main]
 async fn main() {
     let args = parse_args();
@@ -501,6 +735,8 @@ recordings_dir = "{dir}/recordings"
 kind = "echo"
 turn_interval_ms = 600000
 webhook_secret = "{secret}"
+[events]
+allow_private_destinations = true
 "#,
         dir = dir.path().display(),
         secret = if args.signed { SECRET } else { "" },
@@ -524,6 +760,7 @@ webhook_secret = "{secret}"
     if !extra.trim().is_empty() {
         println!("database extra: {}", extra.trim().replace('\n', "; "));
     }
+    let workers = settings.events.workers;
     sqlx::any::install_default_drivers();
     let pg_before = match &database {
         Database::Postgres { url, .. } => pg_stats(url).await,
@@ -546,6 +783,29 @@ webhook_secret = "{secret}"
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
+
+    // The application endpoint, before the calls so that every event of theirs is delivered.
+    let receiver = if args.events {
+        let (addr, arrivals) = start_receiver().await;
+        let response = http
+            .post(format!("{base}/v1/event-endpoints"))
+            .bearer_auth(&key)
+            .json(&json!({"url": format!("http://{addr}/events"), "description": "ingest_bench"}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let endpoint: Value = response.json().await.unwrap();
+        assert_eq!(status.as_u16(), 201, "create endpoint: {endpoint}");
+        println!(
+            "events: endpoint {} (every type) -> receiver on {addr}; {workers} delivery workers",
+            endpoint["id"].as_str().unwrap_or_default()
+        );
+        Some(arrivals)
+    } else {
+        println!("events: no endpoint");
+        None
+    };
 
     // Setup: the calls, each answered and moved to in_progress by one webhook.
     let mut calls = Vec::with_capacity(args.calls);
@@ -601,9 +861,17 @@ webhook_secret = "{secret}"
         );
     }
     let first = warmup.samples.len() as u64;
+    let measured_from = Utc::now();
     let measured = run_phase(&target, first, args.rate, args.duration, args.concurrency).await;
+    let answered_at = Utc::now();
     println!("--- measured phase");
     let applied = report(&measured, &args, database.name());
+    let mut ok = applied == measured.samples.len() as u64;
+
+    if let Some(arrivals) = &receiver {
+        let log = event_log(&http, &base, &key, &target.calls).await;
+        ok &= check_events(&log, arrivals, measured_from, answered_at).await;
+    }
 
     // Verification through the API: the receipts and the transcripts.
     let mut receipts = 0u64;
@@ -652,6 +920,10 @@ webhook_secret = "{secret}"
         target.calls.len(),
         verdict(turns == expected_turns && gaps == 0 && not_in_progress == 0)
     );
+    ok &= receipts == expected_receipts
+        && turns == expected_turns
+        && gaps == 0
+        && not_in_progress == 0;
 
     server.shutdown().await.unwrap();
     if let Database::Postgres { url, schema } = &database {
@@ -677,5 +949,9 @@ webhook_secret = "{secret}"
                 .unwrap();
             let _ = conn.close().await;
         }
+    }
+    if !ok {
+        println!("FAILED: an answer was not 200 applied, or a check above says MISMATCH");
+        std::process::exit(1);
     }
 }
