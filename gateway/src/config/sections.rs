@@ -494,7 +494,7 @@ impl LiveConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EventsConfig {
-    /// Deliveries sent at once (per instance).
+    /// Delivery workers (per instance); each sends up to 8 deliveries (of different calls) at once.
     pub workers: usize,
     /// Timeout of each delivery attempt; success is any 2xx within it.
     pub request_timeout_ms: u64,

@@ -21,6 +21,11 @@ use crate::gateway::Gateway;
 use crate::store::{Attempt, CALL_EVENT_TYPES, Claimed, NewEndpoint, Next, Store, StoreError};
 pub use client::EndpointClient;
 
+/// Deliveries one worker claims at once and sends in parallel (each of a different call or
+/// endpoint); one claim is one write transaction, so batches keep claims off the writer.
+const BATCH: u32 = 8;
+/// How long after one answer of a batch the others that come in are recorded with it.
+const GATHER: Duration = Duration::from_millis(2);
 /// How long a worker waits for a wake-up before looking for due deliveries anyway.
 const POLL: Duration = Duration::from_millis(500);
 /// How often events past their retention are pruned.
@@ -109,11 +114,15 @@ async fn work(gateway: Arc<Gateway>) {
         tokio::pin!(woken);
         woken.as_mut().enable();
         let until = Utc::now() + lease(&gateway.settings);
-        match gateway.store.claim_deliveries(1, until).await {
+        match gateway.store.claim_deliveries(BATCH, until).await {
             Ok(claimed) if !claimed.is_empty() => {
-                for delivery in claimed {
-                    deliver(&gateway, delivery, false).await;
+                if claimed.len() == BATCH as usize {
+                    // There may be more: a peer takes the next batch meanwhile.
+                    signal.notify_one();
                 }
+                // Each of another call (or endpoint): the claim takes the earliest pending
+                // delivery of a call to an endpoint only, so these may go in parallel.
+                deliver_batch(&gateway, claimed, false).await;
                 continue;
             }
             Ok(_) => {}
@@ -146,6 +155,90 @@ pub struct Delivered {
 /// Makes one attempt of a claimed delivery and records it. `once`: no retries (the test
 /// route's ping).
 pub async fn deliver(gateway: &Arc<Gateway>, claimed: Claimed, once: bool) -> Delivered {
+    deliver_batch(gateway, vec![claimed], once)
+        .await
+        .pop()
+        .unwrap_or_else(|| unreachable!("one attempt per delivery"))
+}
+
+/// One attempt of each claimed delivery, sent in parallel. Answers that come in together
+/// (within [`GATHER`] of the first) are recorded in one commit; a slow endpoint never holds up
+/// the recording of the others.
+async fn deliver_batch(gateway: &Arc<Gateway>, batch: Vec<Claimed>, once: bool) -> Vec<Delivered> {
+    use futures_util::StreamExt;
+    let mut pending: futures_util::stream::FuturesUnordered<_> = batch
+        .into_iter()
+        .map(|claimed| async move {
+            let tried = attempt(gateway, &claimed, once).await;
+            (claimed, tried)
+        })
+        .collect();
+    let mut delivered = Vec::new();
+    while let Some(first) = pending.next().await {
+        let mut done = vec![first];
+        let gather = tokio::time::sleep(GATHER);
+        tokio::pin!(gather);
+        loop {
+            tokio::select! {
+                biased;
+                next = pending.next() => match next {
+                    Some(answered) => done.push(answered),
+                    None => break,
+                },
+                () = &mut gather => break,
+            }
+        }
+        delivered.extend(record(gateway, done).await);
+    }
+    delivered
+}
+
+/// Records attempts in one transaction, then disables the endpoints they condemn.
+async fn record(gateway: &Arc<Gateway>, done: Vec<(Claimed, Tried)>) -> Vec<Delivered> {
+    let recorded: Vec<(&Claimed, &Attempt, Next)> = done
+        .iter()
+        .map(|(claimed, tried)| (claimed, &tried.attempt, tried.next))
+        .collect();
+    let streaks = match gateway.store.record_attempts(&recorded).await {
+        Ok(streaks) => streaks,
+        Err(e) => {
+            warn!(error = %e, "recording event delivery attempts failed");
+            vec![None; done.len()]
+        }
+    };
+    let mut delivered = Vec::with_capacity(done.len());
+    for ((claimed, tried), failing_since) in done.into_iter().zip(streaks) {
+        let hours = gateway.settings.events.disable_after_hours;
+        if tried.gone {
+            disable(
+                gateway,
+                &claimed.endpoint.id,
+                "the endpoint answered 410 Gone",
+            )
+            .await;
+        } else if let Some(reason) = failing_since
+            .and_then(|since| failing_too_long(tried.attempt.attempted_at, since, hours))
+        {
+            disable(gateway, &claimed.endpoint.id, &reason).await;
+        }
+        delivered.push(Delivered {
+            succeeded: tried.next == Next::Succeeded,
+            attempt: tried.attempt,
+        });
+    }
+    delivered
+}
+
+/// What one attempt came to, before it is recorded.
+struct Tried {
+    attempt: Attempt,
+    next: Next,
+    /// The endpoint answered 410 Gone.
+    gone: bool,
+}
+
+/// Posts a claimed delivery once, signed, and decides what follows.
+async fn attempt(gateway: &Arc<Gateway>, claimed: &Claimed, once: bool) -> Tried {
     let now = Utc::now();
     let timestamp = now.timestamp();
     let secrets = claimed.endpoint.signing_secrets(now);
@@ -214,28 +307,10 @@ pub async fn deliver(gateway: &Arc<Gateway>, claimed: Claimed, once: bool) -> De
         outcome = ?next,
         "event delivery attempt"
     );
-    let failing_since = match gateway.store.record_attempt(&claimed, &attempt, next).await {
-        Ok(since) => since,
-        Err(e) => {
-            warn!(error = %e, "recording an event delivery attempt failed");
-            None
-        }
-    };
-    if gone {
-        disable(
-            gateway,
-            &claimed.endpoint.id,
-            "the endpoint answered 410 Gone",
-        )
-        .await;
-    } else if let Some(reason) = failing_since
-        .and_then(|since| failing_too_long(now, since, gateway.settings.events.disable_after_hours))
-    {
-        disable(gateway, &claimed.endpoint.id, &reason).await;
-    }
-    Delivered {
-        succeeded: next == Next::Succeeded,
+    Tried {
         attempt,
+        next,
+        gone,
     }
 }
 

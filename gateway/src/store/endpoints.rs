@@ -743,8 +743,8 @@ impl Store {
                     .push(
                         ") AND d.endpoint_id IN (SELECT id FROM event_endpoints WHERE enabled = TRUE) \
                          AND NOT EXISTS (SELECT 1 FROM event_deliveries e WHERE e.endpoint_id = d.endpoint_id \
-                         AND e.call_id = d.call_id AND e.status = 'pending' \
-                         AND (e.sequence < d.sequence OR (e.sequence = d.sequence AND e.id < d.id))) \
+                         AND e.call_id = d.call_id AND e.sequence <= d.sequence AND e.status = 'pending' \
+                         AND (e.sequence < d.sequence OR e.id < d.id)) \
                          ORDER BY d.next_attempt_at LIMIT ",
                     )
                     .bind(i64::from(limit))
@@ -794,63 +794,30 @@ impl Store {
         attempt: &Attempt,
         next: Next,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let mut since = self.record_attempts(&[(claimed, attempt, next)]).await?;
+        Ok(since.pop().flatten())
+    }
+
+    /// [`Store::record_attempt`] for a batch of attempts, in one transaction (one commit for
+    /// the batch a worker sent together); the failing streaks in the batch's order.
+    pub async fn record_attempts(
+        &self,
+        batch: &[(&Claimed, &Attempt, Next)],
+    ) -> Result<Vec<Option<DateTime<Utc>>>, StoreError> {
         let result = self
-            .retrying("record_attempt", || async {
+            .retrying("record_attempts", || async {
                 let mut tx = self.writer.begin().await?;
                 let now = Utc::now();
-                sqlx::query(
-                    "INSERT INTO event_attempts (delivery_id, attempted_at, status_code, latency_ms, error, response_body) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(&claimed.delivery_id)
-                .bind(ts(attempt.attempted_at))
-                .bind(attempt.status_code.map(i64::from))
-                .bind(attempt.latency_ms)
-                .bind(&attempt.error)
-                .bind(&attempt.response_body)
-                .execute(&mut *tx)
-                .await?;
-                let (status, due) = match next {
-                    Next::Succeeded => (DeliveryStatus::Succeeded, now),
-                    Next::Retry(at) => (DeliveryStatus::Pending, at),
-                    Next::Failed => (DeliveryStatus::Failed, now),
-                };
-                sqlx::query(
-                    "UPDATE event_deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2, \
-                     lease_until = NULL, updated_at = $3 WHERE id = $4",
-                )
-                .bind(status.as_str())
-                .bind(ts(due))
-                .bind(ts(now))
-                .bind(&claimed.delivery_id)
-                .execute(&mut *tx)
-                .await?;
-                let row = if next == Next::Succeeded {
-                    sqlx::query(
-                        "UPDATE event_endpoints SET failing_since = NULL WHERE id = $1 RETURNING failing_since",
-                    )
-                    .bind(&claimed.endpoint.id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                } else {
-                    sqlx::query(
-                        "UPDATE event_endpoints SET failing_since = COALESCE(failing_since, $1) WHERE id = $2 \
-                         RETURNING failing_since",
-                    )
-                    .bind(ts(attempt.attempted_at))
-                    .bind(&claimed.endpoint.id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                };
+                let mut streaks = Vec::with_capacity(batch.len());
+                for (claimed, attempt, next) in batch {
+                    let since = record_one(&mut tx, claimed, attempt, *next, now).await?;
+                    streaks.push(since);
+                }
                 tx.commit().await?;
-                let since: Option<String> = match row {
-                    Some(row) => row.try_get("failing_since")?,
-                    None => None,
-                };
-                opt_parse_ts(since)
+                Ok(streaks)
             })
             .await?;
-        if next != Next::Failed {
+        if batch.iter().any(|(_, _, next)| *next != Next::Failed) {
             self.outbox_written();
         }
         Ok(result)
@@ -892,4 +859,63 @@ async fn enabled_endpoints(conn: &mut AnyConnection) -> Result<Vec<Endpoint>, St
     .fetch_all(&mut *conn)
     .await?;
     rows.iter().map(endpoint_from_row).collect()
+}
+
+/// One attempt of [`Store::record_attempts`], inside its transaction.
+async fn record_one(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    claimed: &Claimed,
+    attempt: &Attempt,
+    next: Next,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    sqlx::query(
+        "INSERT INTO event_attempts (delivery_id, attempted_at, status_code, latency_ms, error, response_body) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&claimed.delivery_id)
+    .bind(ts(attempt.attempted_at))
+    .bind(attempt.status_code.map(i64::from))
+    .bind(attempt.latency_ms)
+    .bind(&attempt.error)
+    .bind(&attempt.response_body)
+    .execute(&mut **tx)
+    .await?;
+    let (status, due) = match next {
+        Next::Succeeded => (DeliveryStatus::Succeeded, now),
+        Next::Retry(at) => (DeliveryStatus::Pending, at),
+        Next::Failed => (DeliveryStatus::Failed, now),
+    };
+    sqlx::query(
+        "UPDATE event_deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2, \
+         lease_until = NULL, updated_at = $3 WHERE id = $4",
+    )
+    .bind(status.as_str())
+    .bind(ts(due))
+    .bind(ts(now))
+    .bind(&claimed.delivery_id)
+    .execute(&mut **tx)
+    .await?;
+    let row = if next == Next::Succeeded {
+        sqlx::query(
+            "UPDATE event_endpoints SET failing_since = NULL WHERE id = $1 RETURNING failing_since",
+        )
+        .bind(&claimed.endpoint.id)
+        .fetch_optional(&mut **tx)
+        .await?
+    } else {
+        sqlx::query(
+            "UPDATE event_endpoints SET failing_since = COALESCE(failing_since, $1) WHERE id = $2 \
+             RETURNING failing_since",
+        )
+        .bind(ts(attempt.attempted_at))
+        .bind(&claimed.endpoint.id)
+        .fetch_optional(&mut **tx)
+        .await?
+    };
+    let since: Option<String> = match row {
+        Some(row) => row.try_get("failing_since")?,
+        None => None,
+    };
+    opt_parse_ts(since)
 }
