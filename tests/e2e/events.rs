@@ -503,48 +503,6 @@ async fn an_endpoint_failing_for_disable_after_hours_is_disabled() {
     gateway.stop().await;
 }
 
-/// The real binary in its own process, killed (SIGKILL) when dropped.
-struct Process(std::process::Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The real binary, serving `dir`'s config file on `port`, its output in `dir`.
-fn spawn_binary(dir: &std::path::Path, port: u16) -> Process {
-    let log = |name: &str| std::fs::File::create(dir.join(name)).expect("log file");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_voice-gateway"))
-        .args(["--config"])
-        .arg(dir.join("gw.toml"))
-        .arg("serve")
-        .env("PORT", port.to_string())
-        .stdout(log("stdout.log"))
-        .stderr(log("stderr.log"))
-        .spawn()
-        .expect("the gateway binary starts");
-    Process(child)
-}
-
-async fn until_ready(gateway: &TestGateway) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ready = gateway
-            .anonymous
-            .get(gateway.url("/health/ready"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success());
-        if ready {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the gateway binary is not ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Issue 16's crash test: the gateway process is killed (SIGKILL) while webhooks keep coming
 /// and deliveries are in flight, then started again. Every acknowledged webhook has its event,
 /// and every event of the log reaches the receiver at least once (deliveries cut off by the
@@ -574,13 +532,13 @@ async fn after_kill_9_and_a_restart_every_event_reaches_the_application() {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    let process = spawn_binary(dir.path(), port);
+    let process = crate::harness::serve_binary(dir.path(), port);
     let gateway = std::sync::Arc::new(TestGateway::attached(
         format!("http://127.0.0.1:{port}"),
         admin_key,
         dir,
     ));
-    until_ready(&gateway).await;
+    gateway.wait_ready().await;
 
     // A vendor sending a turn every 5 ms round-robin over the calls, noting what was
     // acknowledged; requests the kill cuts off are not.
@@ -620,8 +578,8 @@ async fn after_kill_9_and_a_restart_every_event_reaches_the_application() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     drop(process);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let _process = spawn_binary(gateway.dir(), port);
-    until_ready(&gateway).await;
+    let _process = crate::harness::serve_binary(gateway.dir(), port);
+    gateway.wait_ready().await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     sending.store(false, std::sync::atomic::Ordering::SeqCst);
     let acknowledged = sender.await.expect("sender");

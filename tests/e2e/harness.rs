@@ -379,6 +379,27 @@ impl TestGateway {
         }
     }
 
+    /// Waits (up to 30 s) until `/health/ready` answers 200: for a gateway started elsewhere.
+    pub async fn wait_ready(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = self
+                .anonymous
+                .get(self.url("/health/ready"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the gateway is not ready"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Stops the server and hands back its files and admin key, to start it again elsewhere.
     pub async fn stop_keeping_files(mut self) -> (tempfile::TempDir, String) {
         if let Some(server) = self.server.take() {
@@ -886,6 +907,34 @@ pub fn run_binary(dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .output()
         .expect("the binary runs")
+}
+
+/// The binary serving in its own process, killed (SIGKILL) when dropped.
+pub struct ServingBinary(std::process::Child);
+
+impl Drop for ServingBinary {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The binary serving `dir`'s config file `gw.toml` on `port`, as [`run_binary`] runs it (an
+/// empty environment but `PORT`), its output in `dir`'s `stdout.log` and `stderr.log`.
+pub fn serve_binary(dir: &Path, port: u16) -> ServingBinary {
+    let log = |name: &str| std::fs::File::create(dir.join(name)).expect("log file");
+    let child = Command::new(env!("CARGO_BIN_EXE_voice-gateway"))
+        .arg("--config")
+        .arg(dir.join("gw.toml"))
+        .arg("serve")
+        .env_clear()
+        .env("PORT", port.to_string())
+        .current_dir(dir)
+        .stdout(log("stdout.log"))
+        .stderr(log("stderr.log"))
+        .spawn()
+        .expect("the gateway binary starts");
+    ServingBinary(child)
 }
 
 /// The `id` of a call (or any object with one).
