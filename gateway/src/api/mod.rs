@@ -8,6 +8,7 @@ mod calls;
 mod erasure;
 mod events;
 mod health;
+mod optional_body;
 mod providers;
 mod range;
 mod receipts;

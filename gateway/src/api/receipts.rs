@@ -6,14 +6,12 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use poem::Request;
 use poem::web::Data;
-use poem_openapi::error::ContentTypeError;
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::{Json, Payload};
-use poem_openapi::registry::{MetaMediaType, MetaRequest, Registry};
-use poem_openapi::types::ParseFromJSON;
-use poem_openapi::{ApiExtractor, ApiExtractorType, Enum, ExtractParamOptions, Object, OpenApi};
+use poem_openapi::payload::Json;
+use poem_openapi::{Enum, Object, OpenApi};
 
 use super::admin::audit_admin;
+use super::optional_body::OptionalJson;
 use super::security::Credentials;
 use super::{ApiError, ApiTags, ListError, ReadError, cursor, operation_errors, page_limit};
 use crate::auth::Role;
@@ -147,50 +145,6 @@ pub struct WebhookReceiptPage {
     pub items: Vec<WebhookReceipt>,
     /// Pass as `cursor` for the next page; omitted on the last page.
     pub next_cursor: Option<String>,
-}
-
-/// An optional JSON request body: none at all (no bytes, no content type) is `None`; a body is
-/// taken as `application/json`, like any other.
-#[derive(Debug)]
-pub struct OptionalJson<T>(pub Option<T>);
-
-impl<'a, T: ParseFromJSON> ApiExtractor<'a> for OptionalJson<T> {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn register(registry: &mut Registry) {
-        T::register(registry);
-    }
-
-    fn request_meta() -> Option<MetaRequest> {
-        Some(MetaRequest {
-            description: None,
-            content: vec![MetaMediaType {
-                content_type: <Json<T> as Payload>::CONTENT_TYPE,
-                schema: T::schema_ref(),
-            }],
-            required: false,
-        })
-    }
-
-    async fn from_request(
-        request: &'a poem::Request,
-        body: &mut poem::RequestBody,
-        options: ExtractParamOptions<Self::ParamType>,
-    ) -> poem::Result<Self> {
-        if request.content_type().is_some() {
-            let Json(value) =
-                <Json<Option<T>> as ApiExtractor>::from_request(request, body, options).await?;
-            return Ok(Self(value));
-        }
-        let bytes = <Vec<u8> as poem::FromRequest>::from_request(request, body).await?;
-        if bytes.is_empty() {
-            Ok(Self(None))
-        } else {
-            Err(ContentTypeError::ExpectContentType.into())
-        }
-    }
 }
 
 /// How to replay one receipt; the body may be omitted.
