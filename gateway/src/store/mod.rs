@@ -71,6 +71,21 @@ pub(crate) fn page<T, K>(
     (rows, next)
 }
 
+/// Write transactions this process has committed (every backend, every store). On SQLite
+/// (WAL, `synchronous = FULL`) each one costs one fsync of the log, so benchmarks report it
+/// per request; a group commit counts once for all its members.
+static DURABLE_COMMITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many write transactions this process has committed so far (see [`DURABLE_COMMITS`]).
+pub fn durable_commits() -> u64 {
+    DURABLE_COMMITS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+#[doc(hidden)]
+pub fn count_durable_commit() {
+    DURABLE_COMMITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
