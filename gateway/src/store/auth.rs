@@ -138,7 +138,7 @@ impl Store {
         self.retrying("create_user", || async {
             let now = Utc::now();
             let id = uuid::Uuid::now_v7().to_string();
-            sqlx::query(
+            self.execute_write(sqlx::query(
                 "INSERT INTO users (id, username, email, password_hash, role, disabled, token_generation, created_at, \
                  updated_at) VALUES ($1, $2, $3, $4, $5, FALSE, 0, $6, $7)",
             )
@@ -149,7 +149,7 @@ impl Store {
             .bind(&user.role)
             .bind(ts(now))
             .bind(ts(now))
-            .execute(&self.writer)
+            )
             .await?;
             self.user_by_id(&id)
                 .await?
@@ -236,7 +236,7 @@ impl Store {
         self.retrying("update_user", || async {
             let now = Utc::now();
             let revoke = change.disabled == Some(true) || change.password_hash.is_some();
-            let mut tx = self.writer.begin().await?;
+            let mut tx = self.begin_write().await?;
             let updated = sqlx::query(
                 "UPDATE users SET role = COALESCE($1, role), disabled = COALESCE($2, disabled), \
                  password_hash = COALESCE($3, password_hash), \
@@ -292,7 +292,7 @@ impl Store {
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.retrying("insert_refresh_token", || async {
-            sqlx::query(
+            self.execute_write(sqlx::query(
                 "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
@@ -302,7 +302,7 @@ impl Store {
             .bind(token_hash)
             .bind(ts(Utc::now()))
             .bind(ts(expires_at))
-            .execute(&self.writer)
+            )
             .await?;
             Ok(())
         })
@@ -319,7 +319,7 @@ impl Store {
     ) -> Result<RefreshLookup, StoreError> {
         self.retrying("use_refresh_token", || async {
             let now = Utc::now();
-            let mut tx = self.writer.begin().await?;
+            let mut tx = self.begin_write().await?;
             let row = sqlx::query(AssertSqlSafe(format!(
                 "SELECT family_id, user_id, expires_at, used_at, revoked_at FROM refresh_tokens \
                      WHERE token_hash = $1{}",
@@ -369,7 +369,7 @@ impl Store {
         deny_until: DateTime<Utc>,
     ) -> Result<Option<String>, StoreError> {
         self.retrying("revoke_refresh_family", || async {
-            let mut tx = self.writer.begin().await?;
+            let mut tx = self.begin_write().await?;
             let row =
                 sqlx::query("SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = $1")
                     .bind(token_hash)
@@ -402,7 +402,7 @@ impl Store {
     ) -> Result<ApiKeyRecord, StoreError> {
         self.retrying("create_api_key", || async {
             let id = uuid::Uuid::now_v7().to_string();
-            sqlx::query(
+            self.execute_write(sqlx::query(
                 "INSERT INTO api_keys (id, name, prefix, key_hash, role, created_by, created_at, expires_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
@@ -414,7 +414,7 @@ impl Store {
             .bind(created_by)
             .bind(ts(Utc::now()))
             .bind(expires_at.map(ts))
-            .execute(&self.writer)
+            )
             .await?;
             self.api_key(&id)
                 .await?
@@ -476,14 +476,15 @@ impl Store {
         unless_since: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.retrying("record_api_key_use", || async {
-            sqlx::query(
-                "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 \
+            self.execute_write(
+                sqlx::query(
+                    "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 \
                  AND (last_used_at IS NULL OR last_used_at < $3)",
+                )
+                .bind(ts(at))
+                .bind(id)
+                .bind(ts(unless_since)),
             )
-            .bind(ts(at))
-            .bind(id)
-            .bind(ts(unless_since))
-            .execute(&self.writer)
             .await?;
             Ok(())
         })
@@ -493,13 +494,15 @@ impl Store {
     /// Revokes a key; `false` if there is no such key.
     pub async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {
         self.retrying("revoke_api_key", || async {
-            let done = sqlx::query(
-                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2",
-            )
-            .bind(ts(Utc::now()))
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
+            let done = self
+                .execute_write(
+                    sqlx::query(
+                        "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2",
+                    )
+                    .bind(ts(Utc::now()))
+                    .bind(id),
+                )
+                .await?;
             Ok(done.rows_affected() > 0)
         })
         .await
@@ -512,7 +515,7 @@ impl Store {
 
     pub async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         self.retrying("append_audit", || async {
-            sqlx::query(
+            self.execute_write(sqlx::query(
                 "INSERT INTO audit_log (id, at, actor_type, actor_id, actor_name, action, target, client_addr, \
                  request_id, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
@@ -527,7 +530,7 @@ impl Store {
             .bind(&entry.request_id)
             .bind(&entry.outcome)
             .bind(&entry.detail)
-            .execute(&self.writer)
+            )
             .await?;
             Ok(())
         })

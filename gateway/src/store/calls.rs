@@ -197,7 +197,7 @@ impl Store {
         source: EventSource,
     ) -> Result<Option<Applied>, StoreError> {
         self.retrying("apply_events", || async {
-            let mut tx = self.writer.begin().await?;
+            let mut tx = self.begin_write().await?;
             let Some(call) = lock_call(&mut tx, self.backend, CallKey::Id(id), None).await? else {
                 return Ok(None);
             };
@@ -283,7 +283,10 @@ impl Store {
                     .bind(i64::from(limit))
                     .push(self.backend.for_update_skip_locked())
                     .push(") RETURNING id");
-                Ok(query.build().fetch_all(&self.writer).await?)
+                let mut tx = self.begin_write().await?;
+                let rows = query.build().fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(rows)
             })
             .await?;
         rows.iter()
@@ -399,12 +402,12 @@ impl Store {
     /// recorded as `canceled`.
     pub async fn mark_hangup_requested(&self, id: CallId) -> Result<(), StoreError> {
         self.retrying("mark_hangup_requested", || async {
-            sqlx::query(
+            self.execute_write(sqlx::query(
                 "UPDATE calls SET hangup_requested_at = COALESCE(hangup_requested_at, $1) WHERE id = $2",
             )
             .bind(ts(Utc::now()))
             .bind(id.to_string())
-            .execute(&self.writer)
+            )
             .await?;
             Ok(())
         })

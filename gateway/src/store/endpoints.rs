@@ -290,11 +290,13 @@ async fn insert_endpoint(
 impl Store {
     pub async fn create_endpoint(&self, new: &NewEndpoint) -> Result<Endpoint, StoreError> {
         self.retrying("create_endpoint", || async {
-            let mut conn = self.writer.acquire().await?;
-            insert_endpoint(&mut conn, new, Utc::now()).await?;
-            fetch_endpoint(&mut conn, &new.id)
+            let mut tx = self.begin_write().await?;
+            insert_endpoint(&mut tx, new, Utc::now()).await?;
+            let endpoint = fetch_endpoint(&mut tx, &new.id)
                 .await?
-                .ok_or_else(|| StoreError::Corrupt("endpoint vanished".into()))
+                .ok_or_else(|| StoreError::Corrupt("endpoint vanished".into()))?;
+            tx.commit().await?;
+            Ok(endpoint)
         })
         .await
     }
@@ -328,7 +330,7 @@ impl Store {
         change: &EndpointChange,
     ) -> Result<Option<Endpoint>, StoreError> {
         self.retrying("update_endpoint", || async {
-            let mut tx = self.writer.begin().await?;
+            let mut tx = self.begin_write().await?;
             let Some(mut endpoint) = fetch_endpoint(&mut tx, id).await? else {
                 return Ok(None);
             };
@@ -373,7 +375,7 @@ impl Store {
     /// Deletes an endpoint and its deliveries. Whether it existed.
     pub async fn delete_endpoint(&self, id: &str) -> Result<bool, StoreError> {
         self.retrying("delete_endpoint", || async {
-            let mut tx = self.writer.begin().await?;
+            let mut tx = self.begin_write().await?;
             sqlx::query("DELETE FROM event_attempts WHERE delivery_id IN (SELECT id FROM event_deliveries WHERE endpoint_id = $1)")
                 .bind(id)
                 .execute(&mut *tx)
@@ -400,7 +402,7 @@ impl Store {
         overlap_until: DateTime<Utc>,
     ) -> Result<Option<Endpoint>, StoreError> {
         self.retrying("rotate_endpoint_secret", || async {
-            let mut tx = self.writer.begin().await?;
+            let mut tx = self.begin_write().await?;
             let done = sqlx::query(
                 "UPDATE event_endpoints SET previous_secret = secret, previous_secret_until = $1, secret = $2, \
                  updated_at = $3 WHERE id = $4",
@@ -424,14 +426,14 @@ impl Store {
     /// Disables an enabled endpoint with the reason. Whether it was enabled.
     pub async fn disable_endpoint(&self, id: &str, reason: &str) -> Result<bool, StoreError> {
         self.retrying("disable_endpoint", || async {
-            let done = sqlx::query(
+            let done = self.execute_write(sqlx::query(
                 "UPDATE event_endpoints SET enabled = FALSE, disabled_reason = $1, updated_at = $2 \
                  WHERE id = $3 AND enabled = TRUE",
             )
             .bind(reason)
             .bind(ts(Utc::now()))
             .bind(id)
-            .execute(&self.writer)
+            )
             .await?;
             Ok(done.rows_affected() > 0)
         })
@@ -442,7 +444,7 @@ impl Store {
     /// added, changed ones updated (their state kept), removed ones deleted.
     pub async fn sync_config_endpoints(&self, declared: &[NewEndpoint]) -> Result<(), StoreError> {
         self.retrying("sync_config_endpoints", || async {
-            let mut tx = self.writer.begin().await?;
+            let mut tx = self.begin_write().await?;
             let now = Utc::now();
             let rows = sqlx::query("SELECT id FROM event_endpoints WHERE source = 'config'")
                 .fetch_all(&mut *tx)
@@ -596,7 +598,7 @@ impl Store {
     ) -> Result<Option<Vec<String>>, StoreError> {
         let result = self
             .retrying("redeliver", || async {
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let row = sqlx::query(
                     "SELECT id, type, call_id, sequence, created_at, payload FROM events WHERE id = $1",
                 )
@@ -650,7 +652,7 @@ impl Store {
     ) -> Result<Option<u64>, StoreError> {
         let result = self
             .retrying("replay", || async {
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let Some(target) = fetch_endpoint(&mut tx, endpoint).await? else {
                     return Ok(None);
                 };
@@ -694,7 +696,7 @@ impl Store {
         lease_until: DateTime<Utc>,
     ) -> Result<Claimed, StoreError> {
         self.retrying("create_ping", || async {
-            let mut tx = self.writer.begin().await?;
+            let mut tx = self.begin_write().await?;
             let now = Utc::now();
             let id = new_event_id();
             let data = serde_json::json!({ "endpoint_id": endpoint.id });
@@ -750,7 +752,9 @@ impl Store {
                     .bind(i64::from(limit))
                     .push(self.backend.for_update_skip_locked())
                     .push(") RETURNING id");
-                let rows = query.build().fetch_all(&self.writer).await?;
+                let mut tx = self.begin_write().await?;
+                let rows = query.build().fetch_all(&mut *tx).await?;
+                tx.commit().await?;
                 rows.iter()
                     .map(|r| Ok(r.try_get::<String, _>("id")?))
                     .collect::<Result<Vec<_>, StoreError>>()
@@ -806,7 +810,7 @@ impl Store {
     ) -> Result<Vec<Option<DateTime<Utc>>>, StoreError> {
         let result = self
             .retrying("record_attempts", || async {
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let now = Utc::now();
                 let mut streaks = Vec::with_capacity(batch.len());
                 for (claimed, attempt, next) in batch {
@@ -826,7 +830,7 @@ impl Store {
     /// Deletes events created before `before`, with their deliveries and attempts. How many.
     pub async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         self.retrying("prune_events", || async {
-            let mut tx = self.writer.begin().await?;
+            let mut tx = self.begin_write().await?;
             let cutoff = ts(before);
             sqlx::query(
                 "DELETE FROM event_attempts WHERE delivery_id IN (SELECT d.id FROM event_deliveries d \
@@ -863,7 +867,7 @@ async fn enabled_endpoints(conn: &mut AnyConnection) -> Result<Vec<Endpoint>, St
 
 /// One attempt of [`Store::record_attempts`], inside its transaction.
 async fn record_one(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     claimed: &Claimed,
     attempt: &Attempt,
     next: Next,
@@ -879,7 +883,7 @@ async fn record_one(
     .bind(attempt.latency_ms)
     .bind(&attempt.error)
     .bind(&attempt.response_body)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     let (status, due) = match next {
         Next::Succeeded => (DeliveryStatus::Succeeded, now),
@@ -894,14 +898,14 @@ async fn record_one(
     .bind(ts(due))
     .bind(ts(now))
     .bind(&claimed.delivery_id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     let row = if next == Next::Succeeded {
         sqlx::query(
             "UPDATE event_endpoints SET failing_since = NULL WHERE id = $1 RETURNING failing_since",
         )
         .bind(&claimed.endpoint.id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?
     } else {
         sqlx::query(
@@ -910,7 +914,7 @@ async fn record_one(
         )
         .bind(ts(attempt.attempted_at))
         .bind(&claimed.endpoint.id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?
     };
     let since: Option<String> = match row {

@@ -47,7 +47,7 @@ impl Store {
     pub async fn erase_call(&self, id: CallId) -> Result<Option<Erasure>, StoreError> {
         let erased = self
             .retrying("erase_call", || async {
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let Some(locked) = lock_call(&mut tx, self.backend, CallKey::Id(id), None).await?
                 else {
                     return Ok(None);

@@ -69,7 +69,7 @@ impl Store {
         call: &NewCall,
         key: Option<&IdempotencyKey>,
     ) -> Result<Claim, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_write().await?;
         let now = Utc::now();
         if let Some(key) = key {
             sqlx::query(
@@ -145,12 +145,13 @@ impl Store {
     /// Marks the key's request as answered, so later requests with it replay the call.
     pub async fn complete_idempotency_key(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
         self.retrying("complete_idempotency_key", || async {
-            sqlx::query(
-                "UPDATE idempotency_keys SET completed = TRUE WHERE scope = $1 AND key = $2",
+            self.execute_write(
+                sqlx::query(
+                    "UPDATE idempotency_keys SET completed = TRUE WHERE scope = $1 AND key = $2",
+                )
+                .bind(&key.scope)
+                .bind(&key.key),
             )
-            .bind(&key.scope)
-            .bind(&key.key)
-            .execute(&self.writer)
             .await?;
             Ok(())
         })

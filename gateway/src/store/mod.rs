@@ -20,6 +20,7 @@ mod changes;
 mod codec;
 mod endpoints;
 mod erasure;
+mod group;
 mod idempotency;
 mod lock;
 mod notify;
@@ -81,8 +82,7 @@ pub fn durable_commits() -> u64 {
     DURABLE_COMMITS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-#[doc(hidden)]
-pub fn count_durable_commit() {
+pub(crate) fn count_durable_commit() {
     DURABLE_COMMITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
@@ -143,8 +143,10 @@ impl StoreError {
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
-    /// Writes (and reads inside write transactions).
+    /// Writes (and reads inside write transactions); on SQLite only through `group`.
     writer: AnyPool,
+    /// SQLite's group commit (see `store::group`); `None` on PostgreSQL.
+    group: Option<group::GroupCommit>,
     /// Plain reads. With PostgreSQL, the same pool as `writer`.
     reader: AnyPool,
     retry: RetryPolicy,
@@ -178,8 +180,10 @@ impl Store {
                 (pool.clone(), pool)
             }
         };
+        let group = (backend == Backend::Sqlite).then(|| group::GroupCommit::new(writer.clone()));
         Ok(Self {
             backend,
+            group,
             writer,
             reader,
             retry: RetryPolicy::from_config(config),
@@ -189,6 +193,22 @@ impl Store {
             sinks,
             outbox: std::sync::Arc::new(tokio::sync::Notify::new()),
         })
+    }
+
+    /// Starts a write transaction (on SQLite, a member of the next group commit).
+    pub(crate) async fn begin_write(&self) -> Result<group::WriteTx, StoreError> {
+        group::WriteTx::begin(self.group.as_ref(), &self.writer).await
+    }
+
+    /// Runs one statement as a write transaction of its own.
+    pub(crate) async fn execute_write(
+        &self,
+        statement: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> Result<sqlx::any::AnyQueryResult, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = statement.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// What the delivery workers wait on between rounds.
@@ -230,8 +250,7 @@ impl Store {
                     "CREATE SCHEMA IF NOT EXISTS {}",
                     backend::quote_ident(&self.schema)
                 );
-                sqlx::query(AssertSqlSafe(create))
-                    .execute(&self.writer)
+                self.execute_write(sqlx::query(AssertSqlSafe(create)))
                     .await?;
                 // On a connection of its own without `statement_timeout`: waiting for another
                 // instance's migration lock, or a schema change on a big table, may take longer

@@ -290,9 +290,9 @@ impl Store {
         reason: &str,
     ) -> Result<(), StoreError> {
         self.retrying("record_rejected_receipt", || async {
-            let mut conn = self.writer.acquire().await?;
+            let mut tx = self.begin_write().await?;
             insert_receipt(
-                &mut conn,
+                &mut tx,
                 receipt,
                 None,
                 ReceiptOutcome::Rejected,
@@ -300,7 +300,7 @@ impl Store {
                 false,
             )
             .await?;
-            Ok(())
+            tx.commit().await
         })
         .await
     }
@@ -349,7 +349,7 @@ impl Store {
         recording_path: Option<&str>,
         force: bool,
     ) -> Result<Ingestion, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_write().await?;
         // Locks the call (PostgreSQL): a concurrent delivery for it waits here, then sees
         // whatever this one committed.
         let call = resolve_call(&mut tx, self.backend, receipt, correlation).await?;
@@ -413,10 +413,11 @@ impl Store {
             }
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
                 tx.rollback().await?;
-                let mut conn = self.writer.acquire().await?;
+                let mut conn = self.begin_write().await?;
                 // This very receipt is stored: a retry whose first try committed, its answer
                 // lost with the connection. Answer what was stored, again.
                 if let Some(stored) = stored_outcome(&mut conn, &receipt.id).await? {
+                    conn.rollback().await?;
                     return Ok(stored);
                 }
                 // Another writer applied the same delivery first (a delivery about no known
@@ -430,6 +431,7 @@ impl Store {
                     false,
                 )
                 .await?;
+                conn.commit().await?;
                 Ok(Ingestion {
                     outcome: ReceiptOutcome::Duplicate,
                     call_id,

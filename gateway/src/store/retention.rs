@@ -315,7 +315,7 @@ impl Store {
             "idempotency_keys" => "scope, key",
             _ => "id",
         };
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut select = Statement::new(format!("SELECT {key}"));
         if category.table() == "calls" {
             select.push(", recording_path");
@@ -410,6 +410,7 @@ impl Store {
         until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         self.retrying("take_job_lease", || async {
+            let mut tx = self.begin_write().await?;
             let row = sqlx::query(
                 "INSERT INTO job_leases (name, holder, lease_until) VALUES ($1, $2, $3) \
                  ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
@@ -421,8 +422,9 @@ impl Store {
             .bind(holder)
             .bind(ts(until))
             .bind(ts(Utc::now()))
-            .fetch_optional(&self.writer)
+            .fetch_optional(&mut *tx)
             .await?;
+            tx.commit().await?;
             Ok(row.is_some())
         })
         .await
@@ -431,11 +433,12 @@ impl Store {
     /// Gives the lease on `name` up, if `holder` has it.
     pub async fn release_job_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         self.retrying("release_job_lease", || async {
-            sqlx::query("DELETE FROM job_leases WHERE name = $1 AND holder = $2")
-                .bind(name)
-                .bind(holder)
-                .execute(&self.writer)
-                .await?;
+            self.execute_write(
+                sqlx::query("DELETE FROM job_leases WHERE name = $1 AND holder = $2")
+                    .bind(name)
+                    .bind(holder),
+            )
+            .await?;
             Ok(())
         })
         .await
