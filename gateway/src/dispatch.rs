@@ -162,7 +162,17 @@ pub async fn create_call(
         created_by,
         removed: Default::default(),
     };
-    let (call, recovered) = match gateway.store.create_call(call, key.as_ref()).await? {
+    // Without a key, nothing tells a `queued` call from an `initiating` one later (only a
+    // key's recovery does: see `recover`), so the call is stored already initiating.
+    let initial = match key {
+        None => vec![status(CallStatus::Initiating, None)],
+        Some(_) => Vec::new(),
+    };
+    let stored = gateway
+        .store
+        .create_call(call, key.as_ref(), &initial)
+        .await?;
+    let (call, recovered) = match stored {
         Claim::Created(call) => (call, false),
         Claim::Recovered(call) => (call, true),
         Claim::Replay(call) => return Ok(Created::Replayed(call)),
@@ -206,7 +216,10 @@ async fn place(
             .ok_or(DispatchError::CallNotFound)?;
         Ok::<_, DispatchError>(applied.call)
     };
-    record(vec![status(CallStatus::Initiating, None)], None).await?;
+    if call.status == CallStatus::Queued {
+        // Durable before the vendor is asked: a call found `queued` later was never sent.
+        record(vec![status(CallStatus::Initiating, None)], None).await?;
+    }
 
     let mut attempt = 1;
     let (outcome, scheduled) = loop {

@@ -8,11 +8,13 @@
 //! [`Claim::InFlight`].
 
 use chrono::{TimeDelta, Utc};
-use plugin_api::Call;
+use plugin_api::{Call, CallEvent};
 use sqlx::{AssertSqlSafe, Row};
 
+use super::apply::{Context, EventSource, apply};
 use super::calls::{NewCall, fetch_call, insert_call};
 use super::codec::{call_id, parse_ts, ts};
+use super::lock::LockedCall;
 use super::sql::flag;
 use super::{Store, StoreError, is_conflict};
 
@@ -45,18 +47,21 @@ pub enum Claim {
 }
 
 impl Store {
-    /// Stores a new call (status `queued`), claiming the idempotency key in the same transaction.
+    /// Stores a new call (status `queued`), claiming the idempotency key in the same transaction,
+    /// and applies `initial` to it there too (one transaction where the caller has nothing to
+    /// do in between: e.g. no key whose claim must be durable before the call moves on).
     pub async fn create_call(
         &self,
         call: NewCall,
         key: Option<&IdempotencyKey>,
+        initial: &[CallEvent],
     ) -> Result<Claim, StoreError> {
         self.retrying("create_call", || async {
-            match self.create_call_once(&call, key).await {
+            match self.create_call_once(&call, key, initial).await {
                 // Another request (maybe on another instance) claimed the key between our check
                 // and our insert: the second look finds its claim.
                 Err(error) if key.is_some() && is_conflict(&error) => {
-                    self.create_call_once(&call, key).await
+                    self.create_call_once(&call, key, initial).await
                 }
                 outcome => outcome,
             }
@@ -68,6 +73,7 @@ impl Store {
         &self,
         call: &NewCall,
         key: Option<&IdempotencyKey>,
+        initial: &[CallEvent],
     ) -> Result<Claim, StoreError> {
         let mut tx = self.begin_write().await?;
         let now = Utc::now();
@@ -137,9 +143,31 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        if initial.is_empty() {
+            tx.commit().await?;
+            self.outbox_written();
+            return Ok(Claim::Created(call.clone()));
+        }
+        // Just inserted, so nothing needs reading back: no turns, no hangup, no deliveries.
+        let inserted = LockedCall {
+            call: call.clone(),
+            last_seq: 0,
+            hangup_requested: false,
+            delivered_before: false,
+        };
+        let context = Context {
+            source: &EventSource::Dispatch,
+            now: Utc::now(),
+            provider_call_id: None,
+            provider_data: None,
+            recording_path: None,
+            reapplying: false,
+        };
+        let applied = apply(&mut tx, inserted, initial, &context).await?;
         tx.commit().await?;
+        self.committed(&applied);
         self.outbox_written();
-        Ok(Claim::Created(call.clone()))
+        Ok(Claim::Created(applied.call))
     }
 
     /// Marks the key's request as answered, so later requests with it replay the call.

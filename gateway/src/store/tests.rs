@@ -67,7 +67,7 @@ pub(crate) fn new_call(provider: &str) -> Call {
 }
 
 async fn created(store: &Store, call: Call) -> Call {
-    match store.create_call(call, None).await.unwrap() {
+    match store.create_call(call, None, &[]).await.unwrap() {
         Claim::Created(call) => call,
         other => panic!("{other:?}"),
     }
@@ -128,7 +128,7 @@ async fn an_idempotency_claim_past_its_lease_is_taken_over_once() {
     let mut lease = key("lease", "h", day);
     lease.claim_timeout = Duration::from_millis(300);
     let first = match store
-        .create_call(new_call("echo"), Some(&lease))
+        .create_call(new_call("echo"), Some(&lease), &[])
         .await
         .unwrap()
     {
@@ -136,28 +136,28 @@ async fn an_idempotency_claim_past_its_lease_is_taken_over_once() {
         other => panic!("{other:?}"),
     };
     // Within the lease: still in flight.
-    let again = store.create_call(new_call("echo"), Some(&lease)).await;
+    let again = store.create_call(new_call("echo"), Some(&lease), &[]).await;
     assert!(matches!(again.unwrap(), Claim::InFlight));
     tokio::time::sleep(Duration::from_millis(400)).await;
     // Past it, without completion: the stored call, to settle; the claim is renewed, so a
     // second retry at once is in flight again.
     match store
-        .create_call(new_call("echo"), Some(&lease))
+        .create_call(new_call("echo"), Some(&lease), &[])
         .await
         .unwrap()
     {
         Claim::Recovered(call) => assert_eq!(call.id, first.id),
         other => panic!("{other:?}"),
     }
-    let again = store.create_call(new_call("echo"), Some(&lease)).await;
+    let again = store.create_call(new_call("echo"), Some(&lease), &[]).await;
     assert!(matches!(again.unwrap(), Claim::InFlight));
     // A different body is still refused, and a completed key replays.
     let mut other = lease.clone();
     other.request_hash = "other".into();
-    let mismatch = store.create_call(new_call("echo"), Some(&other)).await;
+    let mismatch = store.create_call(new_call("echo"), Some(&other), &[]).await;
     assert!(matches!(mismatch.unwrap(), Claim::Mismatch));
     store.complete_idempotency_key(&lease).await.unwrap();
-    let replay = store.create_call(new_call("echo"), Some(&lease)).await;
+    let replay = store.create_call(new_call("echo"), Some(&lease), &[]).await;
     assert!(matches!(replay.unwrap(), Claim::Replay(call) if call.id == first.id));
 }
 
@@ -166,7 +166,7 @@ async fn idempotency_keys_replay_refuse_and_expire() {
     let (store, _dir) = store().await;
     let day = Duration::from_secs(86_400);
     let first = match store
-        .create_call(new_call("echo"), Some(&key("k", "h1", day)))
+        .create_call(new_call("echo"), Some(&key("k", "h1", day)), &[])
         .await
         .unwrap()
     {
@@ -175,7 +175,7 @@ async fn idempotency_keys_replay_refuse_and_expire() {
     };
     assert!(matches!(
         store
-            .create_call(new_call("echo"), Some(&key("k", "h1", day)))
+            .create_call(new_call("echo"), Some(&key("k", "h1", day)), &[])
             .await
             .unwrap(),
         Claim::InFlight
@@ -185,7 +185,7 @@ async fn idempotency_keys_replay_refuse_and_expire() {
         .await
         .unwrap();
     match store
-        .create_call(new_call("echo"), Some(&key("k", "h1", day)))
+        .create_call(new_call("echo"), Some(&key("k", "h1", day)), &[])
         .await
         .unwrap()
     {
@@ -194,7 +194,7 @@ async fn idempotency_keys_replay_refuse_and_expire() {
     }
     assert!(matches!(
         store
-            .create_call(new_call("echo"), Some(&key("k", "h2", day)))
+            .create_call(new_call("echo"), Some(&key("k", "h2", day)), &[])
             .await
             .unwrap(),
         Claim::Mismatch
@@ -202,12 +202,12 @@ async fn idempotency_keys_replay_refuse_and_expire() {
     // An expired key is forgotten: the same key places a new call.
     let short = key("short", "h", Duration::ZERO);
     store
-        .create_call(new_call("echo"), Some(&short))
+        .create_call(new_call("echo"), Some(&short), &[])
         .await
         .unwrap();
     assert!(matches!(
         store
-            .create_call(new_call("echo"), Some(&short))
+            .create_call(new_call("echo"), Some(&short), &[])
             .await
             .unwrap(),
         Claim::Created(_)
@@ -695,5 +695,38 @@ async fn calls_are_found_by_telephony_and_vendor_ids_through_indexes() {
     assert!(
         plan.iter().all(|step| !step.starts_with("SCAN")),
         "{plan:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_call_created_with_initial_events_is_stored_with_them_in_one_go() {
+    let (store, _dir) = store().await;
+    let claim = store
+        .create_call(new_call("echo"), None, &[status(CallStatus::Initiating)])
+        .await
+        .unwrap();
+    let Claim::Created(call) = claim else {
+        panic!("{claim:?}");
+    };
+    assert_eq!(call.status, CallStatus::Initiating);
+    let stored = store.get_call(call.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, CallStatus::Initiating);
+    let history: Vec<_> = store
+        .status_events(call.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.from_status, e.to_status, e.source))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            (None, CallStatus::Queued, "api".to_owned()),
+            (
+                Some(CallStatus::Queued),
+                CallStatus::Initiating,
+                "dispatch".to_owned()
+            ),
+        ]
     );
 }
