@@ -10,6 +10,7 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use super::StoreError;
 use super::apply::Applied;
 use super::codec::{TURN_COLUMNS, ts, turn_from_row};
+use super::sql::Statement;
 use crate::views::{CallView, TurnView};
 
 /// Every event type a call causes, in the order the API documents them.
@@ -197,27 +198,88 @@ pub(super) async fn write(
     .await?;
     let last: i64 = row.try_get("event_seq")?;
     let subscribers = subscribers(conn).await?;
-    let mut deliveries = 0;
-    for (index, event) in pending.into_iter().enumerate() {
-        let sequence = last - count + 1 + index as i64;
-        let id = new_event_id();
-        let payload = envelope(&id, event.kind, now, Some(call_id), sequence, event.data);
-        insert_event(
-            conn,
-            &id,
-            event.kind,
-            Some(call_id),
-            sequence,
-            now,
-            &payload,
-        )
-        .await?;
-        for subscriber in subscribers.iter().filter(|s| s.wants(event.kind)) {
-            insert_delivery(conn, &id, &subscriber.id, Some(call_id), sequence, now, now).await?;
-            deliveries += 1;
-        }
+    let events: Vec<NewEvent> = pending
+        .into_iter()
+        .enumerate()
+        .map(|(index, event)| {
+            let sequence = last - count + 1 + index as i64;
+            let id = new_event_id();
+            let payload = envelope(&id, event.kind, now, Some(call_id), sequence, event.data);
+            NewEvent {
+                id,
+                kind: event.kind,
+                sequence,
+                payload: payload.to_string(),
+            }
+        })
+        .collect();
+    let deliveries: Vec<(&NewEvent, &str)> = events
+        .iter()
+        .flat_map(|event| {
+            subscribers
+                .iter()
+                .filter(|s| s.wants(event.kind))
+                .map(move |s| (event, s.id.as_str()))
+        })
+        .collect();
+    let call = call_id.to_string();
+    let created = ts(now);
+    // A few statements for all of them, not two per event and endpoint.
+    for chunk in events.chunks(ROWS_PER_INSERT) {
+        let mut insert = Statement::new(
+            "INSERT INTO events (id, type, call_id, sequence, created_at, payload) VALUES ",
+        );
+        insert.rows(chunk, |row, event| {
+            row.bind(event.id.clone())
+                .push(", ")
+                .bind(event.kind)
+                .push(", ")
+                .bind(call.clone())
+                .push(", ")
+                .bind(event.sequence)
+                .push(", ")
+                .bind(created.clone())
+                .push(", ")
+                .bind(event.payload.clone());
+        });
+        insert.build().execute(&mut *conn).await?;
     }
-    Ok(deliveries)
+    for chunk in deliveries.chunks(ROWS_PER_INSERT) {
+        let mut insert = Statement::new(
+            "INSERT INTO event_deliveries (id, event_id, endpoint_id, call_id, sequence, status, attempts, \
+             next_attempt_at, created_at, updated_at) VALUES ",
+        );
+        insert.rows(chunk, |row, (event, endpoint)| {
+            row.bind(new_delivery_id())
+                .push(", ")
+                .bind(event.id.clone())
+                .push(", ")
+                .bind(endpoint.to_string())
+                .push(", ")
+                .bind(call.clone())
+                .push(", ")
+                .bind(event.sequence)
+                .push(", 'pending', 0, ")
+                .bind(created.clone())
+                .push(", ")
+                .bind(created.clone())
+                .push(", ")
+                .bind(created.clone());
+        });
+        insert.build().execute(&mut *conn).await?;
+    }
+    Ok(deliveries.len())
+}
+
+/// Rows per multi-row `INSERT`: well below both backends' limits on bound values.
+const ROWS_PER_INSERT: usize = 200;
+
+/// An event of [`write`], ready to insert.
+struct NewEvent {
+    id: String,
+    kind: &'static str,
+    sequence: i64,
+    payload: String,
 }
 
 pub(super) async fn insert_event(

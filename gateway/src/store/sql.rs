@@ -58,6 +58,21 @@ impl Statement {
         self
     }
 
+    /// Appends `(…), (…)`, one parenthesized row per item, each written by `row` (which
+    /// separates its values with `, `): the values of a multi-row `INSERT`.
+    pub(super) fn rows<T>(
+        &mut self,
+        items: impl IntoIterator<Item = T>,
+        mut row: impl FnMut(&mut Self, T),
+    ) -> &mut Self {
+        for (index, item) in items.into_iter().enumerate() {
+            self.push(if index == 0 { "(" } else { ", (" });
+            row(self, item);
+            self.push(")");
+        }
+        self
+    }
+
     /// The statement's text so far.
     #[cfg(test)]
     pub(super) fn sql(&self) -> &str {
@@ -130,5 +145,18 @@ mod tests {
             "SELECT * FROM calls WHERE 1 = 1 AND status = $1 AND id < $2 LIMIT $3"
         );
         assert_eq!(statement.arguments.len(), 3);
+    }
+
+    #[test]
+    fn rows_are_parenthesized_and_separated() {
+        let mut statement = Statement::new("INSERT INTO t (a, b) VALUES ");
+        statement.rows([("x", 1_i64), ("y", 2)], |s, (a, b)| {
+            s.bind(a).push(", ").bind(b);
+        });
+        assert_eq!(
+            statement.sql,
+            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)"
+        );
+        assert_eq!(statement.arguments.len(), 4);
     }
 }
