@@ -155,6 +155,17 @@ fn acked_word(acknowledged: bool) -> &'static str {
     }
 }
 
+/// Issue 18's crash test. What catches what:
+/// - an acknowledgement before the commit is durable: the acknowledged webhooks whose commit
+///   the kill lost have no applied receipt, and their turn is missing from the transcript;
+/// - a webhook applied twice (dedupe lost across the restart, or a duplicate applied again
+///   behind its `duplicate` answer): a second applied receipt, the turn twice, or a retried
+///   acknowledged webhook answered other than `duplicate`;
+/// - a webhook cut off by the kill refused for good, or half stored (its receipt without its
+///   turn): a retry never accepted, or a receipt without its turn;
+/// - sequences reused, skipped or reordered: the gap-free check, and the order of webhooks
+///   one acknowledged before another was sent;
+/// - a turn changing a status: the statuses and status histories.
 #[tokio::test]
 async fn killed_mid_group_commit_under_load_no_acknowledged_webhook_is_lost_or_applied_twice() {
     let started = Instant::now();
@@ -523,7 +534,6 @@ async fn killed_mid_group_commit_under_load_no_acknowledged_webhook_is_lost_or_a
         }
     }
     assert_no_problems("transcripts and calls", &problems);
-    assert_eq!(turns_checked, first.len(), "one turn per webhook sent");
     println!(
         "{} webhooks, {turns_checked} turns checked; the test took {:?}",
         first.len(),
