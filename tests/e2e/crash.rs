@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use voice_gateway::recovery::INTERRUPTED;
 
 use crate::harness::{
-    GatewayConfig, PROVIDERS, SECRET, TO, TestGateway, assert_fields, echo_signature,
+    GatewayConfig, KILL_TESTS, PROVIDERS, SECRET, TO, TestGateway, assert_fields, echo_signature,
     expect_outcome, serve_binary, test_database_url, unix_now,
 };
 
@@ -168,6 +168,7 @@ fn acked_word(acknowledged: bool) -> &'static str {
 /// - a turn changing a status: the statuses and status histories.
 #[tokio::test]
 async fn killed_mid_group_commit_under_load_no_acknowledged_webhook_is_lost_or_applied_twice() {
+    let _one_at_a_time = KILL_TESTS.lock().await;
     let started = Instant::now();
     let config = GatewayConfig::new()
         .gateway(r#"default_provider = "echo""#)
