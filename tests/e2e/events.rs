@@ -509,6 +509,7 @@ async fn an_endpoint_failing_for_disable_after_hours_is_disabled() {
 /// kill are sent again once their lease has expired).
 #[tokio::test]
 async fn after_kill_9_and_a_restart_every_event_reaches_the_application() {
+    let _one_at_a_time = crate::harness::KILL_TESTS.lock().await;
     let receiver = MockVendor::start().await;
     receiver.always(
         "POST",

@@ -909,6 +909,11 @@ pub fn run_binary(dir: &Path, args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// Held by each test that kills the binary under load and starts it again (crash.rs, and
+/// events.rs's): they load the machine for seconds and bound what gets done in that time, so
+/// two at once could push each other past their bounds. One at a time; other tests run beside.
+pub static KILL_TESTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The binary serving in its own process, killed (SIGKILL) when dropped.
 pub struct ServingBinary(std::process::Child);
 

@@ -9,6 +9,7 @@ mod auth;
 mod backup;
 mod calls;
 mod cli;
+mod crash;
 mod db_proxy;
 mod docs;
 mod elevenlabs;
