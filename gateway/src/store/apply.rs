@@ -173,14 +173,15 @@ pub(super) async fn apply(
     }
     finish_call(&mut applied.call);
     applied.call.updated_at = now;
-    write_call(conn, &applied.call, last_seq, context).await?;
+    // The events to applications this change causes: in its own transaction (the outbox),
+    // numbered by the same statement that writes the call.
+    let pending = outbox::events_of(conn, &applied, events, had_recording).await?;
+    let last_event = write_call(conn, &applied.call, last_seq, pending.len(), context).await?;
     if applied.call.telephony_ids != telephony_ids {
         super::calls::write_telephony_ids(conn, applied.call.id, &applied.call.telephony_ids)
             .await?;
     }
-    // The events to applications this change causes: in its own transaction (the outbox).
-    let pending = outbox::events_of(conn, &applied, events, had_recording).await?;
-    outbox::write(conn, applied.call.id, pending, now).await?;
+    outbox::write_numbered(conn, applied.call.id, pending, last_event, now).await?;
     Ok(applied)
 }
 
@@ -300,17 +301,20 @@ fn finish_call(call: &mut Call) {
     }
 }
 
+/// Writes the call, moving its `event_seq` on by `new_events`; returns the new `event_seq`.
 async fn write_call(
     conn: &mut AnyConnection,
     call: &Call,
     last_seq: i64,
+    new_events: usize,
     context: &Context<'_>,
-) -> Result<(), StoreError> {
-    sqlx::query(
+) -> Result<i64, StoreError> {
+    let row = sqlx::query(
         "UPDATE calls SET provider_call_id = $1, telephony_ids = $2, status = $3, status_reason = $4, updated_at = $5, \
          started_at = $6, ended_at = $7, duration_secs = $8, cost = $9, cost_unit = $10, summary = $11, success = $12, \
          analysis = $13, recording_url = $14, end_reason = $15, failure_reason = $16, cost_breakdown = $17, vendor_metadata = $18, last_seq = $19, \
-         provider_data = COALESCE($20, provider_data), recording_path = COALESCE($21, recording_path) WHERE id = $22",
+         provider_data = COALESCE($20, provider_data), recording_path = COALESCE($21, recording_path), \
+         event_seq = event_seq + $23 WHERE id = $22 RETURNING event_seq",
     )
     .bind(&call.provider_call_id)
     .bind(json(&call.telephony_ids))
@@ -335,9 +339,10 @@ async fn write_call(
     // An erased call gets no recording again.
     .bind(context.recording_path.filter(|_| call.removed.erased_at.is_none()))
     .bind(call.id.to_string())
-    .execute(&mut *conn)
+    .bind(new_events as i64)
+    .fetch_one(&mut *conn)
     .await?;
-    Ok(())
+    Ok(row.try_get("event_seq")?)
 }
 
 /// Stores `turn` as the call's next turn; for a turn with a key, a turn already stored with that

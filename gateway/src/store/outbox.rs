@@ -188,15 +188,29 @@ pub(super) async fn write(
     if pending.is_empty() {
         return Ok(0);
     }
-    let count = pending.len() as i64;
     let row = sqlx::query(
         "UPDATE calls SET event_seq = event_seq + $1 WHERE id = $2 RETURNING event_seq",
     )
-    .bind(count)
+    .bind(pending.len() as i64)
     .bind(call_id.to_string())
     .fetch_one(&mut *conn)
     .await?;
-    let last: i64 = row.try_get("event_seq")?;
+    write_numbered(conn, call_id, pending, row.try_get("event_seq")?, now).await
+}
+
+/// Like [`write`], for a caller that has already moved the call's `event_seq` on by
+/// `pending.len()` (to `last`) in a statement of its own.
+pub(super) async fn write_numbered(
+    conn: &mut AnyConnection,
+    call_id: CallId,
+    pending: Vec<Pending>,
+    last: i64,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let count = pending.len() as i64;
     let subscribers = subscribers(conn).await?;
     let events: Vec<NewEvent> = pending
         .into_iter()
