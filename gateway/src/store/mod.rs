@@ -8,8 +8,9 @@
 //! from either backend.
 //!
 //! SQLite (WAL, `synchronous = FULL`, foreign keys on): all writes go through one connection,
-//! so writers queue in the pool instead of fighting over SQLite's single write lock; reads use
-//! a pool of read-only connections. PostgreSQL: one pool; writes that read before they write
+//! where the write transactions waiting at the same moment share one commit (see
+//! `store::group`), so writers neither fight over SQLite's single write lock nor pay an fsync
+//! each; reads use a pool of read-only connections. PostgreSQL: one pool; writes that read before they write
 //! lock the rows they change (`FOR UPDATE`), because several writers run at once.
 
 mod apply;
