@@ -25,7 +25,8 @@
 //! Flags (all optional):
 //! - `--suite`          run the matrix (each scenario at full speed and at the target rates of
 //!   issue #18: ingest 1,000 and 3,000/s on SQLite, 2,000/s on PostgreSQL; create 500/s), each
-//!   run with a fresh gateway and database, then print one table
+//!   run in its own child process of this program with a fresh gateway and database (the other
+//!   flags are passed on), then print one table
 //! - `--scenario NAME`  one run of that scenario (default `ingest-echo`)
 //! - `--rate N|max`     requests per second offered, or `max` for full speed (default 2000)
 //! - `--duration S`     seconds of the measured phase (default 10; 5 with `--suite`)
@@ -1670,16 +1671,15 @@ allow_private_destinations = true
     );
     line
 }
-/// Prints the table of the runs (Markdown, as docs/benchmarks.md shows it).
-fn print_table(lines: &[Line], args: &Args, backend: &Backend) {
+/// Prints the table's title and header (Markdown, as docs/benchmarks.md shows it).
+fn print_table_header(runs: usize, args: &Args, backend: &Backend) {
     let fsyncs = match backend {
         Backend::Sqlite => "fsyncs/req (= commits: WAL, synchronous FULL)",
         Backend::Postgres { .. } => "fsyncs/req (pg_stat_wal.wal_sync)",
     };
     println!();
     println!(
-        "=== {} runs on {}: warm-up {:.1} s, measured {:.1} s, {}, application endpoint {}; latencies in ms; busy cores over the measured phase",
-        lines.len(),
+        "=== {runs} runs on {}: warm-up {:.1} s, measured {:.1} s, {}, application endpoint {}; latencies in ms; busy cores over the measured phase",
         backend.name(),
         args.warmup,
         args.duration,
@@ -1694,42 +1694,48 @@ fn print_table(lines: &[Line], args: &Args, backend: &Backend) {
         "| Scenario | Offered/s | Achieved/s | p50 | p90 | p99 | max | Errors | Busy cores: process / machine | Commits/req | {fsyncs} | RSS MiB | Checks |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
-    for line in lines {
-        let offered = match line.rate {
-            Rate::Fixed(r) => format!("{r:.0}"),
-            Rate::Max => format!("max ({} workers)", args.concurrency(Rate::Max)),
-        };
-        println!(
-            "| {} | {offered} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {:.2} | {} | {} | {} |",
-            line.scenario.name(),
-            line.achieved,
-            line.p50,
-            line.p90,
-            line.p99,
-            line.max,
-            line.errors,
-            line.cores
-                .map_or("-".to_owned(), |(p, m)| format!("{p:.2} / {m:.2}")),
-            line.commits_per_request,
-            line.fsyncs_per_request
-                .map_or("-".to_owned(), |f| format!("{f:.2}")),
-            line.rss_mib.map_or("-".to_owned(), |r| format!("{r:.0}")),
-            if line.checks_ok { "ok" } else { "FAILED" },
-        );
-    }
 }
 
-#[tokio::main]
-async fn main() {
-    let args = parse_args();
-    sqlx::any::install_default_drivers();
-    let backend = Backend::from_env();
-    let runs = if args.suite {
-        backend.suite()
-    } else {
-        vec![(args.scenario, args.rate)]
+/// The table's line of a run.
+fn table_row(line: &Line, args: &Args) -> String {
+    let offered = match line.rate {
+        Rate::Fixed(r) => format!("{r:.0}"),
+        Rate::Max => format!("max ({} workers)", args.concurrency(Rate::Max)),
     };
-    let mut lines = Vec::with_capacity(runs.len());
+    format!(
+        "| {} | {offered} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {:.2} | {} | {} | {} |",
+        line.scenario.name(),
+        line.achieved,
+        line.p50,
+        line.p90,
+        line.p99,
+        line.max,
+        line.errors,
+        line.cores
+            .map_or("-".to_owned(), |(p, m)| format!("{p:.2} / {m:.2}")),
+        line.commits_per_request,
+        line.fsyncs_per_request
+            .map_or("-".to_owned(), |f| format!("{f:.2}")),
+        line.rss_mib.map_or("-".to_owned(), |r| format!("{r:.0}")),
+        if line.checks_ok { "ok" } else { "FAILED" },
+    )
+}
+
+/// `--suite`: each run in a child process of this program (`--scenario` and `--rate`, the
+/// other flags passed on), so that each has a fresh process as well as a fresh gateway and
+/// database, and its RSS is its own; their output is passed through, and their table lines
+/// are gathered into one table. Returns whether every run passed its checks.
+fn run_suite(args: &Args, backend: &Backend) -> bool {
+    use std::io::BufRead as _;
+
+    let runs = backend.suite();
+    let program = std::env::current_exe().unwrap();
+    let passed: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--suite")
+        .collect();
+    let mut rows = Vec::with_capacity(runs.len());
+    let mut ok = true;
     for (i, (scenario, rate)) in runs.iter().enumerate() {
         println!(
             "=== run {} of {}: {} at {}",
@@ -1738,10 +1744,53 @@ async fn main() {
             scenario.name(),
             rate.label()
         );
-        lines.push(run(&args, &backend, *scenario, *rate).await);
+        let mut child = std::process::Command::new(&program)
+            .args(&passed)
+            .args(["--scenario", scenario.name(), "--rate", &rate.label()])
+            .args(["--duration", &args.duration.to_string()])
+            .args(["--warmup", &args.warmup.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut row = None;
+        for text in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+            let text = text.unwrap();
+            if text.starts_with(&format!("| {} |", scenario.name())) {
+                row = Some(text.clone());
+            }
+            println!("{text}");
+        }
+        let status = child.wait().unwrap();
+        ok &= status.success();
+        rows.push(row.unwrap_or_else(|| {
+            format!(
+                "| {} | {} | run failed ({status}) |",
+                scenario.name(),
+                rate.label()
+            )
+        }));
     }
-    print_table(&lines, &args, &backend);
-    if lines.iter().any(|l| !l.checks_ok) {
+    print_table_header(runs.len(), args, backend);
+    for row in rows {
+        println!("{row}");
+    }
+    ok
+}
+
+#[tokio::main]
+async fn main() {
+    let args = parse_args();
+    sqlx::any::install_default_drivers();
+    let backend = Backend::from_env();
+    let ok = if args.suite {
+        run_suite(&args, &backend)
+    } else {
+        let line = run(&args, &backend, args.scenario, args.rate).await;
+        print_table_header(1, &args, &backend);
+        println!("{}", table_row(&line, &args));
+        line.checks_ok
+    };
+    if !ok {
         println!("FAILED: an answer was not the expected one, or a check above says MISMATCH");
         std::process::exit(1);
     }
