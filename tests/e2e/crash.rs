@@ -16,7 +16,7 @@ use voice_gateway::recovery::INTERRUPTED;
 
 use crate::harness::{
     GatewayConfig, KILL_TESTS, PROVIDERS, SECRET, TO, TestGateway, assert_fields, echo_signature,
-    expect_outcome, serve_binary, test_database_url, unix_now,
+    expect_outcome, serve_binary, serve_setup_with_binary, test_database_url, unix_now,
 };
 
 /// An echo instance whose script never runs within a test and whose webhooks are signed: the
@@ -180,15 +180,7 @@ async fn killed_mid_group_commit_under_load_no_acknowledged_webhook_is_lost_or_a
     // The database and an admin key set up in process; then the binary serves, and places the
     // calls itself (so they are its own, live while the load runs: see `recovery`).
     let setup = TestGateway::start_config(&config).await;
-    let (dir, admin_key) = setup.stop_keeping_files().await;
-    std::fs::write(dir.path().join("gw.toml"), config.toml(dir.path())).expect("config file");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let process = serve_binary(dir.path(), port);
-    let gateway = TestGateway::attached(format!("http://127.0.0.1:{port}"), admin_key, dir);
-    gateway.wait_ready().await;
+    let (process, gateway, port) = serve_setup_with_binary(setup, &config).await;
     let mut calls = Vec::new();
     let mut histories = Vec::new();
     for i in 0..CALLS {

@@ -527,19 +527,8 @@ async fn after_kill_9_and_a_restart_every_event_reaches_the_application() {
     for _ in 0..4 {
         calls.push(setup.create_call_on("frozen", TO).await);
     }
-    let (dir, admin_key) = setup.stop_keeping_files().await;
-    std::fs::write(dir.path().join("gw.toml"), config.toml(dir.path())).expect("config file");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let process = crate::harness::serve_binary(dir.path(), port);
-    let gateway = std::sync::Arc::new(TestGateway::attached(
-        format!("http://127.0.0.1:{port}"),
-        admin_key,
-        dir,
-    ));
-    gateway.wait_ready().await;
+    let (process, gateway, port) = crate::harness::serve_setup_with_binary(setup, &config).await;
+    let gateway = std::sync::Arc::new(gateway);
 
     // A vendor sending a turn every 5 ms round-robin over the calls, noting what was
     // acknowledged; requests the kill cuts off are not.

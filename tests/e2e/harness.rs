@@ -924,6 +924,25 @@ impl Drop for ServingBinary {
     }
 }
 
+/// `setup`'s files served by the real binary instead, with `config`, on a free port: the
+/// process (killed on drop), a client for it once it is ready, and the port (to start the
+/// binary again on the same files and port, as a restart would).
+pub async fn serve_setup_with_binary(
+    setup: TestGateway,
+    config: &GatewayConfig,
+) -> (ServingBinary, TestGateway, u16) {
+    let (dir, admin_key) = setup.stop_keeping_files().await;
+    std::fs::write(dir.path().join("gw.toml"), config.toml(dir.path())).expect("config file");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let process = serve_binary(dir.path(), port);
+    let gateway = TestGateway::attached(format!("http://127.0.0.1:{port}"), admin_key, dir);
+    gateway.wait_ready().await;
+    (process, gateway, port)
+}
+
 /// The binary serving `dir`'s config file `gw.toml` on `port`, as [`run_binary`] runs it (an
 /// empty environment but `PORT`), its output in `dir`'s `stdout.log` and `stderr.log`.
 pub fn serve_binary(dir: &Path, port: u16) -> ServingBinary {
