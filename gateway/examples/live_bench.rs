@@ -64,6 +64,9 @@ jwt_secret = "benchmark-secret-benchmark-secret-0123"
 jwt_secret_file = "{db}/jwt-secret"
 [live]
 queue_size = 1024
+# Every subscriber of the benchmark uses the one key: the per-key cap (20 by default) would
+# refuse all but the first few.
+max_connections_per_principal = 100000
 [providers.echo]
 kind = "echo"
 turn_interval_ms = 600000
