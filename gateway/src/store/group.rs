@@ -144,14 +144,16 @@ impl GroupCommit {
     /// inside a savepoint of this member's own.
     async fn join(&self) -> Result<Member, StoreError> {
         let mut writer = Arc::clone(&self.writer).lock_owned().await;
+        if writer
+            .open
+            .as_ref()
+            .is_some_and(|batch| !batch.takes_members())
+        {
+            writer = end_open(writer).await?;
+        }
         let batch = match writer.open.take() {
-            Some(batch) if batch.takes_members() => batch,
-            full_or_broken => {
-                if let Some(batch) = full_or_broken {
-                    end_batch(&mut writer, batch).await;
-                }
-                Batch::begin(&self.pool).await?
-            }
+            Some(batch) => batch,
+            None => Batch::begin(&self.pool).await?,
         };
         let mut running = OwnedMutexGuard::map(writer, move |writer| writer.open.insert(batch));
         let pending = Pending {
@@ -186,18 +188,33 @@ impl GroupCommit {
         if let Some(outcome) = settled.get() {
             return outcome.clone();
         }
-        let mut writer = Arc::clone(&self.writer).lock_owned().await;
+        let writer = Arc::clone(&self.writer).lock_owned().await;
         if settled.get().is_none() {
             // Only the open batch is unsettled: it is this one.
-            if let Some(batch) = writer.open.take() {
-                end_batch(&mut writer, batch).await;
-            }
+            let _ = end_open(writer).await;
         }
         settled.get().cloned().unwrap_or_else(|| Outcome::Failed {
             transient: true,
             message: "the batch ended without an outcome".into(),
         })
     }
+}
+
+/// Ends the open batch, if any, on a task of its own that holds the writer until it is done:
+/// whoever asked may stop waiting (its request cancelled) without leaving the batch's members
+/// with no outcome. The writer back, unless the task did not finish (the runtime stopping).
+async fn end_open(
+    mut writer: OwnedMutexGuard<Writer>,
+) -> Result<OwnedMutexGuard<Writer>, StoreError> {
+    let ending = tokio::spawn(async move {
+        if let Some(batch) = writer.open.take() {
+            end_batch(&mut writer, batch).await;
+        }
+        writer
+    });
+    ending
+        .await
+        .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolClosed))
 }
 
 /// Commits a batch (or, if it is broken, rolls it back) and tells its members how that went.
